@@ -1,0 +1,1 @@
+"""The ingestion pipeline: source -> parser -> chunker -> batcher -> provider -> store."""

@@ -1,0 +1,40 @@
+"""Token-bounded request batches for an embedding provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from searchsvc.providers.base import EmbeddingLimits
+
+
+@dataclass
+class EmbeddingBatch:
+    hashes: list[str]
+    texts: list[str]
+    tokens: int
+
+
+def plan_batches(pending: dict[str, tuple[str, int]], limits: EmbeddingLimits) -> list[EmbeddingBatch]:
+    """Group ``hash -> (text, tokens)`` into batches within every request limit.
+
+    Texts are ordered by length so each batch holds similar lengths (less padding
+    for local models). A single text over ``max_tokens_per_input`` is a chunker bug,
+    so it raises instead of being sent.
+    """
+    batches: list[EmbeddingBatch] = []
+    current = EmbeddingBatch([], [], 0)
+    for text_hash, (text, tokens) in sorted(pending.items(), key=lambda item: item[1][1]):
+        if tokens > limits.max_tokens_per_input:
+            raise ValueError(
+                f"a chunk of {tokens} tokens exceeds the model's {limits.max_tokens_per_input}-token input limit"
+            )
+        full = len(current.texts) >= limits.max_inputs_per_request
+        if current.texts and (full or current.tokens + tokens > limits.max_tokens_per_request):
+            batches.append(current)
+            current = EmbeddingBatch([], [], 0)
+        current.hashes.append(text_hash)
+        current.texts.append(text)
+        current.tokens += tokens
+    if current.texts:
+        batches.append(current)
+    return batches

@@ -1,0 +1,282 @@
+"""Ingestion: find documents, skip unchanged ones, embed only new text, store, index.
+
+Order of writes keeps every moment consistent: vectors are committed to the
+embeddings table as each request completes (so an interrupted run keeps what it
+paid for), documents and chunks are committed per window once all their vectors
+exist, and the FAISS index, derived data, is updated after SQL and saved
+atomically; any gap left by a crash is closed from SQL on the next open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ingest.batcher import EmbeddingBatch, plan_batches
+from ingest.chunker import Chunker
+from ingest.document import ParseError, SkippedDocument, SourceDocument
+from searchsvc.errors import ProviderResponseError
+from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.storage import repository as repo
+from searchsvc.storage.schema import Collection
+from searchsvc.store import Store
+
+SAVE_EVERY_SECONDS = 30.0
+
+
+class Progress(Protocol):
+    def documents(self, total: int) -> None: ...
+    def advance(self, documents: int) -> None: ...
+
+
+class NoProgress:
+    def documents(self, total: int) -> None:
+        pass
+
+    def advance(self, documents: int) -> None:
+        pass
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    provider: str
+    model: str
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0
+    chunks_cached: int = 0
+    tokens_embedded: int = 0
+    embedding_requests: int = 0
+    seconds: float = 0.0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class _Prepared:
+    source: SourceDocument
+    new: repo.NewDocument
+    embed_texts: list[tuple[str, str, int]]  # (hash, text, tokens)
+
+
+class IngestPipeline:
+    """One run of ingestion into one collection."""
+
+    def __init__(
+        self,
+        store: Store,
+        provider: EmbeddingProvider,
+        collection: str,
+        *,
+        chunk_tokens: int,
+        chunk_overlap: int,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.collection_name = collection
+        self.limits = limits = provider.limits
+        max_tokens = min(chunk_tokens, limits.max_tokens_per_input)
+        self.chunker = Chunker(provider.tokenizer, max_tokens, min(chunk_overlap, max_tokens // 2))
+        self.progress = progress or NoProgress()
+        self.window_chunks = min(16384, max(1024, limits.max_inputs_per_request * limits.max_in_flight))
+        self._last_save = time.monotonic()
+
+    def run(
+        self, found: Iterable[SourceDocument | SkippedDocument], source: str | None = None, prune: bool = False
+    ) -> IngestReport:
+        """Ingest everything ``found``; with ``prune``, delete documents of ``source`` that were not found."""
+        started = time.monotonic()
+        report = IngestReport(self.collection_name, self.provider.kind, self.provider.model)
+        with self.store.writer_lock(self.collection_name):
+            collection = self.store.ensure_collection(self.collection_name, self.provider)
+            with self.store.session() as session:
+                existing = repo.document_hashes(session, collection.id)
+            todo, sources_seen, seen_keys = self._classify(found, existing, report)
+            self.progress.documents(len(todo))
+            collection = self._ingest_all(collection, todo, report)
+            if prune:
+                collection = self._prune(
+                    collection, existing, seen_keys, {s for s in (*sources_seen, source) if s}, report
+                )
+            if collection.dimension is not None:
+                self.store.index(collection).save()
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+    def _classify(
+        self,
+        found: Iterable[SourceDocument | SkippedDocument],
+        existing: dict[str, tuple[int, str, str]],
+        report: IngestReport,
+    ) -> tuple[list[SourceDocument], set[str], set[str]]:
+        todo: list[SourceDocument] = []
+        sources: set[str] = set()
+        keys: set[str] = set()
+        for item in found:
+            if isinstance(item, SkippedDocument):
+                report.skipped.append({"path": item.path, "reason": item.reason})
+                continue
+            if item.key in keys:
+                report.skipped.append({"path": item.path or item.key, "reason": f"duplicate id {item.key!r}"})
+                continue
+            keys.add(item.key)
+            sources.add(item.source)
+            previous = existing.get(item.key)
+            if previous is not None and previous[1] == item.content_hash:
+                report.unchanged += 1
+            else:
+                todo.append(item)
+                if previous is None:
+                    report.added += 1
+                else:
+                    report.changed += 1
+        return todo, sources, keys
+
+    def _ingest_all(self, collection: Collection, todo: list[SourceDocument], report: IngestReport) -> Collection:
+        window: list[_Prepared] = []
+        window_chunks = 0
+        for source in todo:
+            prepared = self._prepare(source, report)
+            if prepared is None:
+                self.progress.advance(1)
+                continue
+            window.append(prepared)
+            window_chunks += len(prepared.new.chunks)
+            if window_chunks >= self.window_chunks:
+                collection = self._ingest_window(collection, window, report)
+                window, window_chunks = [], 0
+        if window:
+            collection = self._ingest_window(collection, window, report)
+        return collection
+
+    def _prepare(self, source: SourceDocument, report: IngestReport) -> _Prepared | None:
+        try:
+            parsed = source.load()
+        except ParseError as exc:
+            report.skipped.append({"path": source.path or source.key, "reason": str(exc)})
+            return None
+        title = source.title or parsed.title or (source.key.rsplit("/", 1)[-1])
+        spans = self.chunker.chunk(parsed, title)
+        chunks, embed_texts = [], []
+        for ordinal, span in enumerate(spans):
+            text_hash = hashlib.sha256(span.embed_text.encode("utf-8", "surrogatepass")).hexdigest()
+            embed_texts.append((text_hash, span.embed_text, span.token_count))
+            chunks.append(
+                repo.NewChunk(
+                    ordinal=ordinal,
+                    text=span.text,
+                    embed_hash=text_hash,
+                    token_count=span.token_count,
+                    start_char=span.start,
+                    end_char=span.end,
+                    line_start=span.line_start,
+                    line_end=span.line_end,
+                    page=span.page,
+                    heading_path=list(span.heading_path),
+                )
+            )
+        new = repo.NewDocument(
+            key=source.key,
+            source=source.source,
+            path=source.path,
+            title=title,
+            content_hash=source.content_hash,
+            metadata=source.metadata,
+            chunks=chunks,
+        )
+        return _Prepared(source, new, embed_texts)
+
+    def _ingest_window(self, collection: Collection, window: list[_Prepared], report: IngestReport) -> Collection:
+        wanted = {h: (text, tokens) for item in window for h, text, tokens in item.embed_texts}
+        with self.store.session() as session:
+            cached = repo.cached_hashes(session, self.provider.model, wanted)
+        pending = {h: v for h, v in wanted.items() if h not in cached}
+        report.chunks += sum(len(item.new.chunks) for item in window)
+        report.chunks_cached += sum(1 for item in window for h, _, _ in item.embed_texts if h in cached)
+        collection = self._embed(collection, pending, report)
+        self._write_documents(collection, window)
+        self.progress.advance(len(window))
+        return collection
+
+    def _embed(self, collection: Collection, pending: dict[str, tuple[str, int]], report: IngestReport) -> Collection:
+        batches = plan_batches(pending, self.limits)
+        if not batches:
+            return collection
+        with ThreadPoolExecutor(max_workers=self.limits.max_in_flight) as pool:
+            futures: dict[Future[np.ndarray], EmbeddingBatch] = {
+                pool.submit(self.provider.embed_documents, batch.texts): batch for batch in batches
+            }
+            remaining = set(futures)
+            while remaining:
+                done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception() is not None:
+                        for other in remaining:
+                            other.cancel()
+                    collection = self._store_batch(collection, futures[future], future.result(), report)
+        return collection
+
+    def _store_batch(
+        self, collection: Collection, batch: EmbeddingBatch, vectors: np.ndarray, report: IngestReport
+    ) -> Collection:
+        if vectors.shape[0] != len(batch.texts):
+            raise ProviderResponseError(f"{vectors.shape[0]} vectors came back for {len(batch.texts)} inputs")
+        collection = self.store.record_dimension(collection, int(vectors.shape[1]))
+        with self.store.session() as session:
+            repo.store_embeddings(session, self.provider.model, dict(zip(batch.hashes, vectors, strict=True)))
+            session.commit()
+        report.tokens_embedded += batch.tokens
+        report.embedding_requests += 1
+        return collection
+
+    def _write_documents(self, collection: Collection, window: list[_Prepared]) -> None:
+        # Load the index before this write, so it is in step with SQL as it was.
+        index = self.store.index(collection) if collection.dimension is not None else None
+        added: list[int] = []
+        removed: list[int] = []
+        with self.store.session() as session:
+            for item in window:
+                new_ids, old_ids = repo.write_document(session, collection.id, item.new)
+                added.extend(new_ids)
+                removed.extend(old_ids)
+            session.commit()
+        if index is None:
+            return  # nothing embedded yet (every document was empty)
+        index.remove(np.array(removed, dtype=np.int64))
+        with self.store.session() as session:
+            for ids, vectors in repo.chunk_vectors(session, collection, np.array(added, dtype=np.int64)):
+                index.add(ids, vectors)
+        if time.monotonic() - self._last_save > SAVE_EVERY_SECONDS:
+            index.save()
+            self._last_save = time.monotonic()
+
+    def _prune(
+        self,
+        collection: Collection,
+        existing: dict[str, tuple[int, str, str]],
+        seen_keys: set[str],
+        sources: set[str],
+        report: IngestReport,
+    ) -> Collection:
+        gone = [doc_id for key, (doc_id, _, source) in existing.items() if source in sources and key not in seen_keys]
+        if not gone:
+            return collection
+        with self.store.session() as session:
+            removed = repo.delete_documents(session, gone)
+            session.commit()
+        report.removed = len(gone)
+        if collection.dimension is not None:
+            self.store.index(collection).remove(np.array(removed, dtype=np.int64))
+        return collection

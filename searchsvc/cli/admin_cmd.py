@@ -1,0 +1,127 @@
+"""``searchsvc collections``, ``models``, ``reindex`` and ``db upgrade``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from searchsvc.cli import app, db_app
+from searchsvc.cli.output import Output
+from searchsvc.config import Settings
+from searchsvc.providers import make_http_client, uses_remote_provider
+from searchsvc.storage import database
+from searchsvc.storage import repository as repo
+from searchsvc.store import Store
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command()
+def collections(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """List collections with their model, dimension, index type and sizes."""
+    out = Output(json_out)
+    store = Store(ctx.obj)
+    try:
+        with store.session() as session:
+            rows = repo.list_collections(session)
+    finally:
+        store.close()
+    items = [
+        {
+            "name": c.name,
+            "provider": c.provider,
+            "embedding_model": c.embedding_model,
+            "dimension": c.dimension,
+            "index_type": c.index_type,
+            "documents": docs,
+            "chunks": chunks,
+        }
+        for c, docs, chunks in rows
+    ]
+    if json_out:
+        out.data({"collections": items})
+        return
+    table = Table("name", "provider", "model", "dim", "index", "documents", "chunks")
+    for item in items:
+        table.add_row(
+            *(
+                str(item[key])
+                for key in ("name", "provider", "embedding_model", "dimension", "index_type", "documents", "chunks")
+            )
+        )
+    out.console.print(table if items else "No collections yet: run `searchsvc ingest PATH`.")
+
+
+@app.command()
+def models(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """List the models the configured API offers (GET /models)."""
+    settings: Settings = ctx.obj
+    out = Output(json_out)
+    if not uses_remote_provider(settings):
+        local = [{"id": "all-MiniLM-L6-v2", "type": "embedding", "provider": "local"}]
+        out.note("No API key configured: only the local embedding model is available (set AIMLAPI_API_KEY).")
+        if json_out:
+            out.data({"models": local})
+        else:
+            out.console.print("all-MiniLM-L6-v2  (local embedding model, 384 dimensions)")
+        return
+    client = make_http_client(settings)
+    try:
+        body = client.get_json("/models")
+    finally:
+        client.close()
+    items = body.get("data", []) if isinstance(body, dict) else body if isinstance(body, list) else []
+    if json_out:
+        out.data({"models": items})
+        return
+    for item in items:
+        model_id = item.get("id") if isinstance(item, dict) else item
+        kind = item.get("type", "") if isinstance(item, dict) else ""
+        out.console.print(f"{model_id}  {kind}".rstrip(), highlight=False)
+
+
+@app.command()
+def reindex(
+    ctx: typer.Context,
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Only this collection.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Rebuild vector indexes from the vectors stored in SQL; calls no API."""
+    out = Output(json_out)
+    store = Store(ctx.obj)
+    rebuilt = []
+    try:
+        with store.session() as session:
+            names = [collection] if collection else [c.name for c, _, _ in repo.list_collections(session)]
+        for name in names:
+            target = store.get_collection(name)
+            if target.dimension is None:
+                continue
+            with store.writer_lock(name):
+                index = store.rebuild_index(target)
+            rebuilt.append({"collection": name, "vectors": index.count(), "index_type": target.index_type})
+            out.note(f"Rebuilt {name}: {index.count()} vectors ({target.index_type})")
+    finally:
+        store.close()
+    if json_out:
+        out.data({"reindexed": rebuilt})
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Apply database migrations up to the latest schema (also done automatically)."""
+    settings: Settings = ctx.obj
+    out = Output(json_out)
+    engine = database.create_db_engine(settings.resolved_database_url)
+    try:
+        before = database.current_revision(engine)
+        database.upgrade(engine)
+        after = database.current_revision(engine)
+    finally:
+        engine.dispose()
+    if json_out:
+        out.data({"from": before, "to": after})
+    else:
+        out.console.print(f"Database at revision {after} (was {before or 'empty'}).")

@@ -1,0 +1,63 @@
+"""``searchsvc search``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from searchsvc.cli import app
+from searchsvc.cli.output import Output
+from searchsvc.config import Settings
+from searchsvc.providers import make_embedding_provider
+from searchsvc.search import SearchHit, search
+from searchsvc.store import Store
+
+
+@app.command("search")
+def search_command(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many results.")] = 5,
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to search.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Find the chunks most similar in meaning to QUERY."""
+    settings: Settings = ctx.obj
+    out = Output(json_out)
+    provider = make_embedding_provider(settings)
+    store = Store(settings)
+    try:
+        result = search(store, provider, collection or settings.collection, query, k)
+    finally:
+        store.close()
+        provider.close()
+    if json_out:
+        out.data(
+            {
+                "query": query,
+                "collection": result.collection,
+                "results": [h.as_dict() for h in result.hits],
+                "timings_ms": result.timings_ms,
+            }
+        )
+        return
+    if not result.hits:
+        out.console.print("No results.")
+    for rank, hit in enumerate(result.hits, start=1):
+        out.console.print(f"[bold]{rank}. {hit.title or hit.document_key}[/]  score {hit.score:.3f}", highlight=False)
+        out.console.print(f"   {location(hit)}", style="dim", highlight=False)
+        snippet = " ".join(hit.text.split())
+        out.console.print(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False)
+
+
+def location(hit: SearchHit) -> str:
+    """Where a hit is: path, heading path, and lines or page."""
+    parts = [hit.path or hit.document_key]
+    if hit.heading_path:
+        parts.append(" > ".join(hit.heading_path))
+    if hit.page is not None:
+        parts.append(f"page {hit.page}")
+    elif hit.line_start is not None:
+        parts.append(f"lines {hit.line_start}-{hit.line_end}")
+    return " | ".join(parts)

@@ -1,0 +1,73 @@
+"""Settings, read once from the environment (and CLI flags) into one object.
+
+No other module reads ``os.environ``: the CLI and the app factory build a
+``Settings`` and pass it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
+DEFAULT_DATA_DIR = Path(".searchsvc")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the environment variable named in each field."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCHSVC_", extra="ignore", populate_by_name=True)
+
+    # Where data lives.
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Folder for the SQLite database and indexes.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in data_dir.")
+    index_dir: Path | None = Field(None, description="Folder for FAISS index files; default data_dir/indexes.")
+
+    # Provider.
+    provider: Literal["auto", "local", "openai"] = Field(
+        "auto", description="auto: the API when a key is set, else the local model."
+    )
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("AIMLAPI_API_KEY", "SEARCHSVC_API_KEY"))
+    base_url: str = Field(DEFAULT_BASE_URL, description="OpenAI-compatible API base URL.")
+    embedding_model: str = "text-embedding-3-small"
+    chat_model: str = "gpt-4o-mini"
+    request_timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(6, ge=0, le=20)
+    local_model_dir: Path | None = Field(None, description="Folder with model.safetensors + tokenizer.json.")
+
+    # Ingestion.
+    collection: str = "default"
+    chunk_tokens: int = Field(256, ge=16, le=8191)
+    chunk_overlap: int = Field(32, ge=0)
+    batch_max_inputs: int = Field(2048, ge=1)
+    batch_max_tokens: int = Field(300_000, ge=1)
+    max_tokens_per_input: int = Field(8191, ge=1)
+    max_in_flight: int = Field(4, ge=1, le=64)
+    index_type: Literal["flat", "hnsw"] = "flat"
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, value: int, info) -> int:  # type: ignore[no-untyped-def]
+        size = info.data.get("chunk_tokens", 256)
+        if value >= size:
+            raise ValueError(f"chunk_overlap ({value}) must be smaller than chunk_tokens ({size})")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: the configured one, else SQLite inside data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'searchsvc.db').resolve()}"
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        """The folder that holds one FAISS index file per collection."""
+        return self.index_dir if self.index_dir is not None else self.data_dir / "indexes"
+
+    @property
+    def has_api_key(self) -> bool:
+        return self.api_key is not None and bool(self.api_key.get_secret_value().strip())

@@ -1,0 +1,41 @@
+"""Embedding and chat providers, chosen from settings."""
+
+from __future__ import annotations
+
+from searchsvc.config import DEFAULT_BASE_URL, Settings
+from searchsvc.errors import ConfigError
+from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
+from searchsvc.providers.http_client import OpenAICompatibleClient
+
+
+def make_http_client(settings: Settings) -> OpenAICompatibleClient:
+    key = settings.api_key.get_secret_value().strip() if settings.api_key else None
+    if not key and settings.base_url.rstrip("/") == DEFAULT_BASE_URL:
+        raise ConfigError(
+            "no API key for the AI/ML API: set AIMLAPI_API_KEY (or use the local model with SEARCHSVC_PROVIDER=local)"
+        )
+    return OpenAICompatibleClient(settings.base_url, key, settings.request_timeout, settings.max_retries)
+
+
+def uses_remote_provider(settings: Settings) -> bool:
+    """auto picks the API when a key is configured, the local model otherwise."""
+    if settings.provider == "auto":
+        return settings.has_api_key
+    return settings.provider == "openai"
+
+
+def make_embedding_provider(settings: Settings) -> EmbeddingProvider:
+    """The embedding provider the settings ask for."""
+    if uses_remote_provider(settings):
+        from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
+
+        limits = EmbeddingLimits(
+            max_inputs_per_request=settings.batch_max_inputs,
+            max_tokens_per_input=settings.max_tokens_per_input,
+            max_tokens_per_request=settings.batch_max_tokens,
+            max_in_flight=settings.max_in_flight,
+        )
+        return OpenAIEmbeddingProvider(make_http_client(settings), settings.embedding_model, limits)
+    from searchsvc.providers.local import LocalEmbeddingProvider
+
+    return LocalEmbeddingProvider(settings.local_model_dir)

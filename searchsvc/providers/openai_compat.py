@@ -1,0 +1,75 @@
+"""Embeddings from the AI/ML API or any OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from searchsvc.errors import ProviderResponseError
+from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider, normalise_rows
+from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.providers.token_counting import TiktokenCounter
+
+KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+
+
+class OpenAIEmbeddingProvider(EmbeddingProvider):
+    """``POST /embeddings``; every response is checked before anything is stored."""
+
+    kind = "openai"
+
+    def __init__(self, client: OpenAICompatibleClient, model: str, limits: EmbeddingLimits) -> None:
+        self.client = client
+        self.model = model
+        self.limits = limits
+        self.tokenizer = TiktokenCounter("cl100k_base")
+        self._dimension = KNOWN_DIMENSIONS.get(model)
+
+    @property
+    def dimension(self) -> int | None:
+        return self._dimension
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self._dimension or 0), dtype=np.float32)
+        body = self.client.post_json("/embeddings", {"model": self.model, "input": list(texts)})
+        vectors = parse_embeddings(body, len(texts), self._dimension)
+        self._dimension = vectors.shape[1]
+        return vectors
+
+    def describe(self) -> str:
+        return f"model {self.model} at {self.client.base_url}"
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def parse_embeddings(body: Any, expected: int, dimension: int | None) -> np.ndarray:
+    """Vectors in input order (by ``index``), or ProviderResponseError naming what was wrong."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise ProviderResponseError("the embeddings response has no 'data' list; nothing was stored")
+    if len(data) != expected:
+        raise ProviderResponseError(f"asked for {expected} embeddings, got {len(data)}; nothing was stored")
+    rows: list[Any] = [None] * expected
+    for position, item in enumerate(data):
+        index = item.get("index", position) if isinstance(item, dict) else None
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(index, int) or not 0 <= index < expected or rows[index] is not None:
+            raise ProviderResponseError(f"embedding #{position} has a missing, out-of-range or repeated index")
+        if not isinstance(vector, list) or not vector:
+            raise ProviderResponseError(f"embedding #{position} is not a list of numbers")
+        rows[index] = vector
+    lengths = {len(row) for row in rows}
+    if len(lengths) != 1:
+        raise ProviderResponseError(f"embeddings of different lengths in one response: {sorted(lengths)}")
+    got = lengths.pop()
+    if dimension is not None and got != dimension:
+        raise ProviderResponseError(f"expected {dimension}-dimensional embeddings, got {got}; nothing was stored")
+    try:
+        array = np.array(rows, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ProviderResponseError(f"embeddings contain non-numbers: {exc}") from exc
+    return normalise_rows(array)

@@ -1,0 +1,1 @@
+"""Storage: SQL (source of truth) and the per-collection vector index (derived data)."""

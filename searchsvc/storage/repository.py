@@ -1,0 +1,181 @@
+"""SQL reads and writes, one function per question; every statement uses bound parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from searchsvc.storage.schema import Chunk, Collection, Document, Embedding, utcnow
+
+ID_BATCH = 5000  # keeps IN (...) lists under every database's parameter limit
+
+
+@dataclass
+class NewChunk:
+    """A chunk ready to store: its text, place in the document, and embedded-text hash."""
+
+    ordinal: int
+    text: str
+    embed_hash: str
+    token_count: int
+    start_char: int
+    end_char: int
+    line_start: int | None = None
+    line_end: int | None = None
+    page: int | None = None
+    heading_path: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NewDocument:
+    key: str
+    source: str
+    path: str | None
+    title: str | None
+    content_hash: str
+    metadata: dict[str, Any]
+    chunks: list[NewChunk]
+
+
+def get_collection(session: Session, name: str) -> Collection | None:
+    return session.scalar(select(Collection).where(Collection.name == name))
+
+
+def list_collections(session: Session) -> list[tuple[Collection, int, int]]:
+    """Every collection with its document and chunk counts."""
+    docs = select(func.count(Document.id)).where(Document.collection_id == Collection.id).scalar_subquery()
+    chunks = select(func.count(Chunk.id)).where(Chunk.collection_id == Collection.id).scalar_subquery()
+    rows = session.execute(select(Collection, docs, chunks).order_by(Collection.name))
+    return [(c, int(d), int(n)) for c, d, n in rows]
+
+
+def document_hashes(session: Session, collection_id: int) -> dict[str, tuple[int, str, str]]:
+    """key -> (document id, content hash, source) for every document of a collection."""
+    rows = session.execute(
+        select(Document.key, Document.id, Document.content_hash, Document.source).where(
+            Document.collection_id == collection_id
+        )
+    )
+    return {key: (doc_id, content_hash, source) for key, doc_id, content_hash, source in rows}
+
+
+def cached_hashes(session: Session, model: str, hashes: Iterable[str]) -> set[str]:
+    """Which of these embedded-text hashes already have a vector for ``model``."""
+    found: set[str] = set()
+    for batch in _batches(list(set(hashes))):
+        found.update(
+            session.scalars(select(Embedding.text_hash).where(Embedding.model == model, Embedding.text_hash.in_(batch)))
+        )
+    return found
+
+
+def store_embeddings(session: Session, model: str, vectors: dict[str, np.ndarray]) -> None:
+    """Insert vectors for hashes not yet stored (a concurrent writer may have stored some)."""
+    present = cached_hashes(session, model, vectors)
+    for text_hash, vector in vectors.items():
+        if text_hash not in present:
+            session.add(
+                Embedding(
+                    model=model,
+                    text_hash=text_hash,
+                    dimension=int(vector.shape[0]),
+                    vector=np.asarray(vector, dtype=np.float32).tobytes(),
+                )
+            )
+
+
+def write_document(session: Session, collection_id: int, doc: NewDocument) -> tuple[list[int], list[int]]:
+    """Insert or replace a document and its chunks; returns (new chunk ids, removed chunk ids)."""
+    existing = session.scalar(select(Document).where(Document.collection_id == collection_id, Document.key == doc.key))
+    removed: list[int] = []
+    if existing is None:
+        existing = Document(collection_id=collection_id, key=doc.key)
+        session.add(existing)
+    else:
+        removed = list(session.scalars(select(Chunk.id).where(Chunk.document_id == existing.id)))
+        session.execute(delete(Chunk).where(Chunk.document_id == existing.id))
+    existing.source, existing.path, existing.title = doc.source, doc.path, doc.title
+    existing.content_hash, existing.doc_metadata = doc.content_hash, doc.metadata
+    existing.chunk_count = len(doc.chunks)
+    existing.token_count = sum(c.token_count for c in doc.chunks)
+    existing.updated_at = utcnow()
+    session.flush()
+    rows = [_chunk_row(existing.id, collection_id, c) for c in doc.chunks]
+    session.add_all(rows)
+    session.flush()
+    return [row.id for row in rows], removed
+
+
+def _chunk_row(document_id: int, collection_id: int, c: NewChunk) -> Chunk:
+    return Chunk(
+        document_id=document_id,
+        collection_id=collection_id,
+        ordinal=c.ordinal,
+        text=c.text,
+        embed_hash=c.embed_hash,
+        token_count=c.token_count,
+        start_char=c.start_char,
+        end_char=c.end_char,
+        line_start=c.line_start,
+        line_end=c.line_end,
+        page=c.page,
+        heading_path=c.heading_path,
+        chunk_metadata=c.metadata,
+    )
+
+
+def delete_documents(session: Session, document_ids: Sequence[int]) -> list[int]:
+    """Delete documents with their chunks; returns the removed chunk ids."""
+    removed: list[int] = []
+    for batch in _batches(list(document_ids)):
+        removed.extend(session.scalars(select(Chunk.id).where(Chunk.document_id.in_(batch))))
+        session.execute(delete(Chunk).where(Chunk.document_id.in_(batch)))
+        session.execute(delete(Document).where(Document.id.in_(batch)))
+    return removed
+
+
+def chunk_ids(session: Session, collection_id: int) -> np.ndarray:
+    ids = session.scalars(select(Chunk.id).where(Chunk.collection_id == collection_id).order_by(Chunk.id))
+    return np.fromiter(ids, dtype=np.int64)
+
+
+def chunk_vectors(
+    session: Session, collection: Collection, ids: np.ndarray | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(chunk ids, vectors) in batches, joined through the embeddings table."""
+    base = (
+        select(Chunk.id, Embedding.vector)
+        .join(Embedding, (Embedding.text_hash == Chunk.embed_hash) & (Embedding.model == collection.embedding_model))
+        .where(Chunk.collection_id == collection.id)
+    )
+    if ids is None:
+        id_batches: Iterable[list[int] | None] = [None]
+    else:
+        id_batches = _batches(ids.tolist())
+    for batch in id_batches:
+        stmt = base if batch is None else base.where(Chunk.id.in_(batch))
+        result = session.execute(stmt.order_by(Chunk.id).execution_options(yield_per=ID_BATCH))
+        for part in result.partitions():
+            got_ids = np.array([row[0] for row in part], dtype=np.int64)
+            vectors = np.frombuffer(b"".join(row[1] for row in part), dtype=np.float32)
+            yield got_ids, vectors.reshape(len(got_ids), -1)
+
+
+def chunks_with_documents(session: Session, ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
+    """Chunks and their documents for a list of ids, in one query per batch."""
+    found: dict[int, tuple[Chunk, Document]] = {}
+    for batch in _batches(list(ids)):
+        rows = session.execute(select(Chunk, Document).join(Document).where(Chunk.id.in_(batch)))
+        found.update({chunk.id: (chunk, doc) for chunk, doc in rows})
+    return found
+
+
+def _batches(items: list[Any], size: int = ID_BATCH) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,261 @@
+"""The vector index interface, and its FAISS implementation.
+
+A collection's index lives in its own folder: numbered generations of the FAISS
+file (and, for HNSW, its tombstones) plus ``manifest.json`` naming the current
+generation. Saving writes a new generation and then atomically replaces the
+manifest, so a reader or a crash only ever sees a complete index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from searchsvc.errors import IndexMismatchError, StorageError
+
+INDEX_TYPES = ("flat", "hnsw")
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 128
+COMPACT_TOMBSTONE_FRACTION = 0.25
+
+
+@dataclass
+class IndexManifest:
+    """What a saved index is: enough to check it against SQL without loading it."""
+
+    model: str
+    dimension: int
+    index_type: str
+    generation: int
+    count: int
+
+
+class VectorIndex(ABC):
+    """The small surface another vector engine must implement to replace FAISS."""
+
+    dimension: int
+
+    @abstractmethod
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add unit vectors under the given int64 ids (ids must not be present)."""
+
+    @abstractmethod
+    def remove(self, ids: np.ndarray) -> None:
+        """Forget these ids; absent ids are ignored."""
+
+    @abstractmethod
+    def search(
+        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k inner-product scores and ids per query; missing slots have id -1."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of live vectors."""
+
+    @abstractmethod
+    def ids(self) -> np.ndarray:
+        """All live ids, sorted."""
+
+    @abstractmethod
+    def save(self) -> None:
+        """Persist atomically."""
+
+
+class FaissIndex(VectorIndex):
+    """Flat (exact) or HNSW inner-product index with ids equal to chunk ids."""
+
+    def __init__(self, folder: Path, manifest: IndexManifest, index: faiss.Index, tombstones: set[int]) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.dimension = manifest.dimension
+        self._index = index
+        self._tombstones = tombstones
+
+    @classmethod
+    def create(cls, folder: Path, model: str, dimension: int, index_type: str = "flat") -> FaissIndex:
+        if index_type not in INDEX_TYPES:
+            raise StorageError(f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
+        manifest = IndexManifest(model=model, dimension=dimension, index_type=index_type, generation=0, count=0)
+        return cls(folder, manifest, _new_faiss_index(dimension, index_type), set())
+
+    @classmethod
+    def load(cls, folder: Path) -> FaissIndex | None:
+        """The saved index in ``folder``, or None when none was ever saved."""
+        manifest = read_manifest(folder)
+        if manifest is None:
+            return None
+        try:
+            index = faiss.read_index(str(folder / f"index-{manifest.generation}.faiss"))
+            tombstones_file = folder / f"tombstones-{manifest.generation}.npy"
+            tombstones = set(np.load(tombstones_file).tolist()) if tombstones_file.exists() else set()
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise StorageError(f"cannot read the index in {folder}: {exc}; run `searchsvc reindex`") from exc
+        if index.d != manifest.dimension:
+            raise StorageError(f"index in {folder} has dimension {index.d}, manifest says {manifest.dimension}")
+        return cls(folder, manifest, index, tombstones)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(ids), self.dimension):
+            raise IndexMismatchError(
+                f"vectors of shape {vectors.shape} cannot join an index of dimension {self.dimension}"
+            )
+        if self._tombstones and self._tombstones.intersection(ids.tolist()):
+            self.compact()
+        if len(ids) and np.isin(ids, self._all_ids()).any():
+            raise StorageError("refusing to add ids the index already holds; run `searchsvc reindex`")
+        if len(ids):
+            self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids: np.ndarray) -> None:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if not len(ids):
+            return
+        if self.manifest.index_type == "flat":
+            self._index.remove_ids(faiss.IDSelectorBatch(ids))
+            return
+        # HNSW graphs cannot drop nodes: mark them dead, and rebuild once too many are dead.
+        present = set(self._all_ids().tolist())
+        self._tombstones.update(i for i in ids.tolist() if i in present)
+        if len(self._tombstones) > COMPACT_TOMBSTONE_FRACTION * max(self._index.ntotal, 1):
+            self.compact()
+
+    def compact(self) -> None:
+        """Rebuild without tombstoned vectors (HNSW only; flat indexes delete in place)."""
+        if not self._tombstones:
+            return
+        all_ids = self._all_ids()
+        keep = ~np.isin(all_ids, np.fromiter(self._tombstones, dtype=np.int64))
+        vectors = self._index.index.reconstruct_n(0, self._index.ntotal)[keep]
+        fresh = _new_faiss_index(self.dimension, self.manifest.index_type)
+        if keep.any():
+            fresh.add_with_ids(vectors, all_ids[keep])
+        self._index, self._tombstones = fresh, set()
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if self._index.ntotal == 0 or k <= 0:
+            empty = np.full((len(queries), max(k, 0)), -1, dtype=np.int64)
+            return np.zeros(empty.shape, dtype=np.float32), empty
+        params = self._search_params(allowed_ids)
+        k_eff = min(k, self._index.ntotal)
+        scores, ids = self._index.search(queries, k_eff, params=params)
+        if k_eff < k:
+            pad = k - k_eff
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+        return scores, ids
+
+    def _search_params(self, allowed_ids: np.ndarray | None) -> faiss.SearchParameters | None:
+        selector = None
+        if allowed_ids is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+        if self._tombstones:
+            dead = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self._tombstones, dtype=np.int64)))
+            selector = dead if selector is None else faiss.IDSelectorAnd(selector, dead)
+            self._keepalive = dead  # SWIG does not keep inner selectors alive
+        if self.manifest.index_type == "hnsw":
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+        return None if selector is None else faiss.SearchParameters(sel=selector)
+
+    def count(self) -> int:
+        return int(self._index.ntotal) - len(self._tombstones)
+
+    def ids(self) -> np.ndarray:
+        all_ids = self._all_ids()
+        if self._tombstones:
+            all_ids = all_ids[~np.isin(all_ids, np.fromiter(self._tombstones, dtype=np.int64))]
+        return np.sort(all_ids)
+
+    def _all_ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def vectors_for(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of the given live ids (used by checks and tests)."""
+        return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.empty((0, self.dimension))
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        generation = self.manifest.generation + 1
+        index_file = self.folder / f"index-{generation}.faiss"
+        _atomic_write(index_file, lambda tmp: faiss.write_index(self._index, str(tmp)))
+        if self._tombstones:
+            tomb = np.fromiter(self._tombstones, dtype=np.int64)
+            _atomic_write(self.folder / f"tombstones-{generation}.npy", lambda tmp: _save_npy(tmp, tomb))
+        manifest = IndexManifest(**{**asdict(self.manifest), "generation": generation, "count": self.count()})
+        payload = json.dumps(asdict(manifest), indent=1).encode()
+        _atomic_write(self.folder / "manifest.json", lambda tmp: tmp.write_bytes(payload))
+        self.manifest = manifest
+        _remove_old_generations(self.folder, generation)
+
+
+def _new_faiss_index(dimension: int, index_type: str) -> faiss.Index:
+    if index_type == "hnsw":
+        inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        inner = faiss.IndexFlatIP(dimension)
+    return faiss.IndexIDMap2(inner)
+
+
+def read_manifest(folder: Path) -> IndexManifest | None:
+    path = folder / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return IndexManifest(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise StorageError(f"{path} is unreadable ({exc}); run `searchsvc reindex` to rebuild it") from exc
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def _atomic_write(target: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Write via ``write(tmp_path)``, fsync, then rename over ``target``."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _remove_old_generations(folder: Path, current: int) -> None:
+    for path in folder.glob("*-*.faiss"):
+        _unlink_if_older(path, current)
+    for path in folder.glob("tombstones-*.npy"):
+        _unlink_if_older(path, current)
+
+
+def _unlink_if_older(path: Path, current: int) -> None:
+    try:
+        generation = int(path.stem.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return
+    if generation < current:
+        path.unlink(missing_ok=True)

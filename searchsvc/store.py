@@ -1,0 +1,192 @@
+"""The store: SQL (truth) plus one vector index per collection (derived, rebuilt from SQL).
+
+Callers see collections and indexes; how the two are kept in step lives here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from searchsvc.config import Settings
+from searchsvc.errors import CollectionBusyError, IndexMismatchError, InvalidInputError, NotFoundError
+from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.storage import repository as repo
+from searchsvc.storage.database import open_database
+from searchsvc.storage.schema import Collection
+from searchsvc.storage.vector_index import FaissIndex
+
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def validate_collection_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name) or ".." in name:
+        raise InvalidInputError(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class Store:
+    """Opens the database (migrating it to head) and the collections' vector indexes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine, self._sessions = open_database(settings.resolved_database_url)
+        self.index_dir = Path(settings.resolved_index_dir)
+        self._indexes: dict[str, FaissIndex] = {}
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Collections -------------------------------------------------------------
+
+    def get_collection(self, name: str) -> Collection:
+        with self.session() as session:
+            collection = repo.get_collection(session, validate_collection_name(name))
+        if collection is None:
+            raise NotFoundError(f"no collection named {name!r}; `searchsvc collections` lists them")
+        return collection
+
+    def ensure_collection(self, name: str, provider: EmbeddingProvider, index_type: str | None = None) -> Collection:
+        """The collection ``name``, created for this provider's model if new; refuses another model."""
+        validate_collection_name(name)
+        with self.session() as session:
+            collection = repo.get_collection(session, name)
+            if collection is None:
+                collection = Collection(
+                    name=name,
+                    provider=provider.kind,
+                    embedding_model=provider.model,
+                    dimension=provider.dimension,
+                    index_type=index_type or self.settings.index_type,
+                    chunk_tokens=self.settings.chunk_tokens,
+                    chunk_overlap=self.settings.chunk_overlap,
+                )
+                session.add(collection)
+                session.commit()
+                return collection
+        check_model(collection, provider)
+        return collection
+
+    def record_dimension(self, collection: Collection, dimension: int) -> Collection:
+        """Fix a new collection's dimension from its first vectors; refuse a different one later."""
+        if collection.dimension == dimension:
+            return collection
+        if collection.dimension is not None:
+            raise IndexMismatchError(
+                f"collection {collection.name!r} holds {collection.dimension}-dimensional vectors but the provider "
+                f"returned {dimension}; nothing was stored. Re-index into a new collection"
+            )
+        with self.session() as session:
+            row = session.get(Collection, collection.id)
+            assert row is not None
+            row.dimension = dimension
+            session.commit()
+        collection.dimension = dimension
+        return collection
+
+    def delete_collection(self, name: str) -> None:
+        collection = self.get_collection(name)
+        with self.session() as session:
+            session.delete(session.get(Collection, collection.id))
+            session.commit()
+        self._indexes.pop(name, None)
+        shutil.rmtree(self.index_folder(name), ignore_errors=True)
+
+    # Indexes -----------------------------------------------------------------
+
+    def index_folder(self, name: str) -> Path:
+        return self.index_dir / validate_collection_name(name)
+
+    def index(self, collection: Collection) -> FaissIndex:
+        """The collection's index, loaded once and brought in step with SQL."""
+        cached = self._indexes.get(collection.name)
+        if cached is not None:
+            return cached
+        if collection.dimension is None:
+            raise NotFoundError(f"collection {collection.name!r} has no vectors yet; ingest documents first")
+        index = FaissIndex.load(self.index_folder(collection.name))
+        if (
+            index is None
+            or index.dimension != collection.dimension
+            or index.manifest.model != collection.embedding_model
+        ):
+            index = self._empty_index(collection)
+        added, removed = self.sync_index(collection, index)
+        if added or removed:
+            index.save()
+        self._indexes[collection.name] = index
+        return index
+
+    def rebuild_index(self, collection: Collection) -> FaissIndex:
+        """A fresh index built from SQL alone (no provider call), saved atomically."""
+        index = self._empty_index(collection)
+        with self.session() as session:
+            for ids, vectors in repo.chunk_vectors(session, collection):
+                index.add(ids, vectors)
+        index.save()
+        self._indexes[collection.name] = index
+        return index
+
+    def sync_index(self, collection: Collection, index: FaissIndex) -> tuple[int, int]:
+        """Add vectors SQL has and the index lacks; drop ids SQL no longer has."""
+        with self.session() as session:
+            sql_ids = repo.chunk_ids(session, collection.id)
+            index_ids = index.ids()
+            missing = np.setdiff1d(sql_ids, index_ids, assume_unique=True)
+            extra = np.setdiff1d(index_ids, sql_ids, assume_unique=True)
+            index.remove(extra)
+            for ids, vectors in repo.chunk_vectors(session, collection, missing) if len(missing) else []:
+                index.add(ids, vectors)
+        return len(missing), len(extra)
+
+    def _empty_index(self, collection: Collection) -> FaissIndex:
+        assert collection.dimension is not None
+        return FaissIndex.create(
+            self.index_folder(collection.name), collection.embedding_model, collection.dimension, collection.index_type
+        )
+
+    def forget_index(self, name: str) -> None:
+        """Drop the in-memory copy so the next use reloads from disk."""
+        self._indexes.pop(name, None)
+
+    @contextmanager
+    def writer_lock(self, name: str) -> Iterator[None]:
+        """Exclusive right to write a collection; a second writer is refused with a clear message."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.index_dir / f"{validate_collection_name(name)}.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CollectionBusyError(
+                    f"another process is writing to collection {name!r}; wait for it to finish and run again"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+
+def check_model(collection: Collection, provider: EmbeddingProvider) -> None:
+    """Refuse to mix vectors of different models in one collection."""
+    if collection.embedding_model != provider.model:
+        raise IndexMismatchError(
+            f"collection {collection.name!r} was embedded with {collection.provider} model "
+            f"{collection.embedding_model!r} ({collection.dimension} dimensions), but the configured provider is "
+            f"{provider.kind} model {provider.model!r}. Vectors of different models cannot be mixed: re-index into a "
+            "new collection with --collection NEW_NAME, or configure the original model"
+        )
