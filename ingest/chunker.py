@@ -16,7 +16,6 @@ from ingest.document import Block, ParsedDocument
 from searchsvc.providers.token_counting import TokenCounter
 
 SENTENCE_END = re.compile(r"(?<=[.!?;:。！？])[\"')\]]*\s+|\n\s*\n")
-MIN_SECTION_FRACTION = 0.25  # smaller parent sections are merged into their first child
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,9 @@ class Chunker:
                 last.blocks.append(block)
             else:
                 sections.append(_Section(block.heading_path, block.page, [block]))
-        return self._merge_small_parents(doc.text, sections)
+        return self._merge_small_parents(sections)
 
-    def _merge_small_parents(self, text: str, sections: list[_Section]) -> list[_Section]:
+    def _merge_small_parents(self, sections: list[_Section]) -> list[_Section]:
         """A heading followed only by a sub-heading joins its first child section."""
         merged: list[_Section] = []
         pending: list[Block] = []
@@ -88,11 +87,13 @@ class Chunker:
             blocks = pending + section.blocks
             pending = []
             nxt = sections[index + 1] if index + 1 < len(sections) else None
-            is_parent = (
-                nxt is not None and nxt.page == section.page and _extends(nxt.heading_path, section.heading_path)
-            )
-            size = sum(self._count([text[b.start : b.end] for b in blocks]))
-            if is_parent and size < self.max_tokens * MIN_SECTION_FRACTION:
+            heading_only = all(b.kind == "heading" for b in section.blocks)
+            if (
+                heading_only
+                and nxt is not None
+                and nxt.page == section.page
+                and _extends(nxt.heading_path, section.heading_path)
+            ):
                 pending = blocks
             else:
                 merged.append(_Section(section.heading_path, section.page, blocks))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from ingest.batcher import EmbeddingBatch, plan_batches
 from ingest.chunker import Chunker
 from ingest.document import ParseError, SkippedDocument, SourceDocument
+from ingest.sources import discover
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
@@ -280,3 +282,23 @@ class IngestPipeline:
         if collection.dimension is not None:
             self.store.index(collection).remove(np.array(removed, dtype=np.int64))
         return collection
+
+
+def ingest_path(
+    store: Store,
+    provider: EmbeddingProvider,
+    path: Path,
+    collection: str,
+    *,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    prune: bool = False,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest a folder, a JSONL file or one document into ``collection``."""
+    pipeline = IngestPipeline(
+        store, provider, collection, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=progress
+    )
+    return pipeline.run(discover(path, include, exclude), source=Path(path).resolve().name, prune=prune)

@@ -38,15 +38,14 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 def remote_settings(tmp_path: Path, server: FakeOpenAI, **overrides: Any) -> Settings:
     """Settings pointing at the fake OpenAI server, with fast retries."""
-    return make_settings(
-        tmp_path,
-        api_key=server.api_key or "unused",
-        base_url=server.url,
-        provider="openai",
-        max_retries=overrides.pop("max_retries", 3),
-        request_timeout=overrides.pop("request_timeout", 5.0),
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "api_key": server.api_key or "unused",
+        "base_url": server.url,
+        "provider": "openai",
+        "max_retries": 3,
+        "request_timeout": 5.0,
+    }
+    return make_settings(tmp_path, **{**defaults, **overrides})
 
 
 @pytest.fixture(scope="session")

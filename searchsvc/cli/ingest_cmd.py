@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingest.pipeline import IngestPipeline, IngestReport
-from ingest.sources import discover
+from ingest.pipeline import IngestReport, ingest_path
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
@@ -54,8 +53,6 @@ def ingest(
     out.note(f"Embedding with {provider.describe()}")
     store = Store(settings)
     try:
-        found = discover(path, include, exclude)
-        source = path.resolve().name
         with Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -66,15 +63,18 @@ def ingest(
             disable=json_out,
             transient=True,
         ) as bar:
-            pipeline = IngestPipeline(
+            report = ingest_path(
                 store,
                 provider,
+                path,
                 name,
                 chunk_tokens=settings.chunk_tokens,
                 chunk_overlap=settings.chunk_overlap,
+                prune=prune,
+                include=include,
+                exclude=exclude,
                 progress=_RichProgress(bar),
             )
-            report = pipeline.run(found, source=source, prune=prune)
     finally:
         store.close()
         provider.close()
