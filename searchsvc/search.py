@@ -12,6 +12,7 @@ from searchsvc.storage import repository as repo
 from searchsvc.store import Store, check_model
 
 MAX_K = 1000
+GROUP_FETCH_FACTOR = 5  # chunks fetched per wanted document when grouping
 
 
 @dataclass
@@ -43,12 +44,25 @@ class SearchResult:
     timings_ms: dict[str, float]
 
 
-def search(store: Store, provider: EmbeddingProvider, collection_name: str, query: str, k: int = 10) -> SearchResult:
-    """The ``k`` chunks nearest to ``query`` by cosine similarity, best first."""
+def search(
+    store: Store,
+    provider: EmbeddingProvider,
+    collection_name: str,
+    query: str,
+    k: int = 10,
+    group_by: str | None = None,
+) -> SearchResult:
+    """The ``k`` chunks nearest to ``query`` by cosine similarity, best first.
+
+    With ``group_by="document"`` the ``k`` best documents come back instead, each
+    represented by its best chunk, so a long document does not fill the page.
+    """
     if not query.strip():
         raise InvalidInputError("the query is empty; pass some text to search for")
     if not 1 <= k <= MAX_K:
         raise InvalidInputError(f"k must be between 1 and {MAX_K}, got {k}")
+    if group_by not in (None, "document"):
+        raise InvalidInputError(f"group_by must be 'document' or absent, got {group_by!r}")
     collection = store.get_collection(collection_name)
     check_model(collection, provider)
     timings: dict[str, float] = {}
@@ -57,12 +71,25 @@ def search(store: Store, provider: EmbeddingProvider, collection_name: str, quer
     timings["embed_ms"] = _ms_since(started)
     index = store.index(collection)
     started = time.perf_counter()
-    scores, ids = index.search(vector[None, :], k)
+    scores, ids = index.search(vector[None, :], k if group_by is None else min(k * GROUP_FETCH_FACTOR, index.count()))
     timings["retrieve_ms"] = _ms_since(started)
     started = time.perf_counter()
     hits = hydrate(store, scores[0].tolist(), ids[0].tolist())
+    if group_by == "document":
+        hits = best_chunk_per_document(hits)[:k]
     timings["hydrate_ms"] = _ms_since(started)
     return SearchResult(collection_name, query, hits, timings)
+
+
+def best_chunk_per_document(hits: list[SearchHit]) -> list[SearchHit]:
+    """Keep the first (best) hit of each document, preserving rank order."""
+    seen: set[int] = set()
+    kept = []
+    for hit in hits:
+        if hit.document_id not in seen:
+            seen.add(hit.document_id)
+            kept.append(hit)
+    return kept
 
 
 def hydrate(store: Store, scores: list[float], ids: list[int]) -> list[SearchHit]:
