@@ -63,6 +63,7 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
         self.embedded_inputs: Counter[str] = Counter()
+        self.chat_reply: Any = "This is the answer [1]."  # a string, or a callable(messages) -> str
         self.models = [{"id": "text-embedding-3-small", "type": "embedding"}, {"id": "gpt-4o-mini", "type": "chat"}]
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -88,6 +89,9 @@ class FakeOpenAI:
 
     def embedding_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/embeddings")]
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
@@ -123,6 +127,8 @@ class FakeOpenAI:
                     return self._send(200, {"object": "list", "data": server.models})
                 if self.path.endswith("/embeddings"):
                     return self._send(200, server._embeddings(body, fault))
+                if self.path.endswith("/chat/completions"):
+                    return self._chat(body, fault)
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
 
             def _apply_fault(self, fault: Fault, body: Any) -> bool:
@@ -145,6 +151,33 @@ class FakeOpenAI:
                     self.connection.shutdown(2)
                     return True
                 return False  # data faults are applied while building the response
+
+            def _chat(self, body: dict[str, Any], fault: Fault | None) -> None:
+                reply = server.chat_reply(body["messages"]) if callable(server.chat_reply) else server.chat_reply
+                usage = {"prompt_tokens": 100, "completion_tokens": len(reply.split()), "total_tokens": 0}
+                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                if not body.get("stream"):
+                    message = {"role": "assistant", "content": reply}
+                    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+                    return self._send(200, {"id": "c1", "model": body["model"], "choices": [choice], "usage": usage})
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
+                self.end_headers()
+                words = reply.split(" ")
+                cut = len(words) // 2 if fault and fault.kind == "cut_stream" else None
+                for i, word in enumerate(words[:cut]):
+                    delta = {"content": word if i == 0 else " " + word}
+                    event = {"model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                if cut is None:
+                    done = {"model": body["model"], "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                    self.wfile.write(f"data: {json.dumps(done)}\n\n".encode())
+                    self.wfile.write(
+                        f"data: {json.dumps({'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n".encode()
+                    )
+                self.close_connection = True
 
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)

@@ -93,4 +93,6 @@ def _print_report(out: Output, report: IngestReport) -> None:
         highlight=False,
     )
     for skipped in report.skipped:
-        out.console.print(f"  skipped {skipped['path']}: {skipped['reason']}", highlight=False, style="yellow")
+        out.console.print(
+            f"  skipped {skipped['path']}: {skipped['reason']}", highlight=False, style="yellow", markup=False
+        )

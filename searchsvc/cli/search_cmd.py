@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
@@ -45,10 +46,11 @@ def search_command(
     if not result.hits:
         out.console.print("No results.")
     for rank, hit in enumerate(result.hits, start=1):
-        out.console.print(f"[bold]{rank}. {hit.title or hit.document_key}[/]  score {hit.score:.3f}", highlight=False)
-        out.console.print(f"   {location(hit)}", style="dim", highlight=False)
+        title = escape(hit.title or hit.document_key)
+        out.console.print(f"[bold]{rank}. {title}[/]  score {hit.score:.3f}", highlight=False)
+        out.console.print(f"   {location(hit)}", style="dim", highlight=False, markup=False)
         snippet = " ".join(hit.text.split())
-        out.console.print(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False)
+        out.console.print(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False, markup=False)
 
 
 def location(hit: SearchHit) -> str:

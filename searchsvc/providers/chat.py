@@ -1,0 +1,65 @@
+"""Chat completions from the AI/ML API or any OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from searchsvc.errors import ProviderResponseError
+from searchsvc.providers.http_client import OpenAICompatibleClient
+
+
+@dataclass
+class ChatResult:
+    text: str
+    model: str
+    finish_reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ChatDelta:
+    """One piece of a streamed answer; the last one carries finish_reason and usage when sent."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None
+
+
+class ChatProvider:
+    """``POST /chat/completions``; generation parameters are passed through unchanged."""
+
+    def __init__(self, client: OpenAICompatibleClient, model: str) -> None:
+        self.client = client
+        self.model = model
+
+    def complete(self, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> ChatResult:
+        body = {"model": model or self.model, "messages": messages, **params}
+        return parse_completion(self.client.post_json("/chat/completions", body), body["model"])
+
+    def stream(self, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> Iterator[ChatDelta]:
+        body = {"model": model or self.model, "messages": messages, **params}
+        for event in self.client.stream_chat(body):
+            choices = event.get("choices") or []
+            usage = event.get("usage")
+            if not choices:
+                if usage:
+                    yield ChatDelta(usage=usage)
+                continue
+            delta = choices[0].get("delta") or {}
+            yield ChatDelta(delta.get("content") or "", choices[0].get("finish_reason"), usage)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def parse_completion(body: Any, model: str) -> ChatResult:
+    try:
+        choice = body["choices"][0]
+        text = choice["message"]["content"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise ProviderResponseError(f"the chat response has no choices[0].message.content ({exc!r})") from exc
+    if not isinstance(text, str):
+        raise ProviderResponseError("the chat response content is not text")
+    return ChatResult(text, body.get("model", model), choice.get("finish_reason"), body.get("usage") or {})
