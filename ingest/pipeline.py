@@ -22,14 +22,15 @@ import numpy as np
 from ingest.batcher import EmbeddingBatch, plan_batches
 from ingest.chunker import Chunker
 from ingest.document import ParseError, SkippedDocument, SourceDocument
-from ingest.sources import discover
+from ingest.sources import discover, record_document
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
 from searchsvc.storage.schema import Collection
 from searchsvc.store import Store
 
-SAVE_EVERY_SECONDS = 30.0
+MIN_SAVE_INTERVAL_SECONDS = 2.0  # a running server sees new documents this soon after they are written
+SAVE_COST_MULTIPLE = 10.0  # but never spend more than a tenth of the time saving a large index
 
 
 class Progress(Protocol):
@@ -84,8 +85,10 @@ class IngestPipeline:
         chunk_tokens: int,
         chunk_overlap: int,
         progress: Progress | None = None,
+        lock_wait_seconds: float = 0.0,
     ) -> None:
         self.store = store
+        self.lock_wait_seconds = lock_wait_seconds
         self.provider = provider
         self.collection_name = collection
         self.limits = limits = provider.limits
@@ -93,7 +96,7 @@ class IngestPipeline:
         self.chunker = Chunker(provider.tokenizer, max_tokens, min(chunk_overlap, max_tokens // 2))
         self.progress = progress or NoProgress()
         self.window_chunks = min(16384, max(1024, limits.max_inputs_per_request * limits.max_in_flight))
-        self._last_save = time.monotonic()
+        self._next_save = time.monotonic()
 
     def run(
         self, found: Iterable[SourceDocument | SkippedDocument], source: str | None = None, prune: bool = False
@@ -101,7 +104,7 @@ class IngestPipeline:
         """Ingest everything ``found``; with ``prune``, delete documents of ``source`` that were not found."""
         started = time.monotonic()
         report = IngestReport(self.collection_name, self.provider.kind, self.provider.model)
-        with self.store.writer_lock(self.collection_name):
+        with self.store.writer_lock(self.collection_name, self.lock_wait_seconds):
             collection = self.store.ensure_collection(self.collection_name, self.provider)
             with self.store.session() as session:
                 existing = repo.document_hashes(session, collection.id)
@@ -260,9 +263,11 @@ class IngestPipeline:
         with self.store.session() as session:
             for ids, vectors in repo.chunk_vectors(session, collection, np.array(added, dtype=np.int64)):
                 index.add(ids, vectors)
-        if time.monotonic() - self._last_save > SAVE_EVERY_SECONDS:
+        if time.monotonic() >= self._next_save:
+            started = time.monotonic()
             index.save()
-            self._last_save = time.monotonic()
+            cost = time.monotonic() - started
+            self._next_save = time.monotonic() + max(MIN_SAVE_INTERVAL_SECONDS, SAVE_COST_MULTIPLE * cost)
 
     def _prune(
         self,
@@ -302,3 +307,27 @@ def ingest_path(
         store, provider, collection, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=progress
     )
     return pipeline.run(discover(path, include, exclude), source=Path(path).resolve().name, prune=prune)
+
+
+def ingest_records(
+    store: Store,
+    provider: EmbeddingProvider,
+    collection: str,
+    records: list[tuple[str, str, str | None, dict[str, object]]],
+    *,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    source: str = "api",
+    lock_wait_seconds: float = 30.0,
+) -> IngestReport:
+    """Upsert ``(id, text, title, metadata)`` records through the same pipeline as files."""
+    pipeline = IngestPipeline(
+        store,
+        provider,
+        collection,
+        chunk_tokens=chunk_tokens,
+        chunk_overlap=chunk_overlap,
+        lock_wait_seconds=lock_wait_seconds,
+    )
+    found = [record_document(rid, text, title, metadata, source, None) for rid, text, title, metadata in records]
+    return pipeline.run(found, source=source, prune=False)

@@ -141,15 +141,22 @@ def _record(line: str, where: str, source: str, path: str) -> Found:
         return SkippedDocument(where, 'missing or empty "text"')
     if not isinstance(metadata, dict) or (title is not None and not isinstance(title, str)):
         return SkippedDocument(where, '"metadata" must be an object and "title" a string')
+    return record_document(str(record_id), text, title, metadata, source, path)
+
+
+def record_document(
+    record_id: str, text: str, title: str | None, metadata: dict[str, object], source: str, path: str | None
+) -> SourceDocument:
+    """A text record (JSONL line or API upsert) as a document keyed by its id."""
     canonical = json.dumps([title, text, metadata], sort_keys=True, ensure_ascii=False)
     return SourceDocument(
-        key=str(record_id),
+        key=record_id,
         source=source,
         path=path,
         content_hash=hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest(),
         load=lambda: _record_document(text),
         title=title,
-        metadata=metadata,
+        metadata=dict(metadata),
     )
 
 

@@ -47,6 +47,20 @@ class Settings(BaseSettings):
     max_tokens_per_input: int = Field(8191, ge=1)
     max_in_flight: int = Field(4, ge=1, le=64)
     index_type: Literal["flat", "hnsw"] = "flat"
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+
+    # HTTP service.
+    api_keys: SecretStr | None = Field(
+        None, description="Comma-separated KEY:rw or KEY:ro entries; when set, every /v1 route needs a Bearer key."
+    )
+    cors_origins: str = Field("", description="Comma-separated allowed CORS origins ('*' for any).")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    index_refresh_seconds: float = Field(1.0, ge=0, description="How often the server looks for newer indexes.")
+
+    # Answers.
+    answer_min_score: float = Field(0.2, description="Sources scoring below this are not relevant enough to answer.")
+    answer_context_tokens: int = Field(6000, ge=256, description="Token budget for numbered sources in the prompt.")
+    answer_sources: int = Field(8, ge=1, le=50, description="Chunks retrieved for an answer.")
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -67,6 +81,24 @@ class Settings(BaseSettings):
     def resolved_index_dir(self) -> Path:
         """The folder that holds one FAISS index file per collection."""
         return self.index_dir if self.index_dir is not None else self.data_dir / "indexes"
+
+    @property
+    def service_keys(self) -> dict[str, str]:
+        """API keys of the HTTP service: key -> "rw" or "ro" (keys without a suffix are read-write)."""
+        if self.api_keys is None:
+            return {}
+        keys: dict[str, str] = {}
+        for entry in self.api_keys.get_secret_value().split(","):
+            key, _, scope = (
+                entry.strip().rpartition(":") if entry.strip().endswith((":ro", ":rw")) else (entry.strip(), "", "rw")
+            )
+            if key:
+                keys[key] = scope
+        return keys
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def has_api_key(self) -> bool:

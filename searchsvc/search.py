@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from searchsvc.errors import InvalidInputError
+from searchsvc.filters import compile_filter
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
 from searchsvc.store import Store, check_model
@@ -51,34 +52,49 @@ def search(
     query: str,
     k: int = 10,
     group_by: str | None = None,
+    filter: dict[str, Any] | None = None,
+    min_score: float | None = None,
 ) -> SearchResult:
     """The ``k`` chunks nearest to ``query`` by cosine similarity, best first.
 
-    With ``group_by="document"`` the ``k`` best documents come back instead, each
-    represented by its best chunk, so a long document does not fill the page.
+    ``filter`` (see ``searchsvc.filters``) is applied inside retrieval, so ``k`` results
+    come back whenever ``k`` matching chunks exist. With ``group_by="document"`` the ``k``
+    best documents come back instead, each represented by its best chunk.
     """
-    if not query.strip():
-        raise InvalidInputError("the query is empty; pass some text to search for")
-    if not 1 <= k <= MAX_K:
-        raise InvalidInputError(f"k must be between 1 and {MAX_K}, got {k}")
-    if group_by not in (None, "document"):
-        raise InvalidInputError(f"group_by must be 'document' or absent, got {group_by!r}")
+    _validate(query, k, group_by)
+    condition = compile_filter(filter)
     collection = store.get_collection(collection_name)
     check_model(collection, provider)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     vector = provider.embed_query(query)
     timings["embed_ms"] = _ms_since(started)
-    index = store.index(collection)
     started = time.perf_counter()
-    scores, ids = index.search(vector[None, :], k if group_by is None else min(k * GROUP_FETCH_FACTOR, index.count()))
+    index = store.index(collection)
+    allowed = None
+    if filter:
+        with store.session() as session:
+            allowed = repo.filtered_chunk_ids(session, collection.id, condition)
+    fetch = k if group_by is None else k * GROUP_FETCH_FACTOR
+    fetch = min(fetch, index.count() if allowed is None else len(allowed))
+    scores, ids = index.search(vector[None, :], fetch, allowed) if fetch > 0 else ([[]], [[]])
     timings["retrieve_ms"] = _ms_since(started)
     started = time.perf_counter()
-    hits = hydrate(store, scores[0].tolist(), ids[0].tolist())
-    if group_by == "document":
-        hits = best_chunk_per_document(hits)[:k]
+    hits = hydrate(store, list(scores[0]), list(ids[0]))
+    if min_score is not None:
+        hits = [hit for hit in hits if hit.score >= min_score]
+    hits = best_chunk_per_document(hits)[:k] if group_by == "document" else hits[:k]
     timings["hydrate_ms"] = _ms_since(started)
     return SearchResult(collection_name, query, hits, timings)
+
+
+def _validate(query: str, k: int, group_by: str | None) -> None:
+    if not query.strip():
+        raise InvalidInputError("the query is empty; pass some text to search for")
+    if not 1 <= k <= MAX_K:
+        raise InvalidInputError(f"k must be between 1 and {MAX_K}, got {k}")
+    if group_by not in (None, "document"):
+        raise InvalidInputError(f"group_by must be 'document' or absent, got {group_by!r}")
 
 
 def best_chunk_per_document(hits: list[SearchHit]) -> list[SearchHit]:
@@ -94,7 +110,7 @@ def best_chunk_per_document(hits: list[SearchHit]) -> list[SearchHit]:
 
 def hydrate(store: Store, scores: list[float], ids: list[int]) -> list[SearchHit]:
     """Chunk and document fields for ranked ids, in rank order; ids gone from SQL are dropped."""
-    ranked = [(score, chunk_id) for score, chunk_id in zip(scores, ids, strict=True) if chunk_id >= 0]
+    ranked = [(float(score), int(chunk_id)) for score, chunk_id in zip(scores, ids, strict=True) if chunk_id >= 0]
     with store.session() as session:
         rows = repo.chunks_with_documents(session, [chunk_id for _, chunk_id in ranked])
     hits = []

@@ -9,11 +9,14 @@ import fcntl
 import os
 import re
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from searchsvc.config import Settings
@@ -21,8 +24,8 @@ from searchsvc.errors import CollectionBusyError, IndexMismatchError, InvalidInp
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
 from searchsvc.storage.database import open_database
-from searchsvc.storage.schema import Collection
-from searchsvc.storage.vector_index import FaissIndex
+from searchsvc.storage.schema import Chunk, Collection, Document
+from searchsvc.storage.vector_index import FaissIndex, read_manifest
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -44,6 +47,8 @@ class Store:
         self.engine, self._sessions = open_database(settings.resolved_database_url)
         self.index_dir = Path(settings.resolved_index_dir)
         self._indexes: dict[str, FaissIndex] = {}
+        self._checked_at: dict[str, float] = {}
+        self._reload_lock = threading.RLock()
 
     def session(self) -> Session:
         return self._sessions()
@@ -98,13 +103,32 @@ class Store:
         collection.dimension = dimension
         return collection
 
-    def delete_collection(self, name: str) -> None:
+    def delete_collection(self, name: str, lock_wait_seconds: float = 30.0) -> None:
         collection = self.get_collection(name)
-        with self.session() as session:
-            session.delete(session.get(Collection, collection.id))
-            session.commit()
-        self._indexes.pop(name, None)
-        shutil.rmtree(self.index_folder(name), ignore_errors=True)
+        with self.writer_lock(name, lock_wait_seconds):
+            with self.session() as session:
+                session.execute(delete(Chunk).where(Chunk.collection_id == collection.id))
+                session.execute(delete(Document).where(Document.collection_id == collection.id))
+                session.execute(delete(Collection).where(Collection.id == collection.id))
+                session.commit()
+            self._indexes.pop(name, None)
+            shutil.rmtree(self.index_folder(name), ignore_errors=True)
+
+    def delete_document(self, name: str, key: str, lock_wait_seconds: float = 30.0) -> int:
+        """Delete one document with its chunks and vectors; returns how many chunks went."""
+        collection = self.get_collection(name)
+        with self.writer_lock(name, lock_wait_seconds):
+            index = self.index(collection) if collection.dimension is not None else None
+            with self.session() as session:
+                found = repo.get_document(session, collection.id, key)
+                if found is None:
+                    raise NotFoundError(f"no document {key!r} in collection {name!r}")
+                removed = repo.delete_documents(session, [found[0].id])
+                session.commit()
+            if index is not None:
+                index.remove(np.array(removed, dtype=np.int64))
+                index.save()
+        return len(removed)
 
     # Indexes -----------------------------------------------------------------
 
@@ -112,10 +136,20 @@ class Store:
         return self.index_dir / validate_collection_name(name)
 
     def index(self, collection: Collection) -> FaissIndex:
-        """The collection's index, loaded once and brought in step with SQL."""
+        """The collection's index, loaded once and brought in step with SQL.
+
+        A newer generation saved by another process (a separate ``searchsvc ingest``) is
+        picked up within ``index_refresh_seconds``: it is loaded completely, then swapped in.
+        """
         cached = self._indexes.get(collection.name)
         if cached is not None:
-            return cached
+            return self._fresher(collection, cached)
+        with self._reload_lock:
+            if collection.name in self._indexes:
+                return self._indexes[collection.name]
+            return self._load_index(collection)
+
+    def _load_index(self, collection: Collection) -> FaissIndex:
         if collection.dimension is None:
             raise NotFoundError(f"collection {collection.name!r} has no vectors yet; ingest documents first")
         index = FaissIndex.load(self.index_folder(collection.name))
@@ -129,7 +163,26 @@ class Store:
         if added or removed:
             index.save()
         self._indexes[collection.name] = index
+        self._checked_at[collection.name] = time.monotonic()
         return index
+
+    def _fresher(self, collection: Collection, cached: FaissIndex) -> FaissIndex:
+        now = time.monotonic()
+        if now - self._checked_at.get(collection.name, 0.0) < self.settings.index_refresh_seconds:
+            return cached
+        self._checked_at[collection.name] = now
+        manifest = read_manifest(self.index_folder(collection.name))
+        if manifest is None or manifest.generation <= cached.manifest.generation:
+            return cached
+        with self._reload_lock:
+            current = self._indexes.get(collection.name, cached)
+            if current.manifest.generation >= manifest.generation:
+                return current
+            fresh = FaissIndex.load(self.index_folder(collection.name))
+            if fresh is None or fresh.dimension != collection.dimension:
+                return current
+            self._indexes[collection.name] = fresh
+            return fresh
 
     def rebuild_index(self, collection: Collection) -> FaissIndex:
         """A fresh index built from SQL alone (no provider call), saved atomically."""
@@ -159,23 +212,21 @@ class Store:
             self.index_folder(collection.name), collection.embedding_model, collection.dimension, collection.index_type
         )
 
+    def loaded_indexes(self) -> dict[str, FaissIndex]:
+        return dict(self._indexes)
+
     def forget_index(self, name: str) -> None:
         """Drop the in-memory copy so the next use reloads from disk."""
         self._indexes.pop(name, None)
 
     @contextmanager
-    def writer_lock(self, name: str) -> Iterator[None]:
-        """Exclusive right to write a collection; a second writer is refused with a clear message."""
+    def writer_lock(self, name: str, wait_seconds: float = 0.0) -> Iterator[None]:
+        """Exclusive right to write a collection; a second writer waits up to ``wait_seconds``, then is refused."""
         self.index_dir.mkdir(parents=True, exist_ok=True)
         lock_path = self.index_dir / f"{validate_collection_name(name)}.lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise CollectionBusyError(
-                    f"another process is writing to collection {name!r}; wait for it to finish and run again"
-                ) from None
+            _acquire(fd, name, wait_seconds)
             yield
         finally:
             os.close(fd)
@@ -190,3 +241,17 @@ def check_model(collection: Collection, provider: EmbeddingProvider) -> None:
             f"{provider.kind} model {provider.model!r}. Vectors of different models cannot be mixed: re-index into a "
             "new collection with --collection NEW_NAME, or configure the original model"
         )
+
+
+def _acquire(fd: int, name: str, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise CollectionBusyError(
+                    f"another process is writing to collection {name!r}; wait for it to finish and run again"
+                ) from None
+            time.sleep(0.05)

@@ -2,61 +2,167 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from searchsvc import __version__
+from searchsvc.api.deps import Services
+from searchsvc.api.metrics import Metrics
+from searchsvc.api.routes import ask, collections, health, search
 from searchsvc.config import Settings
 from searchsvc.errors import SearchsvcError
-from searchsvc.providers import make_embedding_provider
-from searchsvc.search import MAX_K, search
+from searchsvc.providers import EmbedderRegistry, make_chat_provider
 from searchsvc.store import Store
 
+log = logging.getLogger("searchsvc.api")
 
-class SearchRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=4096, description="Text to search for.")
-    k: int = Field(10, ge=1, le=MAX_K, description="How many results.")
-    collection: str | None = Field(None, max_length=64, description="Collection; default from settings.")
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The one JSON error shape every failure uses."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """A FastAPI app over the store and provider the settings describe."""
+    """A FastAPI app over the store and providers the settings describe."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = Store(settings)
-        app.state.provider = make_embedding_provider(settings)
+        store = Store(settings)
+        embedders = EmbedderRegistry(settings)
+        chat = make_chat_provider(settings)
+        app.state.services = Services(settings, store, embedders, chat)
+        app.state.metrics = Metrics(store)
+        log.info(
+            "service started",
+            extra={
+                "fields": {"embedder": embedders.default.describe(), "answers": "generative" if chat else "extractive"}
+            },
+        )
         try:
             yield
         finally:
-            app.state.provider.close()
-            app.state.store.close()
+            embedders.close()
+            if chat is not None:
+                chat.close()
+            store.close()
 
-    app = FastAPI(title="searchsvc", version=__version__, lifespan=lifespan)
-
-    @app.exception_handler(SearchsvcError)
-    async def searchsvc_error(_request: Request, exc: SearchsvcError) -> JSONResponse:
-        return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=exc.http_status)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.post("/v1/search")
-    async def search_route(body: SearchRequest, request: Request) -> dict[str, Any]:
-        state = request.app.state
-        result = await run_in_threadpool(
-            search, state.store, state.provider, body.collection or settings.collection, body.query, body.k
+    app = FastAPI(
+        title="searchsvc",
+        version=__version__,
+        lifespan=lifespan,
+        description="Semantic search and retrieval-augmented answers with citations.",
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+    app.middleware("http")(_observe)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"], allow_headers=["*"]
         )
-        return {"results": [hit.as_dict() for hit in result.hits], "timings_ms": result.timings_ms}
-
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (health.router, search.router, collections.router, ask.router):
+        app.include_router(router)
     return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SearchsvcError)
+    async def library_error(_request: Request, exc: SearchsvcError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
+        message = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
+        return JSONResponse(error_body("invalid_request", message, details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            error_body("internal_error", "an unexpected error occurred; see the server log"), status_code=500
+        )
+
+
+async def _observe(request: Request, call_next: Any) -> Any:
+    """Per-route metrics and one structured log line per request (never headers, so never keys)."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    elapsed = time.perf_counter() - started
+    route = request.scope.get("route")
+    path = getattr(route, "path", "unmatched")
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(path, request.method).observe(elapsed)
+    log.info(
+        "request",
+        extra={
+            "fields": {
+                "method": request.method,
+                "route": path,
+                "status": response.status_code,
+                "ms": round(elapsed * 1000, 2),
+            }
+        },
+    )
+    return response
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise StarletteHTTPException(413, f"request body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            error_body("too_large", f"request body over {self.max_bytes} bytes; send less per request"), status_code=413
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def app_from_environment() -> FastAPI:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 from searchsvc.config import DEFAULT_BASE_URL, Settings
 from searchsvc.errors import ConfigError
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
+from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.http_client import OpenAICompatibleClient
 
 
@@ -39,3 +42,45 @@ def make_embedding_provider(settings: Settings) -> EmbeddingProvider:
     from searchsvc.providers.local import LocalEmbeddingProvider
 
     return LocalEmbeddingProvider(settings.local_model_dir)
+
+
+class EmbedderRegistry:
+    """One provider per embedding model, created on first use: collections may use different models."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._default = make_embedding_provider(settings)
+        self._by_model: dict[str, EmbeddingProvider] = {self._default.model: self._default}
+        self._lock = threading.Lock()
+
+    @property
+    def default(self) -> EmbeddingProvider:
+        return self._default
+
+    def get(self, model: str | None) -> EmbeddingProvider:
+        """The provider for ``model``; remote models share the configured endpoint."""
+        if model is None or model in self._by_model:
+            return self._by_model.get(model or self._default.model, self._default)
+        if self._default.kind != "openai":
+            raise ConfigError(
+                f"model {model!r} needs an API: only the local model {self._default.model!r} is available "
+                "without AIMLAPI_API_KEY"
+            )
+        from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
+
+        with self._lock:
+            if model not in self._by_model:
+                remote = self._default
+                assert isinstance(remote, OpenAIEmbeddingProvider)
+                self._by_model[model] = OpenAIEmbeddingProvider(remote.client, model, remote.limits)
+            return self._by_model[model]
+
+    def close(self) -> None:
+        self._default.close()
+
+
+def make_chat_provider(settings: Settings) -> ChatProvider | None:
+    """The chat provider when an API is configured; None means answers are extractive."""
+    if not uses_remote_provider(settings):
+        return None
+    return ChatProvider(make_http_client(settings), settings.chat_model)

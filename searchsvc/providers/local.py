@@ -9,10 +9,13 @@ reference vectors.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from searchsvc.errors import ConfigError
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
@@ -145,7 +148,7 @@ class LocalEmbeddingProvider(EmbeddingProvider):
 
     kind = "local"
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: Path | None = None, batch_size: int = 16, workers: int | None = None) -> None:
         from tokenizers import Tokenizer
 
         folder = find_model_dir(model_dir)
@@ -157,6 +160,9 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         self._input_tokenizer.no_padding()
         self._encoder = MiniLMEncoder(folder / "model.safetensors")
         self._batch_size = batch_size
+        # Both cores: one thread per core, each with a single-threaded BLAS, so the element-wise
+        # steps (softmax, GELU, layer norm) run in parallel too, not only the matrix products.
+        self._workers = workers or os.cpu_count() or 1
         self.limits = EmbeddingLimits(
             max_inputs_per_request=256,
             max_tokens_per_input=MAX_SEQ_TOKENS - self.tokenizer.special_tokens,
@@ -173,10 +179,18 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         out = np.empty((len(texts), HIDDEN), dtype=np.float32)
         # Sorting by length keeps padding (wasted work) small inside each sub-batch.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
-            ids, mask = _pad([encodings[i].ids for i in rows])
-            out[rows] = self._encoder.encode(ids, mask)
+        batches = [order[start : start + self._batch_size] for start in range(0, len(order), self._batch_size)]
+
+        def encode(rows: list[int]) -> np.ndarray:
+            return self._encoder.encode(*_pad([encodings[i].ids for i in rows]))
+
+        if len(batches) > 1 and self._workers > 1:
+            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(self._workers) as pool:
+                for rows, vectors in zip(batches, pool.map(encode, batches), strict=True):
+                    out[rows] = vectors
+        else:
+            for rows in batches:
+                out[rows] = encode(rows)
         return out
 
     def describe(self) -> str:

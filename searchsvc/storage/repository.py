@@ -140,9 +140,36 @@ def delete_documents(session: Session, document_ids: Sequence[int]) -> list[int]
     return removed
 
 
+def list_documents(session: Session, collection_id: int, offset: int, limit: int) -> tuple[list[Document], int]:
+    """A page of documents ordered by key, and the total count."""
+    total = session.scalar(select(func.count(Document.id)).where(Document.collection_id == collection_id)) or 0
+    page = session.scalars(
+        select(Document)
+        .where(Document.collection_id == collection_id)
+        .order_by(Document.key)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(page), int(total)
+
+
+def get_document(session: Session, collection_id: int, key: str) -> tuple[Document, list[Chunk]] | None:
+    doc = session.scalar(select(Document).where(Document.collection_id == collection_id, Document.key == key))
+    if doc is None:
+        return None
+    chunks = session.scalars(select(Chunk).where(Chunk.document_id == doc.id).order_by(Chunk.ordinal))
+    return doc, list(chunks)
+
+
 def chunk_ids(session: Session, collection_id: int) -> np.ndarray:
     ids = session.scalars(select(Chunk.id).where(Chunk.collection_id == collection_id).order_by(Chunk.id))
     return np.fromiter(ids, dtype=np.int64)
+
+
+def filtered_chunk_ids(session: Session, collection_id: int, condition: Any) -> np.ndarray:
+    """Ids of the collection's chunks that satisfy a compiled filter condition."""
+    stmt = select(Chunk.id).join(Document).where(Chunk.collection_id == collection_id, condition)
+    return np.fromiter(session.scalars(stmt), dtype=np.int64)
 
 
 def chunk_vectors(

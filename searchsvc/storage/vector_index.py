@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +27,42 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
 COMPACT_TOMBSTONE_FRACTION = 0.25
+EXACT_FALLBACK_LIMIT = 200_000  # filtered ANN searches re-run exactly below this many matches
+
+
+class ReadWriteLock:
+    """Many concurrent searches, or one writer: a search never sees a half-applied change."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
 
 
 @dataclass
@@ -78,6 +117,8 @@ class FaissIndex(VectorIndex):
         self.dimension = manifest.dimension
         self._index = index
         self._tombstones = tombstones
+        self._lock = ReadWriteLock()
+        self._save_mutex = threading.Lock()
 
     @classmethod
     def create(cls, folder: Path, model: str, dimension: int, index_type: str = "flat") -> FaissIndex:
@@ -103,6 +144,10 @@ class FaissIndex(VectorIndex):
         return cls(folder, manifest, index, tombstones)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        with self._lock.write():
+            self._add(ids, vectors)
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dimension):
@@ -110,13 +155,17 @@ class FaissIndex(VectorIndex):
                 f"vectors of shape {vectors.shape} cannot join an index of dimension {self.dimension}"
             )
         if self._tombstones and self._tombstones.intersection(ids.tolist()):
-            self.compact()
+            self._compact()
         if len(ids) and np.isin(ids, self._all_ids()).any():
             raise StorageError("refusing to add ids the index already holds; run `searchsvc reindex`")
         if len(ids):
             self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> None:
+        with self._lock.write():
+            self._remove(ids)
+
+    def _remove(self, ids: np.ndarray) -> None:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if not len(ids):
             return
@@ -127,10 +176,14 @@ class FaissIndex(VectorIndex):
         present = set(self._all_ids().tolist())
         self._tombstones.update(i for i in ids.tolist() if i in present)
         if len(self._tombstones) > COMPACT_TOMBSTONE_FRACTION * max(self._index.ntotal, 1):
-            self.compact()
+            self._compact()
 
     def compact(self) -> None:
         """Rebuild without tombstoned vectors (HNSW only; flat indexes delete in place)."""
+        with self._lock.write():
+            self._compact()
+
+    def _compact(self) -> None:
         if not self._tombstones:
             return
         all_ids = self._all_ids()
@@ -145,17 +198,47 @@ class FaissIndex(VectorIndex):
         self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        with self._lock.read():
+            return self._search(queries, k, allowed_ids)
+
+    def _search(self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if self._index.ntotal == 0 or k <= 0:
             empty = np.full((len(queries), max(k, 0)), -1, dtype=np.int64)
             return np.zeros(empty.shape, dtype=np.float32), empty
         params = self._search_params(allowed_ids)
         k_eff = min(k, self._index.ntotal)
         scores, ids = self._index.search(queries, k_eff, params=params)
+        if allowed_ids is not None and self.manifest.index_type != "flat":
+            scores, ids = self._exact_if_short(queries, k_eff, allowed_ids, scores, ids)
         if k_eff < k:
             pad = k - k_eff
             scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
             ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
         return scores, ids
+
+    def _exact_if_short(
+        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray, scores: np.ndarray, ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An ANN graph walk can miss matches of a selective filter: fall back to exact search over them."""
+        live = (
+            np.setdiff1d(allowed_ids, np.fromiter(self._tombstones, dtype=np.int64))
+            if self._tombstones
+            else allowed_ids
+        )
+        wanted = min(k, len(live))
+        if (ids >= 0).sum(axis=1).min() >= wanted or len(live) > EXACT_FALLBACK_LIMIT:
+            return scores, ids
+        present = live[np.isin(live, self._all_ids())]
+        vectors = self.vectors_for(present).astype(np.float32)
+        exact = queries @ vectors.T
+        order = np.argsort(-exact, axis=1)[:, :k]
+        top_scores = np.take_along_axis(exact, order, axis=1)
+        top_ids = present[order]
+        pad = k - top_ids.shape[1]
+        if pad > 0:
+            top_scores = np.pad(top_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+            top_ids = np.pad(top_ids, ((0, 0), (0, pad)), constant_values=-1)
+        return top_scores.astype(np.float32), top_ids
 
     def _search_params(self, allowed_ids: np.ndarray | None) -> faiss.SearchParameters | None:
         selector = None
@@ -173,6 +256,10 @@ class FaissIndex(VectorIndex):
         return int(self._index.ntotal) - len(self._tombstones)
 
     def ids(self) -> np.ndarray:
+        with self._lock.read():
+            return self._live_ids()
+
+    def _live_ids(self) -> np.ndarray:
         all_ids = self._all_ids()
         if self._tombstones:
             all_ids = all_ids[~np.isin(all_ids, np.fromiter(self._tombstones, dtype=np.int64))]
@@ -186,6 +273,10 @@ class FaissIndex(VectorIndex):
         return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.empty((0, self.dimension))
 
     def save(self) -> None:
+        with self._save_mutex, self._lock.read():
+            self._save()
+
+    def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         generation = self.manifest.generation + 1
         index_file = self.folder / f"index-{generation}.faiss"

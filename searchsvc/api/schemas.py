@@ -1,0 +1,103 @@
+"""Request and response models: every field has limits, unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from searchsvc.search import MAX_K
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Filter = dict[str, Any]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchBody(Strict):
+    query: str = Field(min_length=1, max_length=4096, description="Text to search for.")
+    k: int = Field(10, ge=1, le=MAX_K, description="How many results.")
+    collection: str | None = Field(None, pattern=NAME_PATTERN, description="Collection; default from settings.")
+    filter: Filter | None = Field(None, description='Metadata filter, e.g. {"year": {"$gte": 2020}}.')
+    min_score: float | None = Field(None, ge=-1, le=1, description="Drop results scoring below this.")
+    group_by: Literal["document"] | None = Field(None, description="'document': best chunk per document.")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must contain some text")
+        return value
+
+
+class DocumentIn(Strict):
+    id: str = Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")
+    text: str = Field(max_length=5_000_000)
+    title: str | None = Field(None, max_length=1000)
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=64)
+
+
+class UpsertBody(Strict):
+    documents: list[DocumentIn] = Field(min_length=1, max_length=1000)
+
+    @field_validator("documents")
+    @classmethod
+    def _unique_ids(cls, docs: list[DocumentIn]) -> list[DocumentIn]:
+        ids = [d.id for d in docs]
+        if len(set(ids)) != len(ids):
+            raise ValueError("document ids must be unique within one request")
+        return docs
+
+
+class CollectionBody(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    embedding_model: str | None = Field(None, max_length=256, description="Default: the configured model.")
+    index_type: Literal["flat", "hnsw"] | None = None
+
+
+class AskBody(Strict):
+    question: str = Field(min_length=1, max_length=4096)
+    collection: str | None = Field(None, pattern=NAME_PATTERN)
+    k: int = Field(8, ge=1, le=50, description="Chunks retrieved as sources.")
+    filter: Filter | None = None
+    min_score: float | None = Field(None, ge=-1, le=1, description="Relevance floor for sources.")
+    stream: bool = False
+    models: list[str] | None = Field(None, min_length=1, max_length=5, description="Compare these chat models.")
+    conversation_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    top_k: int | None = Field(None, ge=1, le=1000, description="AI/ML API extra.")
+    repetition_penalty: float | None = Field(None, gt=0, le=10, description="AI/ML API extra.")
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_limits(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and (len(value) > 4 or any(len(s) > 100 for s in value)):
+            raise ValueError("stop takes at most 4 sequences of up to 100 characters")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: list[str] | None) -> list[str] | None:
+        if value and any(not m or len(m) > 256 for m in value):
+            raise ValueError("model names must be 1 to 256 characters")
+        return value
+
+    def generation_params(self) -> dict[str, Any]:
+        names = (
+            "temperature",
+            "max_tokens",
+            "top_p",
+            "stop",
+            "frequency_penalty",
+            "presence_penalty",
+            "top_k",
+            "repetition_penalty",
+        )
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}

@@ -1,0 +1,101 @@
+"""Metadata filters: a small JSON language compiled to one SQL condition.
+
+    {"source": "docs", "year": {"$gte": 2019, "$lt": 2022}, "lang": {"$in": ["en", "fr"]},
+     "published": {"$gte": "2024-01-01"}}
+
+Keys ``key``, ``source``, ``path``, ``title`` and ``document_id`` are document fields;
+``page`` is a chunk field; any other key (or ``metadata.<key>``) is looked up in the chunk's
+metadata, then the document's. Operators: ``$eq`` (the default for a bare value), ``$ne``,
+``$in``, ``$nin``, ``$gt``, ``$gte``, ``$lt``, ``$lte``. Ranges compare numbers as numbers
+and strings (ISO dates such as ``2024-05-01``) as text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, not_, or_, true
+
+from searchsvc.errors import InvalidInputError
+from searchsvc.storage.schema import Chunk, Document
+
+DOCUMENT_FIELDS = {
+    "key": Document.key,
+    "source": Document.source,
+    "path": Document.path,
+    "title": Document.title,
+    "document_id": Document.id,
+}
+CHUNK_FIELDS = {"page": Chunk.page}
+OPERATORS = {"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte"}
+MAX_CONDITIONS = 32
+MAX_IN_VALUES = 1000
+Scalar = str | int | float | bool
+
+
+def compile_filter(spec: dict[str, Any] | None) -> ColumnElement[bool]:
+    """One SQL condition over chunks joined to documents; InvalidInputError says what is wrong."""
+    if not spec:
+        return true()
+    if not isinstance(spec, dict):
+        raise InvalidInputError("filter must be a JSON object of field: condition")
+    if len(spec) > MAX_CONDITIONS:
+        raise InvalidInputError(f"filter has {len(spec)} fields; at most {MAX_CONDITIONS} are allowed")
+    return and_(*(_field_condition(field, condition) for field, condition in spec.items()))
+
+
+def _field_condition(field: str, condition: Any) -> ColumnElement[bool]:
+    if not isinstance(field, str) or not field or len(field) > 128:
+        raise InvalidInputError("filter field names must be non-empty strings of at most 128 characters")
+    operators = condition if isinstance(condition, dict) else {"$eq": condition}
+    if not operators:
+        raise InvalidInputError(f"filter on {field!r} has no operator")
+    parts = []
+    for op, value in operators.items():
+        if op not in OPERATORS:
+            raise InvalidInputError(f"unknown filter operator {op!r} on {field!r}; use one of {sorted(OPERATORS)}")
+        parts.append(_operator(field, op, value))
+    return and_(*parts)
+
+
+def _operator(field: str, op: str, value: Any) -> ColumnElement[bool]:
+    if op in ("$in", "$nin"):
+        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+            raise InvalidInputError(f"{op} on {field!r} needs a list of 1 to {MAX_IN_VALUES} values")
+        for item in value:
+            _check_scalar(field, op, item)
+        column = _column(field, value[0])
+        condition = or_(*(column == item for item in value))
+        return condition if op == "$in" else or_(not_(condition), column.is_(None))
+    _check_scalar(field, op, value)
+    if op in ("$gt", "$gte", "$lt", "$lte") and isinstance(value, bool):
+        raise InvalidInputError(f"{op} on {field!r} needs a number or a string, not a boolean")
+    column = _column(field, value)
+    return {
+        "$eq": lambda: column == value,
+        "$ne": lambda: or_(column != value, column.is_(None)),
+        "$gt": lambda: column > value,
+        "$gte": lambda: column >= value,
+        "$lt": lambda: column < value,
+        "$lte": lambda: column <= value,
+    }[op]()
+
+
+def _check_scalar(field: str, op: str, value: Any) -> None:
+    if not isinstance(value, Scalar) or (isinstance(value, str) and len(value) > 1024):
+        raise InvalidInputError(f"{op} on {field!r} needs a string (up to 1024 characters), number or boolean")
+
+
+def _column(field: str, value: Scalar) -> Any:
+    """The SQL expression for a field, typed after the value it is compared with."""
+    if field in DOCUMENT_FIELDS:
+        return DOCUMENT_FIELDS[field]
+    if field in CHUNK_FIELDS:
+        return CHUNK_FIELDS[field]
+    key = field.removeprefix("metadata.")
+    chunk_value, doc_value = Chunk.chunk_metadata[key], Document.doc_metadata[key]
+    if isinstance(value, bool):
+        return func.coalesce(chunk_value.as_boolean(), doc_value.as_boolean())
+    if isinstance(value, int | float):
+        return func.coalesce(chunk_value.as_float(), doc_value.as_float())
+    return func.coalesce(chunk_value.as_string(), doc_value.as_string())

@@ -1,0 +1,50 @@
+"""Conversation threads kept in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from searchsvc.storage.schema import Conversation, ConversationMessage, utcnow
+
+
+def get_or_create(session: Session, conversation_id: str | None, collection: str) -> Conversation:
+    conversation = session.get(Conversation, conversation_id) if conversation_id else None
+    if conversation is None:
+        conversation = Conversation(id=conversation_id or uuid.uuid4().hex, collection=collection)
+        session.add(conversation)
+        session.flush()
+    return conversation
+
+
+def messages(session: Session, conversation_id: str, limit: int | None = None) -> list[ConversationMessage]:
+    """Messages oldest first (the last ``limit`` when given)."""
+    stmt = select(ConversationMessage).where(ConversationMessage.conversation_id == conversation_id)
+    rows = list(session.scalars(stmt.order_by(ConversationMessage.id.desc()).limit(limit)))
+    return rows[::-1]
+
+
+def append_turn(
+    session: Session,
+    conversation: Conversation,
+    question: str,
+    standalone_query: str,
+    answer: str,
+    citations: list[dict[str, Any]],
+) -> None:
+    session.add(
+        ConversationMessage(
+            conversation_id=conversation.id,
+            role="user",
+            content=question,
+            standalone_query=standalone_query,
+            citations=[],
+        )
+    )
+    session.add(
+        ConversationMessage(conversation_id=conversation.id, role="assistant", content=answer, citations=citations)
+    )
+    conversation.updated_at = utcnow()
