@@ -32,6 +32,7 @@ class Fault:
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    only: str | None = None  # consumed only by requests to a path ending with this ("/embeddings", ...)
 
 
 @dataclass
@@ -93,9 +94,12 @@ class FakeOpenAI:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, path: str) -> Fault | None:
         with self._lock:
-            return self.faults.pop(0) if self.faults else None
+            for position, fault in enumerate(self.faults):
+                if fault.only is None or path.endswith(fault.only):
+                    return self.faults.pop(position)
+            return None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -120,7 +124,7 @@ class FakeOpenAI:
                     server.requests.append(RecordedRequest(self.command, self.path, body, auth, time.monotonic()))
                 if server.api_key and auth != f"Bearer {server.api_key}":
                     return self._send(401, {"error": {"message": "Invalid API key", "type": "invalid_request_error"}})
-                fault = server._next_fault()
+                fault = server._next_fault(self.path)
                 if fault is not None and self._apply_fault(fault, body):
                     return None
                 if self.path.endswith("/models"):
