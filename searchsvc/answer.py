@@ -9,6 +9,7 @@ closest to the question, each with its citation.
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from searchsvc.citations import SENTENCE, StreamingCitationFilter, best_quote, check_citations, claims_by_citation
+from searchsvc.citations import (
+    SENTENCE_OR_LINE,
+    StreamingCitationFilter,
+    best_quote,
+    check_citations,
+    claims_by_citation,
+)
 from searchsvc.config import Settings
 from searchsvc.errors import ProviderError
 from searchsvc.providers.base import EmbeddingProvider
@@ -40,6 +47,7 @@ REWRITE_PROMPT = (
 NO_ANSWER = "I don't know: nothing in the collection is relevant enough to answer that question."
 EXTRACTIVE_SENTENCES = 3
 HISTORY_MESSAGES = 6
+MARKUP_PREFIX = re.compile(r"^(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s*)+")
 
 
 @dataclass
@@ -93,6 +101,19 @@ class AskRequest:
     params: dict[str, Any] = field(default_factory=dict)
     models: list[str] | None = None
     conversation_id: str | None = None
+    model: str | None = None
+
+
+def candidate_sentences(text: str) -> list[str]:
+    """Prose sentences of a chunk: split at sentence ends and line breaks, markup and code left out."""
+    kept = []
+    for piece in SENTENCE_OR_LINE.split(text):
+        piece = MARKUP_PREFIX.sub("", piece.strip())
+        words = piece.split()
+        alpha = sum(ch.isalpha() for ch in piece)
+        if len(words) >= 4 and "```" not in piece and alpha >= 0.6 * len(piece.replace(" ", "")):
+            kept.append(" ".join(words))
+    return kept
 
 
 def source_block(source: AnswerSource) -> str:
@@ -182,7 +203,7 @@ class Answerer:
         messages, used = self.prompt(request.question if not request.conversation_id else query, sources)
         if request.models:
             return self._compare(request, query, messages, used)
-        reply = self._generate(messages, request.params, None)
+        reply = self._generate(messages, request.params, request.model)
         return self._finish(
             request,
             query,
@@ -234,15 +255,13 @@ class Answerer:
 
     def extractive(self, query: str, sources: list[AnswerSource]) -> tuple[str, list[int]]:
         """The retrieved sentences closest in meaning to the query, each with its citation."""
-        sentences = [
-            (s.number, text.strip()) for s in sources for text in SENTENCE.split(s.text) if len(text.split()) >= 4
-        ]
+        sentences = [(s.number, text) for s in sources for text in candidate_sentences(s.text)]
         if not sentences:
-            sentences = [(s.number, s.text.strip()) for s in sources]
+            sentences = [(s.number, " ".join(s.text.split())) for s in sources]
         query_vector = self.embedder.embed_query(query)
         scores = self.embedder.embed_documents([text for _, text in sentences]) @ query_vector
         best = [sentences[i] for i in np.argsort(-scores)[:EXTRACTIVE_SENTENCES]]
-        text = " ".join(f"{' '.join(sentence.split())} [{number}]" for number, sentence in best)
+        text = " ".join(f"{sentence.rstrip('.!?')} [{number}]." for number, sentence in best)
         return text, list(dict.fromkeys(number for number, _ in best))
 
     def citations(self, answer: str, sources: list[AnswerSource], cited: list[int]) -> list[dict[str, Any]]:
@@ -325,7 +344,7 @@ class Answerer:
         pieces: list[str] = []
         usage: dict[str, Any] = {}
         try:
-            for delta in self.chat.stream(messages, **request.params):
+            for delta in self.chat.stream(messages, model=request.model, **request.params):
                 usage = delta.usage or usage
                 text = guard.feed(delta.text)
                 if text:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 WORD = re.compile(r"\w+")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_OR_LINE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass
@@ -79,9 +80,9 @@ class StreamingCitationFilter:
 
 
 def best_quote(source_text: str, claim: str) -> str:
-    """The sentence of a source that shares the most words with the claim citing it."""
+    """The sentence (or line) of a source that shares the most words with the claim citing it, verbatim."""
     claim_words = {w.lower() for w in WORD.findall(claim)}
-    sentences = [s.strip() for s in SENTENCE.split(source_text) if s.strip()]
+    sentences = [s.strip() for s in SENTENCE_OR_LINE.split(source_text) if s.strip()]
     if not sentences:
         return source_text[:300]
     return max(sentences, key=lambda s: len(claim_words & {w.lower() for w in WORD.findall(s)}))[:500]

@@ -351,3 +351,43 @@ def test_a_running_server_sees_a_separate_ingest_within_seconds(
         time.sleep(0.2)
     else:
         pytest.fail("the server did not see the new document within 10 s")
+
+
+def test_without_a_provider_answers_are_extractive_with_real_citations(tmp_path: Path) -> None:
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, collection="docs")
+    run_ingest(settings, SAMPLE_DATA / "markdown" / "zstd")
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/v1/ask", json={"question": "How fast is Zstandard decompression?"}).json()
+        assert body["mode"] == "extractive" and body["answered"]
+        sources = {s["number"]: s for s in body["sources"]}
+        assert body["citations"] and body["invalid_citations"] == 0
+        for citation in body["citations"]:
+            assert f"[{citation['number']}]" in body["answer"]
+            assert citation["quote"] in sources[citation["number"]]["text"]
+        stream = client.post("/v1/ask", json={"question": "How fast is Zstandard decompression?", "stream": True})
+        names = [name for name, _ in sse_events(stream)]
+        assert names == ["sources", "delta", "done"]
+
+
+def test_cli_ask_prints_an_answer_with_sources(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
+    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis", collection="default")
+    fake_openai.chat_reply = "Redis is an in-memory data structure store [1] and more [5]."
+    env = {
+        **os.environ,
+        "AIMLAPI_API_KEY": fake_openai.api_key,
+        "SEARCHSVC_BASE_URL": fake_openai.url,
+        "SEARCHSVC_EMBEDDING_MODEL": MODEL,
+        "SEARCHSVC_DATA_DIR": str(settings.data_dir),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "searchsvc", "ask", "What is Redis?", "-k", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.startswith("Redis is an in-memory data structure store [1] and more.")
+    assert "[1] " in result.stdout and "README.md" in result.stdout

@@ -64,6 +64,7 @@ class AskBody(Strict):
     filter: Filter | None = None
     min_score: float | None = Field(None, ge=-1, le=1, description="Relevance floor for sources.")
     stream: bool = False
+    model: str | None = Field(None, min_length=1, max_length=256, description="Chat model; default from settings.")
     models: list[str] | None = Field(None, min_length=1, max_length=5, description="Compare these chat models.")
     conversation_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     temperature: float | None = Field(None, ge=0, le=2)

@@ -47,7 +47,7 @@ def configure(
 
 def main() -> None:
     """Entry point: library errors become a one-line message and a non-zero exit."""
-    from searchsvc.cli import admin_cmd, eval_cmd, ingest_cmd, search_cmd, serve_cmd  # noqa: F401  (register commands)
+    from searchsvc.cli import admin_cmd, ask_cmd, eval_cmd, ingest_cmd, search_cmd, serve_cmd  # noqa: F401  (register)
 
     json_mode = "--json" in sys.argv
     try:

@@ -1,0 +1,77 @@
+"""``searchsvc ask``: an answer with numbered citations, printed as it streams."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from searchsvc.answer import Answerer, AskRequest
+from searchsvc.cli import app
+from searchsvc.cli.output import Output
+from searchsvc.config import Settings
+from searchsvc.errors import ProviderError
+from searchsvc.providers import EmbedderRegistry, make_chat_provider
+from searchsvc.store import Store
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to answer from.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Chunks retrieved as sources.")] = 8,
+    model: Annotated[str | None, typer.Option(help="Chat model (default SEARCHSVC_CHAT_MODEL).")] = None,
+    temperature: Annotated[float | None, typer.Option(min=0, max=2, help="Sampling temperature.")] = None,
+    conversation: Annotated[str | None, typer.Option(help="Conversation id, to ask follow-ups.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON (no streaming).")] = False,
+) -> None:
+    """Answer QUESTION from your documents, citing sources as [1], [2]...
+
+    With AIMLAPI_API_KEY set, a chat model writes the answer; without it, the answer is
+    extractive: the retrieved sentences closest to the question, each with its citation.
+    """
+    settings: Settings = ctx.obj
+    out = Output(json_out)
+    store = Store(settings)
+    embedders = EmbedderRegistry(settings)
+    chat = make_chat_provider(settings)
+    name = collection or settings.collection
+    params: dict[str, Any] = {"temperature": temperature} if temperature is not None else {}
+    request = AskRequest(
+        question=question, collection=name, k=k, params=params, model=model, conversation_id=conversation
+    )
+    try:
+        answerer = Answerer(store, embedders.get(store.get_collection(name).embedding_model), chat, settings)
+        if json_out:
+            out.data(answerer.answer(request))
+            return
+        _print_stream(out, answerer, request)
+    finally:
+        embedders.close()
+        if chat is not None:
+            chat.close()
+        store.close()
+
+
+def _print_stream(out: Output, answerer: Answerer, request: AskRequest) -> None:
+    for event, data in answerer.stream(request):
+        if event == "delta":
+            sys.stdout.write(data["text"])
+            sys.stdout.flush()
+        elif event == "error":
+            sys.stdout.write("\n")
+            raise ProviderError(data["error"]["message"])
+        elif event == "done":
+            sys.stdout.write("\n\n")
+            out.note(f"({data['mode']} answer)")
+            for c in data["citations"]:
+                where = f"page {c['page']}" if c["page"] else f"lines {c['line_start']}-{c['line_end']}"
+                heading = " > ".join(c["heading_path"])
+                out.console.print(
+                    f"[{c['number']}] {c['path'] or c['document_key']} {heading} ({where})",
+                    markup=False,
+                    highlight=False,
+                )
+                out.console.print(f"    “{' '.join(c['quote'].split())[:200]}”", markup=False, highlight=False)
