@@ -29,6 +29,7 @@ from searchsvc.storage import repository as repo
 from searchsvc.storage.schema import Collection
 from searchsvc.store import Store
 
+PIPELINE_VERSION = 1  # bump when parsing or chunking changes what a document becomes
 MIN_SAVE_INTERVAL_SECONDS = 2.0  # a running server sees new documents this soon after they are written
 SAVE_COST_MULTIPLE = 10.0  # but never spend more than a tenth of the time saving a large index
 
@@ -120,6 +121,11 @@ class IngestPipeline:
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
+    def _fingerprint(self, source: SourceDocument) -> str:
+        """Content hash plus how it is cut: a new parser version or chunk size re-embeds what it changes."""
+        recipe = f"{PIPELINE_VERSION}:{self.chunker.max_tokens}:{self.chunker.overlap}:{source.content_hash}"
+        return hashlib.sha256(recipe.encode()).hexdigest()
+
     def _classify(
         self,
         found: Iterable[SourceDocument | SkippedDocument],
@@ -139,7 +145,7 @@ class IngestPipeline:
             keys.add(item.key)
             sources.add(item.source)
             previous = existing.get(item.key)
-            if previous is not None and previous[1] == item.content_hash:
+            if previous is not None and previous[1] == self._fingerprint(item):
                 report.unchanged += 1
             else:
                 todo.append(item)
@@ -197,7 +203,7 @@ class IngestPipeline:
             source=source.source,
             path=source.path,
             title=title,
-            content_hash=source.content_hash,
+            content_hash=self._fingerprint(source),
             metadata=source.metadata,
             chunks=chunks,
         )

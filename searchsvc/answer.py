@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from searchsvc.citations import (
-    SENTENCE_OR_LINE,
     StreamingCitationFilter,
     best_quote,
     check_citations,
     claims_by_citation,
+    prose_sentences,
 )
 from searchsvc.config import Settings
 from searchsvc.errors import ProviderError
@@ -107,8 +107,8 @@ class AskRequest:
 def candidate_sentences(text: str) -> list[str]:
     """Prose sentences of a chunk: split at sentence ends and line breaks, markup and code left out."""
     kept = []
-    for piece in SENTENCE_OR_LINE.split(text):
-        piece = MARKUP_PREFIX.sub("", piece.strip())
+    for piece in prose_sentences(text):
+        piece = MARKUP_PREFIX.sub("", piece)
         words = piece.split()
         alpha = sum(ch.isalpha() for ch in piece)
         if len(words) >= 4 and "```" not in piece and alpha >= 0.6 * len(piece.replace(" ", "")):

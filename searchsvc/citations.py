@@ -8,7 +8,8 @@ from dataclasses import dataclass
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 WORD = re.compile(r"\w+")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
-SENTENCE_OR_LINE = re.compile(r"(?<=[.!?])\s+|\n+")
+PARAGRAPH = re.compile(r"\n\s*\n")
+STRUCTURED_LINE = re.compile(r"^(?:#{1,6}\s|[-*+]\s|\d+[.)]\s|>|\||```|[=\-~^*]{3,}$)")
 
 
 @dataclass
@@ -79,13 +80,34 @@ class StreamingCitationFilter:
         return result.text
 
 
+def prose_sentences(text: str) -> list[str]:
+    """Sentences with soft line wraps joined; list items, headings and table rows stay one per line."""
+    sentences: list[str] = []
+    for paragraph in PARAGRAPH.split(text):
+        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+        structured = any(STRUCTURED_LINE.match(line) for line in lines)
+        pieces = lines if structured else SENTENCE.split(" ".join(lines))
+        sentences.extend(" ".join(p.split()) for p in pieces if p.strip())
+    return sentences
+
+
+def verbatim(source_text: str, sentence: str) -> str:
+    """The exact span of the source that a whitespace-normalised sentence came from."""
+    words = sentence.split()
+    if not words:
+        return sentence
+    match = re.search(r"\s+".join(re.escape(w) for w in words), source_text)
+    return match.group(0) if match else sentence
+
+
 def best_quote(source_text: str, claim: str) -> str:
-    """The sentence (or line) of a source that shares the most words with the claim citing it, verbatim."""
+    """The sentence of a source sharing the most words with the claim citing it, quoted verbatim."""
     claim_words = {w.lower() for w in WORD.findall(claim)}
-    sentences = [s.strip() for s in SENTENCE_OR_LINE.split(source_text) if s.strip()]
+    sentences = prose_sentences(source_text)
     if not sentences:
         return source_text[:300]
-    return max(sentences, key=lambda s: len(claim_words & {w.lower() for w in WORD.findall(s)}))[:500]
+    best = max(sentences, key=lambda s: len(claim_words & {w.lower() for w in WORD.findall(s)}))
+    return verbatim(source_text, best)[:500]
 
 
 def claims_by_citation(text: str) -> dict[int, str]:

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from searchsvc.cli import app
+from searchsvc.config import Settings
+from searchsvc.logs import configure_json_logging
 
 
 @app.command()
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the HTTP API (OpenAPI docs at /docs)."""
+    """Run the HTTP API: /v1/search, /v1/ask, documents and collections; OpenAPI docs at /docs.
+
+    Logs are JSON lines on stderr; Prometheus metrics at /metrics; /healthz and /readyz for probes.
+    """
     import uvicorn
 
     from searchsvc.api.app import create_app
 
+    settings: Settings = ctx.obj
+    configure_json_logging()
     if workers == 1:
-        uvicorn.run(create_app(ctx.obj), host=host, port=port, log_level="info")
-    else:
-        uvicorn.run("searchsvc.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+        return
+    # Worker processes build their settings from the environment: hand them the CLI's flags that way.
+    for name, value in (
+        ("SEARCHSVC_DATA_DIR", settings.data_dir),
+        ("SEARCHSVC_DATABASE_URL", settings.database_url),
+        ("SEARCHSVC_INDEX_DIR", settings.index_dir),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+    uvicorn.run(
+        "searchsvc.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
