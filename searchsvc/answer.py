@@ -102,6 +102,7 @@ class AskRequest:
     models: list[str] | None = None
     conversation_id: str | None = None
     model: str | None = None
+    mode: str = "hybrid"
 
 
 def candidate_sentences(text: str) -> list[str]:
@@ -165,7 +166,14 @@ class Answerer:
     def retrieve(self, query: str, request: AskRequest) -> list[AnswerSource]:
         floor = self.settings.answer_min_score if request.min_score is None else request.min_score
         hits = search(
-            self.store, self.embedder, request.collection, query, request.k, filter=request.filter, min_score=floor
+            self.store,
+            self.embedder,
+            request.collection,
+            query,
+            request.k,
+            filter=request.filter,
+            min_score=floor,
+            mode=request.mode,
         ).hits
         return [AnswerSource.from_hit(number, hit) for number, hit in enumerate(hits, start=1)]
 

@@ -1,4 +1,4 @@
-"""Query path: embed the query, retrieve neighbours, hydrate them from SQL in one query."""
+"""Query path: embed, retrieve (vector, keyword or both fused), filter inside retrieval, hydrate in one query."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from searchsvc.errors import InvalidInputError
 from searchsvc.filters import compile_filter
+from searchsvc.fusion import FusedHit, reciprocal_rank_fusion
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
+from searchsvc.storage.keyword_index import keyword_search
+from searchsvc.storage.schema import Collection
 from searchsvc.store import Store, check_model
 
 MAX_K = 1000
+MODES = ("vector", "keyword", "hybrid")
 GROUP_FETCH_FACTOR = 5  # chunks fetched per wanted document when grouping
+HYBRID_DEPTH = 100  # candidates taken from each side before fusing
+HYDRATE_MARGIN = 10  # extra ranked ids hydrated in case some were deleted since the index was saved
 
 
 @dataclass
@@ -32,6 +40,8 @@ class SearchHit:
     page: int | None
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    vector_score: float | None = None
+    keyword_score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,6 +51,7 @@ class SearchHit:
 class SearchResult:
     collection: str
     query: str
+    mode: str
     hits: list[SearchHit]
     timings_ms: dict[str, float]
 
@@ -54,47 +65,114 @@ def search(
     group_by: str | None = None,
     filter: dict[str, Any] | None = None,
     min_score: float | None = None,
+    mode: str = "hybrid",
 ) -> SearchResult:
-    """The ``k`` chunks nearest to ``query`` by cosine similarity, best first.
+    """The ``k`` best chunks for ``query``, best first.
 
-    ``filter`` (see ``searchsvc.filters``) is applied inside retrieval, so ``k`` results
-    come back whenever ``k`` matching chunks exist. With ``group_by="document"`` the ``k``
-    best documents come back instead, each represented by its best chunk.
+    ``mode`` is ``vector`` (cosine similarity), ``keyword`` (bm25 / ts_rank) or ``hybrid``
+    (both, fused by reciprocal rank). ``filter`` (see ``searchsvc.filters``) is applied inside
+    both retrievals, so ``k`` results come back whenever ``k`` matching chunks exist.
+    ``min_score`` is a floor on cosine similarity (on the keyword score in keyword mode).
+    With ``group_by="document"`` the best chunk of each of the ``k`` best documents comes back.
     """
-    _validate(query, k, group_by)
+    _validate(query, k, group_by, mode)
     condition = compile_filter(filter)
     collection = store.get_collection(collection_name)
     check_model(collection, provider)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    vector = provider.embed_query(query)
-    timings["embed_ms"] = _ms_since(started)
-    started = time.perf_counter()
-    index = store.index(collection)
-    allowed = None
-    if filter:
+    depth = k if group_by is None else k * GROUP_FETCH_FACTOR
+    vector, keyword = [], []
+    query_vector = None
+    allowed = _allowed_ids(store, collection, condition) if filter else None
+    if mode != "keyword":
+        started = time.perf_counter()
+        query_vector = provider.embed_query(query)
+        timings["embed_ms"] = _ms_since(started)
+        started = time.perf_counter()
+        vector = _vector_ranking(
+            store, collection, query_vector, max(depth, HYBRID_DEPTH if mode == "hybrid" else 0), allowed
+        )
+        timings["vector_ms"] = _ms_since(started)
+    if mode != "vector":
+        started = time.perf_counter()
         with store.session() as session:
-            allowed = repo.filtered_chunk_ids(session, collection.id, condition)
-    fetch = k if group_by is None else k * GROUP_FETCH_FACTOR
-    fetch = min(fetch, index.count() if allowed is None else len(allowed))
-    scores, ids = index.search(vector[None, :], fetch, allowed) if fetch > 0 else ([[]], [[]])
-    timings["retrieve_ms"] = _ms_since(started)
+            keyword = keyword_search(
+                session,
+                collection.id,
+                query,
+                max(depth, HYBRID_DEPTH if mode == "hybrid" else 0),
+                condition if filter else None,
+            )
+        timings["keyword_ms"] = _ms_since(started)
     started = time.perf_counter()
-    hits = hydrate(store, list(scores[0]), list(ids[0]))
-    if min_score is not None:
-        hits = [hit for hit in hits if hit.score >= min_score]
+    ranked = _combine(mode, vector, keyword)[: depth + HYDRATE_MARGIN]
+    if mode == "hybrid" and query_vector is not None:
+        ranked = _with_missing_cosines(store, collection, query_vector, ranked)
+    hits = _apply_floor(hydrate(store, ranked), min_score, mode)
     hits = best_chunk_per_document(hits)[:k] if group_by == "document" else hits[:k]
     timings["hydrate_ms"] = _ms_since(started)
-    return SearchResult(collection_name, query, hits, timings)
+    return SearchResult(collection_name, query, mode, hits, timings)
 
 
-def _validate(query: str, k: int, group_by: str | None) -> None:
+def _validate(query: str, k: int, group_by: str | None, mode: str) -> None:
     if not query.strip():
         raise InvalidInputError("the query is empty; pass some text to search for")
     if not 1 <= k <= MAX_K:
         raise InvalidInputError(f"k must be between 1 and {MAX_K}, got {k}")
     if group_by not in (None, "document"):
         raise InvalidInputError(f"group_by must be 'document' or absent, got {group_by!r}")
+    if mode not in MODES:
+        raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+
+
+def _allowed_ids(store: Store, collection: Collection, condition: Any) -> np.ndarray:
+    with store.session() as session:
+        return repo.filtered_chunk_ids(session, collection.id, condition)
+
+
+def _vector_ranking(
+    store: Store, collection: Collection, query_vector: np.ndarray, depth: int, allowed: np.ndarray | None
+) -> list[tuple[int, float]]:
+    index = store.index(collection)
+    depth = min(depth, index.count() if allowed is None else len(allowed))
+    if depth <= 0:
+        return []
+    scores, ids = index.search(query_vector[None, :], depth, allowed)
+    return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+
+
+def _combine(mode: str, vector: list[tuple[int, float]], keyword: list[tuple[int, float]]) -> list[FusedHit]:
+    if mode == "vector":
+        return [FusedHit(cid, score, score, None) for cid, score in vector]
+    if mode == "keyword":
+        return [FusedHit(cid, score, None, score) for cid, score in keyword]
+    return reciprocal_rank_fusion(vector, keyword)
+
+
+def _with_missing_cosines(
+    store: Store, collection: Collection, query_vector: np.ndarray, ranked: list[FusedHit]
+) -> list[FusedHit]:
+    """Keyword-only hits get their cosine similarity too, so a relevance floor means the same everywhere."""
+    missing = np.array([hit.chunk_id for hit in ranked if hit.vector_score is None], dtype=np.int64)
+    if not len(missing):
+        return ranked
+    index = store.index(collection)
+    present = missing[np.isin(missing, index.ids())]
+    cosines = dict(zip(present.tolist(), (index.vectors_for(present) @ query_vector).tolist(), strict=True))
+    return [
+        hit
+        if hit.vector_score is not None
+        else FusedHit(hit.chunk_id, hit.score, cosines.get(hit.chunk_id), hit.keyword_score)
+        for hit in ranked
+    ]
+
+
+def _apply_floor(hits: list[SearchHit], min_score: float | None, mode: str) -> list[SearchHit]:
+    if min_score is None:
+        return hits
+    if mode == "keyword":
+        return [hit for hit in hits if (hit.keyword_score or 0.0) >= min_score]
+    return [hit for hit in hits if hit.vector_score is not None and hit.vector_score >= min_score]
 
 
 def best_chunk_per_document(hits: list[SearchHit]) -> list[SearchHit]:
@@ -108,20 +186,19 @@ def best_chunk_per_document(hits: list[SearchHit]) -> list[SearchHit]:
     return kept
 
 
-def hydrate(store: Store, scores: list[float], ids: list[int]) -> list[SearchHit]:
-    """Chunk and document fields for ranked ids, in rank order; ids gone from SQL are dropped."""
-    ranked = [(float(score), int(chunk_id)) for score, chunk_id in zip(scores, ids, strict=True) if chunk_id >= 0]
+def hydrate(store: Store, ranked: list[FusedHit]) -> list[SearchHit]:
+    """Chunk and document fields for ranked hits, in rank order; ids gone from SQL are dropped."""
     with store.session() as session:
-        rows = repo.chunks_with_documents(session, [chunk_id for _, chunk_id in ranked])
+        rows = repo.chunks_with_documents(session, [hit.chunk_id for hit in ranked])
     hits = []
-    for score, chunk_id in ranked:
-        if chunk_id not in rows:
+    for fused in ranked:
+        if fused.chunk_id not in rows:
             continue
-        chunk, doc = rows[chunk_id]
+        chunk, doc = rows[fused.chunk_id]
         hits.append(
             SearchHit(
                 chunk_id=chunk.id,
-                score=round(float(score), 6),
+                score=round(float(fused.score), 6),
                 document_id=doc.id,
                 document_key=doc.key,
                 path=doc.path,
@@ -134,6 +211,8 @@ def hydrate(store: Store, scores: list[float], ids: list[int]) -> list[SearchHit
                 page=chunk.page,
                 text=chunk.text,
                 metadata={**(doc.doc_metadata or {}), **(chunk.chunk_metadata or {})},
+                vector_score=None if fused.vector_score is None else round(fused.vector_score, 6),
+                keyword_score=None if fused.keyword_score is None else round(fused.keyword_score, 6),
             )
         )
     return hits

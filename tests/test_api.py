@@ -391,3 +391,12 @@ def test_cli_ask_prints_an_answer_with_sources(tmp_path: Path, fake_openai: Fake
     )
     assert result.stdout.startswith("Redis is an in-memory data structure store [1] and more.")
     assert "[1] " in result.stdout and "README.md" in result.stdout
+
+
+def test_search_modes_over_http(api: TestClient) -> None:
+    for mode in ("vector", "keyword", "hybrid"):
+        body = api.post("/v1/search", json={"query": "redis append only file", "k": 3, "mode": mode}).json()
+        assert body["mode"] == mode and body["results"]
+    keyword = api.post("/v1/search", json={"query": "redis append only file", "k": 3, "mode": "keyword"}).json()
+    assert all(r["keyword_score"] is not None for r in keyword["results"])
+    assert api.post("/v1/search", json={"query": "x", "mode": "fuzzy"}).status_code == 422

@@ -126,3 +126,21 @@ def test_migrations_run_from_empty_to_head_and_back(tmp_path: Path) -> None:
         assert database.current_revision(engine) == database.head_revision()
     finally:
         engine.dispose()
+
+
+def test_migrations_create_exactly_the_tables_the_models_describe(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from searchsvc.storage.schema import Base
+
+    engine = database.create_db_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        database.upgrade(engine)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"include_name": lambda name, kind, _parent: not str(name).startswith("chunks_fts")}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()

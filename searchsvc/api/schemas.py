@@ -23,6 +23,7 @@ class SearchBody(Strict):
     filter: Filter | None = Field(None, description='Metadata filter, e.g. {"year": {"$gte": 2020}}.')
     min_score: float | None = Field(None, ge=-1, le=1, description="Drop results scoring below this.")
     group_by: Literal["document"] | None = Field(None, description="'document': best chunk per document.")
+    mode: Literal["vector", "keyword", "hybrid"] = Field("hybrid", description="Retrieval mode.")
 
     @field_validator("query")
     @classmethod
@@ -61,6 +62,7 @@ class AskBody(Strict):
     question: str = Field(min_length=1, max_length=4096)
     collection: str | None = Field(None, pattern=NAME_PATTERN)
     k: int = Field(8, ge=1, le=50, description="Chunks retrieved as sources.")
+    mode: Literal["vector", "keyword", "hybrid"] = Field("hybrid", description="Retrieval mode for sources.")
     filter: Filter | None = None
     min_score: float | None = Field(None, ge=-1, le=1, description="Relevance floor for sources.")
     stream: bool = False

@@ -11,6 +11,7 @@ from rich.table import Table
 from ingest.pipeline import ingest_path
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
+from searchsvc.cli.search_cmd import Mode
 from searchsvc.config import Settings
 from searchsvc.evaluation import latency_summary, load_beir, run_queries, score_run
 from searchsvc.providers import make_embedding_provider
@@ -27,6 +28,7 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Which qrels to score: train, dev or test.")] = "test",
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Default: beir-<folder name>.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N judged queries.")] = None,
+    mode: Annotated[list[Mode] | None, typer.Option(help="Modes to score (repeatable); default all three.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ) -> None:
     """Ingest a BEIR corpus (reused when unchanged), run its queries, print nDCG@10, Recall@10/100, MRR@10."""
@@ -49,11 +51,15 @@ def evaluate(
         )
         out.note(f"Corpus: {report.added} added, {report.changed} changed, {report.unchanged} unchanged")
 
-        def ranked_documents(text: str) -> list[str]:
-            hits = search(store, provider, name, text, k=EVAL_DEPTH, group_by="document").hits
-            return [hit.document_key for hit in hits]
+        modes = [m.value for m in mode] if mode else ["vector", "keyword", "hybrid"]
+        runs = {}
+        for name_of_mode in modes:
 
-        run, latencies = run_queries(ranked_documents, queries)
+            def ranked_documents(text: str, m: str = name_of_mode) -> list[str]:
+                hits = search(store, provider, name, text, k=EVAL_DEPTH, group_by="document", mode=m).hits
+                return [hit.document_key for hit in hits]
+
+            runs[name_of_mode] = run_queries(ranked_documents, queries)
     finally:
         store.close()
         provider.close()
@@ -63,7 +69,7 @@ def evaluate(
         "split": split,
         "queries": len(queries),
         "model": provider.model,
-        "modes": {"vector": {**score_run(run, qrels), **latency_summary(latencies)}},
+        "modes": {m: {**score_run(run, qrels), **latency_summary(lat)} for m, (run, lat) in runs.items()},
     }
     if json_out:
         out.data(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -15,12 +16,20 @@ from searchsvc.search import SearchHit, search
 from searchsvc.store import Store
 
 
+class Mode(StrEnum):
+    vector = "vector"
+    keyword = "keyword"
+    hybrid = "hybrid"
+
+
 @app.command("search")
 def search_command(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many results.")] = 5,
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to search.")] = None,
+    mode: Annotated[Mode, typer.Option(help="vector, keyword, or hybrid (both, fused).")] = Mode.hybrid,
+    by_document: Annotated[bool, typer.Option("--by-document", help="Best chunk per document.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
 ) -> None:
     """Find the chunks most similar in meaning to QUERY."""
@@ -29,7 +38,15 @@ def search_command(
     provider = make_embedding_provider(settings)
     store = Store(settings)
     try:
-        result = search(store, provider, collection or settings.collection, query, k)
+        result = search(
+            store,
+            provider,
+            collection or settings.collection,
+            query,
+            k,
+            mode=mode.value,
+            group_by="document" if by_document else None,
+        )
     finally:
         store.close()
         provider.close()
@@ -38,6 +55,7 @@ def search_command(
             {
                 "query": query,
                 "collection": result.collection,
+                "mode": result.mode,
                 "results": [h.as_dict() for h in result.hits],
                 "timings_ms": result.timings_ms,
             }

@@ -36,6 +36,8 @@ async def ask(body: AskBody, svc: SvcDep) -> Any:
         params=body.generation_params(),
         models=body.models,
         conversation_id=body.conversation_id,
+        model=body.model,
+        mode=body.mode,
     )
     answerer = await run_in_threadpool(_answerer, svc, request.collection)
     if not body.stream:

@@ -30,10 +30,16 @@ async def search_route(body: SearchBody, request: Request, svc: SvcDep) -> dict[
             group_by=body.group_by,
             filter=body.filter,
             min_score=body.min_score,
+            mode=body.mode,
         ), embedder
 
     result, embedder = await run_in_threadpool(run)
     metrics = request.app.state.metrics
     metrics.embedding_calls.labels(embedder.kind).inc()
     metrics.embedding_tokens.labels(embedder.kind).inc(embedder.tokenizer.count([body.query])[0])
-    return {"collection": name, "results": [hit.as_dict() for hit in result.hits], "timings_ms": result.timings_ms}
+    return {
+        "collection": name,
+        "mode": result.mode,
+        "results": [hit.as_dict() for hit in result.hits],
+        "timings_ms": result.timings_ms,
+    }

@@ -1,0 +1,149 @@
+"""Keyword (full-text) retrieval in SQL: SQLite FTS5 with bm25, or PostgreSQL tsvector with ts_rank.
+
+The index itself is kept in step with ``chunks`` by database triggers (migration 0003), so every
+insert, update and delete of a chunk updates it in the same transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import ColumnElement, column, func, literal_column, select, table, text, true
+from sqlalchemy.orm import Session
+
+from searchsvc.storage.schema import Chunk, Document
+
+TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+MAX_TERMS = 64
+# Weights of the title/heading column and the body column in FTS5's bm25().
+HEADER_WEIGHT, BODY_WEIGHT = 1.0, 1.0
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
+
+fts = table("chunks_fts", column("rowid"), column("header"), column("body"))
+
+
+def query_terms(query: str) -> list[str]:
+    """Lower-cased word tokens of a query, stopwords dropped (unless nothing else is left)."""
+    words = [w.lower() for w in TOKEN.findall(query)]
+    content = [w for w in words if w not in STOPWORDS]
+    return list(dict.fromkeys(content or words))[:MAX_TERMS]
+
+
+def keyword_search(
+    session: Session, collection_id: int, query: str, k: int, condition: ColumnElement[bool] | None = None
+) -> list[tuple[int, float]]:
+    """(chunk id, score) for the ``k`` best keyword matches, best first; higher scores are better."""
+    terms = query_terms(query)
+    if not terms or k <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return _postgres(session, collection_id, terms, k, condition)
+    return _sqlite(session, collection_id, terms, k, condition)
+
+
+def _sqlite(
+    session: Session, collection_id: int, terms: list[str], k: int, condition: ColumnElement[bool] | None
+) -> list[tuple[int, float]]:
+    match = " OR ".join(f'"{term}"' for term in terms)  # quoted: FTS5 syntax in a query is only text
+    score = literal_column(f"bm25(chunks_fts, {HEADER_WEIGHT}, {BODY_WEIGHT})")
+    stmt = (
+        select(Chunk.id, score.label("score"))
+        .select_from(fts)
+        .join(Chunk, Chunk.id == fts.c.rowid)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(text("chunks_fts MATCH :match"), Chunk.collection_id == collection_id, _or_true(condition))
+        .order_by(score)
+        .limit(k)
+    )
+    # bm25() is lower-is-better; negate so every retriever returns higher-is-better scores.
+    return [(int(chunk_id), -float(value)) for chunk_id, value in session.execute(stmt, {"match": match})]
+
+
+def _postgres(
+    session: Session, collection_id: int, terms: list[str], k: int, condition: ColumnElement[bool] | None
+) -> list[tuple[int, float]]:
+    tsquery = func.to_tsquery("english", " | ".join(terms))
+    vector = literal_column("chunks.search_vector")
+    rank = func.ts_rank(vector, tsquery)
+    stmt: Any = (
+        select(Chunk.id, rank.label("score"))
+        .join(Document, Document.id == Chunk.document_id)
+        .where(vector.op("@@")(tsquery), Chunk.collection_id == collection_id, _or_true(condition))
+        .order_by(rank.desc())
+        .limit(k)
+    )
+    return [(int(chunk_id), float(value)) for chunk_id, value in session.execute(stmt)]
+
+
+def _or_true(condition: ColumnElement[bool] | None) -> ColumnElement[bool]:
+    return condition if condition is not None else true()
