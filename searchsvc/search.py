@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ MAX_K = 1000
 MODES = ("vector", "keyword", "hybrid")
 GROUP_FETCH_FACTOR = 5  # chunks fetched per wanted document when grouping
 HYBRID_DEPTH = 100  # candidates taken from each side before fusing
+_KEYWORD_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="keyword-search")
 HYDRATE_MARGIN = 10  # extra ranked ids hydrated in case some were deleted since the index was saved
 
 
@@ -81,29 +83,26 @@ def search(
     check_model(collection, provider)
     timings: dict[str, float] = {}
     depth = k if group_by is None else k * GROUP_FETCH_FACTOR
-    vector, keyword = [], []
+    vector: list[tuple[int, float]] = []
+    keyword: list[tuple[int, float]] = []
     query_vector = None
     allowed = _allowed_ids(store, collection, condition) if filter else None
+    side_depth = max(depth, HYBRID_DEPTH) if mode == "hybrid" else depth
+    # In hybrid mode the keyword query runs on a second core while the query is embedded.
+    pending = (
+        _KEYWORD_POOL.submit(_timed_keyword, store, collection, query, side_depth, condition if filter else None)
+        if mode != "vector"
+        else None
+    )
     if mode != "keyword":
         started = time.perf_counter()
         query_vector = provider.embed_query(query)
         timings["embed_ms"] = _ms_since(started)
         started = time.perf_counter()
-        vector = _vector_ranking(
-            store, collection, query_vector, max(depth, HYBRID_DEPTH if mode == "hybrid" else 0), allowed
-        )
+        vector = _vector_ranking(store, collection, query_vector, side_depth, allowed)
         timings["vector_ms"] = _ms_since(started)
-    if mode != "vector":
-        started = time.perf_counter()
-        with store.session() as session:
-            keyword = keyword_search(
-                session,
-                collection.id,
-                query,
-                max(depth, HYBRID_DEPTH if mode == "hybrid" else 0),
-                condition if filter else None,
-            )
-        timings["keyword_ms"] = _ms_since(started)
+    if pending is not None:
+        keyword, timings["keyword_ms"] = pending.result()
     started = time.perf_counter()
     ranked = _combine(mode, vector, keyword)[: depth + HYDRATE_MARGIN]
     if mode == "hybrid" and query_vector is not None:
@@ -123,6 +122,15 @@ def _validate(query: str, k: int, group_by: str | None, mode: str) -> None:
         raise InvalidInputError(f"group_by must be 'document' or absent, got {group_by!r}")
     if mode not in MODES:
         raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+
+
+def _timed_keyword(
+    store: Store, collection: Collection, query: str, depth: int, condition: Any
+) -> tuple[list[tuple[int, float]], float]:
+    started = time.perf_counter()
+    with store.session() as session:
+        found = keyword_search(session, collection.id, query, depth, condition)
+    return found, _ms_since(started)
 
 
 def _allowed_ids(store: Store, collection: Collection, condition: Any) -> np.ndarray:
@@ -153,12 +161,10 @@ def _with_missing_cosines(
     store: Store, collection: Collection, query_vector: np.ndarray, ranked: list[FusedHit]
 ) -> list[FusedHit]:
     """Keyword-only hits get their cosine similarity too, so a relevance floor means the same everywhere."""
-    missing = np.array([hit.chunk_id for hit in ranked if hit.vector_score is None], dtype=np.int64)
-    if not len(missing):
+    missing = [hit.chunk_id for hit in ranked if hit.vector_score is None]
+    if not missing:
         return ranked
-    index = store.index(collection)
-    present = missing[np.isin(missing, index.ids())]
-    cosines = dict(zip(present.tolist(), (index.vectors_for(present) @ query_vector).tolist(), strict=True))
+    cosines = store.index(collection).cosines(query_vector, missing)
     return [
         hit
         if hit.vector_score is not None

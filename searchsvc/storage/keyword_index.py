@@ -16,6 +16,7 @@ from searchsvc.storage.schema import Chunk, Document
 
 TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_TERMS = 64
+PREFETCH_FACTOR, PREFETCH_MIN = 4, 200  # FTS5 candidates ranked before the collection is applied
 # Weights of the title/heading column and the body column in FTS5's bm25().
 HEADER_WEIGHT, BODY_WEIGHT = 1.0, 1.0
 STOPWORDS = frozenset(
@@ -115,18 +116,45 @@ def _sqlite(
     session: Session, collection_id: int, terms: list[str], k: int, condition: ColumnElement[bool] | None
 ) -> list[tuple[int, float]]:
     match = " OR ".join(f'"{term}"' for term in terms)  # quoted: FTS5 syntax in a query is only text
+    if condition is None:
+        # Fast path: rank in FTS5 alone, then keep this collection's chunks. Joining first costs two
+        # B-tree lookups per matching row; ranking first costs them only for the best candidates.
+        candidates = max(PREFETCH_FACTOR * k, PREFETCH_MIN)
+        rows = _sqlite_query(session, match, collection_id, k, None, candidates)
+        if len(rows) == k or _fts_matches(session, match, candidates) < candidates:
+            return rows
+    return _sqlite_query(session, match, collection_id, k, condition, None)
+
+
+def _sqlite_query(
+    session: Session,
+    match: str,
+    collection_id: int,
+    k: int,
+    condition: ColumnElement[bool] | None,
+    prefetch: int | None,
+) -> list[tuple[int, float]]:
     score = literal_column(f"bm25(chunks_fts, {HEADER_WEIGHT}, {BODY_WEIGHT})")
+    ranked = select(fts.c.rowid.label("id"), score.label("score")).where(text("chunks_fts MATCH :match"))
+    if prefetch is not None:
+        ranked = ranked.order_by(score).limit(prefetch)
+    best = ranked.subquery()
     stmt = (
-        select(Chunk.id, score.label("score"))
-        .select_from(fts)
-        .join(Chunk, Chunk.id == fts.c.rowid)
+        select(best.c.id, best.c.score)
+        .join(Chunk, Chunk.id == best.c.id)
         .join(Document, Document.id == Chunk.document_id)
-        .where(text("chunks_fts MATCH :match"), Chunk.collection_id == collection_id, _or_true(condition))
-        .order_by(score)
+        .where(Chunk.collection_id == collection_id, _or_true(condition))
+        .order_by(best.c.score)
         .limit(k)
     )
     # bm25() is lower-is-better; negate so every retriever returns higher-is-better scores.
     return [(int(chunk_id), -float(value)) for chunk_id, value in session.execute(stmt, {"match": match})]
+
+
+def _fts_matches(session: Session, match: str, cap: int) -> int:
+    """How many chunks match, counting no further than ``cap``."""
+    capped = select(fts.c.rowid).where(text("chunks_fts MATCH :match")).limit(cap).subquery()
+    return int(session.execute(select(func.count()).select_from(capped), {"match": match}).scalar_one())
 
 
 def _postgres(

@@ -268,6 +268,19 @@ class FaissIndex(VectorIndex):
     def _all_ids(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
+    def cosines(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        """Inner products of ``query`` with the stored vectors of these ids (absent ids are skipped)."""
+        found: dict[int, float] = {}
+        with self._lock.read():
+            for chunk_id in ids:
+                if chunk_id in self._tombstones:
+                    continue
+                try:
+                    found[chunk_id] = float(self._index.reconstruct(int(chunk_id)) @ query)
+                except RuntimeError:  # not in the index (deleted, or not yet saved by the writer)
+                    continue
+        return found
+
     def vectors_for(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of the given live ids (used by checks and tests)."""
         return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.empty((0, self.dimension))
