@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from searchsvc.answer import REWRITE_PROMPT
 from searchsvc.api.app import create_app
-from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.conftest import SAMPLE_DATA, cli_env, remote_settings
 from tests.fake_openai import FakeOpenAI, Fault
 from tests.test_remote_provider import MODEL, run_ingest
 
@@ -330,13 +329,7 @@ def test_a_running_server_sees_a_separate_ingest_within_seconds(
     folder.mkdir()
     (folder / "wombat.md").write_text("# Wombats\n\nWombats produce cube shaped droppings.\n")
     settings = api.settings  # type: ignore[attr-defined]
-    env = {
-        **os.environ,
-        "AIMLAPI_API_KEY": fake_openai.api_key,
-        "SEARCHSVC_BASE_URL": fake_openai.url,
-        "SEARCHSVC_EMBEDDING_MODEL": MODEL,
-        "SEARCHSVC_DATA_DIR": str(settings.data_dir),
-    }
+    env = cli_env(settings, fake_openai)
     subprocess.run(
         [sys.executable, "-m", "searchsvc", "ingest", str(folder), "-c", "docs"],
         env=env,
@@ -375,13 +368,7 @@ def test_cli_ask_prints_an_answer_with_sources(tmp_path: Path, fake_openai: Fake
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
     run_ingest(settings, SAMPLE_DATA / "markdown" / "redis", collection="default")
     fake_openai.chat_reply = "Redis is an in-memory data structure store [1] and more [5]."
-    env = {
-        **os.environ,
-        "AIMLAPI_API_KEY": fake_openai.api_key,
-        "SEARCHSVC_BASE_URL": fake_openai.url,
-        "SEARCHSVC_EMBEDDING_MODEL": MODEL,
-        "SEARCHSVC_DATA_DIR": str(settings.data_dir),
-    }
+    env = cli_env(settings, fake_openai)
     result = subprocess.run(
         [sys.executable, "-m", "searchsvc", "ask", "What is Redis?", "-k", "3"],
         env=env,

@@ -13,7 +13,7 @@ from ingest.pipeline import IngestPipeline
 from ingest.sources import discover
 from searchsvc.search import search
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, make_settings
+from tests.conftest import SAMPLE_DATA, cli_env, make_settings
 
 QUERIES = {
     "install pyenv on macOS with Homebrew": "markdown/pyenv/README.md",
@@ -76,16 +76,22 @@ def test_cli_ingest_and_search_print_json(tmp_path: Path) -> None:
     (folder / "pyenv.md").write_text((SAMPLE_DATA / "markdown/pyenv/COMMANDS.md").read_text())
     (folder / "sorting.html").write_text((SAMPLE_DATA / "html/python-howto/sorting.html").read_text())
     env_args = [sys.executable, "-m", "searchsvc", "--data-dir", str(tmp_path / "data")]
-    ingest = subprocess.run([*env_args, "ingest", str(folder), "--json"], capture_output=True, text=True, check=True)
+    env = cli_env(make_settings(tmp_path))
+    ingest = subprocess.run(
+        [*env_args, "ingest", str(folder), "--json"], capture_output=True, text=True, check=True, env=env
+    )
     report = json.loads(ingest.stdout)
     assert report["added"] == 2 and report["provider"] == "local"
     found = subprocess.run(
         [*env_args, "search", "sorting with a key function", "-k", "2", "--json"],
+        env=env,
         capture_output=True,
         text=True,
         check=True,
     )
     results = json.loads(found.stdout)["results"]
     assert results[0]["document_key"] == "docs/sorting.html"
-    again = subprocess.run([*env_args, "ingest", str(folder), "--json"], capture_output=True, text=True, check=True)
+    again = subprocess.run(
+        [*env_args, "ingest", str(folder), "--json"], capture_output=True, text=True, check=True, env=env
+    )
     assert json.loads(again.stdout)["unchanged"] == 2

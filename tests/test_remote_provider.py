@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.storage.schema import Chunk, Document, Embedding
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, make_settings, remote_settings
+from tests.conftest import SAMPLE_DATA, cli_env, make_settings, remote_settings
 from tests.fake_openai import FakeOpenAI, Fault, bag_of_words_vector, request_token_counts
 
 MODEL = "fake-embed"  # a model of unknown dimension: the first response fixes it
@@ -186,13 +185,8 @@ def test_401_names_the_variable_to_set(tmp_path: Path, small_folder: Path) -> No
 
 def test_cli_reports_401_in_one_line_and_exits_non_zero(tmp_path: Path, small_folder: Path) -> None:
     with FakeOpenAI(api_key="the-right-key") as server:
-        env = {
-            **os.environ,
-            "AIMLAPI_API_KEY": "a-wrong-key",
-            "SEARCHSVC_BASE_URL": server.url,
-            "SEARCHSVC_EMBEDDING_MODEL": MODEL,
-            "SEARCHSVC_DATA_DIR": str(tmp_path / "data"),
-        }
+        settings = remote_settings(tmp_path, server, embedding_model=MODEL)
+        env = cli_env(settings, server, AIMLAPI_API_KEY="a-wrong-key")
         result = subprocess.run(
             [sys.executable, "-m", "searchsvc", "ingest", str(small_folder)], capture_output=True, text=True, env=env
         )
@@ -214,12 +208,7 @@ def test_no_key_means_the_local_model(tmp_path: Path) -> None:
 
 
 def test_models_command_lists_the_servers_models(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    env = {
-        **os.environ,
-        "AIMLAPI_API_KEY": fake_openai.api_key,
-        "SEARCHSVC_BASE_URL": fake_openai.url,
-        "SEARCHSVC_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = cli_env(remote_settings(tmp_path, fake_openai), fake_openai)
     result = subprocess.run(
         [sys.executable, "-m", "searchsvc", "models", "--json"], capture_output=True, text=True, env=env, check=True
     )

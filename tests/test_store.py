@@ -14,7 +14,7 @@ from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.storage import database
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.conftest import SAMPLE_DATA, postgres_url_or_skip, remote_settings
 from tests.fake_openai import FakeOpenAI
 from tests.test_remote_provider import MODEL, run_ingest
 
@@ -114,8 +114,15 @@ def test_collection_names_cannot_escape_the_index_folder(ingested) -> None:
         store.close()
 
 
-def test_migrations_run_from_empty_to_head_and_back(tmp_path: Path) -> None:
-    engine = database.create_db_engine(f"sqlite:///{tmp_path / 'm.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'm.db'}"
+    return postgres_url_or_skip(f"{tmp_path}/migrations")
+
+
+def test_migrations_run_from_empty_to_head_and_back(database_url: str) -> None:
+    engine = database.create_db_engine(database_url)
     try:
         database.upgrade(engine)
         assert {"collections", "documents", "chunks", "embeddings"} <= set(inspect(engine).get_table_names())
@@ -128,19 +135,61 @@ def test_migrations_run_from_empty_to_head_and_back(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_migrations_create_exactly_the_tables_the_models_describe(tmp_path: Path) -> None:
+def test_migrations_create_exactly_the_tables_the_models_describe(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
     from searchsvc.storage.schema import Base
 
-    engine = database.create_db_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    derived = ("chunks_fts", "search_vector", "ix_chunks_search_vector")  # the keyword index, maintained by triggers
+    engine = database.create_db_engine(database_url)
     try:
         database.upgrade(engine)
         with engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"include_name": lambda name, kind, _parent: not str(name).startswith("chunks_fts")}
+                conn, opts={"include_name": lambda name, kind, _parent: not str(name).startswith(derived)}
             )
             assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_database_of_the_previous_schema_keeps_its_data(database_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = database.create_db_engine(database_url)
+    try:
+        database.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO collections (id, name, provider, embedding_model, dimension, index_type, "
+                    "chunk_tokens, chunk_overlap, created_at) VALUES (1, 'old', 'local', 'm', 4, 'flat', "
+                    "256, 32, CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO documents (id, collection_id, key, source, title, content_hash, metadata, "
+                    "chunk_count, token_count, created_at, updated_at) VALUES (1, 1, 'a.md', 'src', "
+                    "'Old title', 'h', '{}', 1, 3, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO chunks (id, document_id, collection_id, ordinal, text, embed_hash, "
+                    "token_count, start_char, end_char, heading_path, metadata) VALUES (1, 1, 1, 0, "
+                    "'platypus venom spurs', 'e', 3, 0, 20, '[]', '{}')"
+                )
+            )
+        database.upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT text FROM chunks WHERE id = 1")).scalar_one() == "platypus venom spurs"
+            from sqlalchemy.orm import Session
+
+            from searchsvc.storage.keyword_index import keyword_search
+
+            with Session(conn) as session:
+                assert keyword_search(session, 1, "venom", 5) and keyword_search(session, 1, "title", 5)
     finally:
         engine.dispose()
