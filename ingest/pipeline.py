@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +22,8 @@ import numpy as np
 from ingest.batcher import EmbeddingBatch, plan_batches
 from ingest.chunker import Chunker
 from ingest.document import ParseError, SkippedDocument, SourceDocument
-from ingest.sources import discover, record_document
+from ingest.sources import DEFAULT_MAX_FILE_BYTES, discover, record_document
+from searchsvc.crashpoints import NO_CRASHES, Crashpoints
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
@@ -87,7 +88,9 @@ class IngestPipeline:
         chunk_overlap: int,
         progress: Progress | None = None,
         lock_wait_seconds: float = 0.0,
+        crashpoints: Crashpoints = NO_CRASHES,
     ) -> None:
+        self.crashpoints = crashpoints
         self.store = store
         self.lock_wait_seconds = lock_wait_seconds
         self.provider = provider
@@ -96,7 +99,7 @@ class IngestPipeline:
         max_tokens = min(chunk_tokens, limits.max_tokens_per_input)
         self.chunker = Chunker(provider.tokenizer, max_tokens, min(chunk_overlap, max_tokens // 2))
         self.progress = progress or NoProgress()
-        self.window_chunks = min(16384, max(1024, limits.max_inputs_per_request * limits.max_in_flight))
+        self.window_chunks = min(16384, max(256, 4 * limits.max_inputs_per_request * limits.max_in_flight))
         self._next_save = time.monotonic()
 
     def run(
@@ -117,7 +120,7 @@ class IngestPipeline:
                     collection, existing, seen_keys, {s for s in (*sources_seen, source) if s}, report
                 )
             if collection.dimension is not None:
-                self.store.index(collection).save()
+                self.store.index(collection).save(before_publish=lambda: self.crashpoints.hit("index_save"))
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
@@ -178,6 +181,7 @@ class IngestPipeline:
         except ParseError as exc:
             report.skipped.append({"path": source.path or source.key, "reason": str(exc)})
             return None
+        self.crashpoints.hit("parsed")
         title = source.title or parsed.title or (source.key.rsplit("/", 1)[-1])
         spans = self.chunker.chunk(parsed, title)
         chunks, embed_texts = [], []
@@ -222,21 +226,26 @@ class IngestPipeline:
         return collection
 
     def _embed(self, collection: Collection, pending: dict[str, tuple[str, int]], report: IngestReport) -> Collection:
-        batches = plan_batches(pending, self.limits)
-        if not batches:
-            return collection
+        """Send batches with at most ``max_in_flight`` requests open; commit each as soon as it returns.
+
+        Requests are sent only as earlier ones finish, so a kill loses (and a re-run pays again for)
+        at most the requests in flight at that moment, never a queue of them.
+        """
+        queue = plan_batches(pending, self.limits)
+        in_flight: dict[Future[np.ndarray], EmbeddingBatch] = {}
         with ThreadPoolExecutor(max_workers=self.limits.max_in_flight) as pool:
-            futures: dict[Future[np.ndarray], EmbeddingBatch] = {
-                pool.submit(self.provider.embed_documents, batch.texts): batch for batch in batches
-            }
-            remaining = set(futures)
-            while remaining:
-                done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    if future.exception() is not None:
-                        for other in remaining:
-                            other.cancel()
-                    collection = self._store_batch(collection, futures[future], future.result(), report)
+            try:
+                while queue or in_flight:
+                    while queue and len(in_flight) < self.limits.max_in_flight:
+                        batch = queue.pop(0)
+                        in_flight[pool.submit(self.provider.embed_documents, batch.texts)] = batch
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        batch = in_flight.pop(future)
+                        collection = self._store_batch(collection, batch, future.result(), report)
+            finally:
+                for future in in_flight:
+                    future.cancel()
         return collection
 
     def _store_batch(
@@ -248,6 +257,7 @@ class IngestPipeline:
         with self.store.session() as session:
             repo.store_embeddings(session, self.provider.model, dict(zip(batch.hashes, vectors, strict=True)))
             session.commit()
+        self.crashpoints.hit("embedded_batch")
         report.tokens_embedded += batch.tokens
         report.embedding_requests += 1
         return collection
@@ -262,7 +272,9 @@ class IngestPipeline:
                 new_ids, old_ids = repo.write_document(session, collection.id, item.new)
                 added.extend(new_ids)
                 removed.extend(old_ids)
+            self.crashpoints.hit("sql_write")
             session.commit()
+        self.crashpoints.hit("index_update")
         if index is None:
             return  # nothing embedded yet (every document was empty)
         index.remove(np.array(removed, dtype=np.int64))
@@ -271,7 +283,7 @@ class IngestPipeline:
                 index.add(ids, vectors)
         if time.monotonic() >= self._next_save:
             started = time.monotonic()
-            index.save()
+            index.save(before_publish=lambda: self.crashpoints.hit("index_save"))
             cost = time.monotonic() - started
             self._next_save = time.monotonic() + max(MIN_SAVE_INTERVAL_SECONDS, SAVE_COST_MULTIPLE * cost)
 
@@ -307,12 +319,21 @@ def ingest_path(
     include: list[str] | None = None,
     exclude: list[str] | None = None,
     progress: Progress | None = None,
+    crashpoints: Crashpoints = NO_CRASHES,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> IngestReport:
     """Ingest a folder, a JSONL file or one document into ``collection``."""
     pipeline = IngestPipeline(
-        store, provider, collection, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=progress
+        store,
+        provider,
+        collection,
+        chunk_tokens=chunk_tokens,
+        chunk_overlap=chunk_overlap,
+        progress=progress,
+        crashpoints=crashpoints,
     )
-    return pipeline.run(discover(path, include, exclude), source=Path(path).resolve().name, prune=prune)
+    found = discover(path, include, exclude, max_file_bytes)
+    return pipeline.run(found, source=Path(path).resolve().name, prune=prune)
 
 
 def ingest_records(

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(4, ge=1, le=64)
     index_type: Literal["flat", "hnsw"] = "flat"
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    crash_at: str | None = Field(None, description="Testing only: SIGKILL at named points (searchsvc.crashpoints).")
 
     # HTTP service.
     api_keys: SecretStr | None = Field(

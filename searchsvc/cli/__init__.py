@@ -51,7 +51,9 @@ def main() -> None:
 
     json_mode = "--json" in sys.argv
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the exit code a command asked for with typer.Exit
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SearchsvcError as exc:
         sys.exit(fail(str(exc), exc.code, exc.exit_code, json_mode))
     except typer.Abort:

@@ -125,3 +125,41 @@ def db_upgrade(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         out.data({"from": before, "to": after})
     else:
         out.console.print(f"Database at revision {after} (was {before or 'empty'}).")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Only this collection.")] = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what is found, from SQL.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Check that SQL and every vector index agree (ids, counts, dimensions, model); --repair fixes them."""
+    from searchsvc.doctor import check_collection, repair_collection
+
+    out = Output(json_out)
+    store = Store(ctx.obj)
+    reports = []
+    try:
+        with store.session() as session:
+            names = [collection] if collection else [c.name for c, _, _ in repo.list_collections(session)]
+        for name in names:
+            target = store.get_collection(name)
+            health = check_collection(store, target)
+            if repair and not health.ok:
+                repair_collection(store, target, health)
+            reports.append(health)
+    finally:
+        store.close()
+    if json_out:
+        out.data({"collections": [r.as_dict() for r in reports], "ok": all(r.ok for r in reports)})
+    else:
+        for r in reports:
+            status = "ok" if r.ok else f"{len(r.problems)} problem(s)"
+            out.console.print(f"{r.collection}: {r.chunks} chunks, {r.vectors} vectors: {status}", markup=False)
+            for problem in r.problems:
+                out.console.print(f"  - {problem}", markup=False)
+            for fix in r.repaired:
+                out.console.print(f"  fixed: {fix}", markup=False)
+    if any(not r.ok for r in reports) and not repair:
+        raise typer.Exit(1)

@@ -12,6 +12,7 @@ from ingest.pipeline import IngestReport, ingest_path
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
+from searchsvc.crashpoints import Crashpoints
 from searchsvc.errors import InvalidInputError
 from searchsvc.providers import make_embedding_provider
 from searchsvc.store import Store
@@ -74,6 +75,8 @@ def ingest(
                 include=include,
                 exclude=exclude,
                 progress=_RichProgress(bar),
+                crashpoints=Crashpoints(settings.crash_at),
+                max_file_bytes=settings.max_file_bytes,
             )
     finally:
         store.close()

@@ -12,7 +12,7 @@ import json
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -285,11 +285,12 @@ class FaissIndex(VectorIndex):
         """The stored vectors of the given live ids (used by checks and tests)."""
         return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.empty((0, self.dimension))
 
-    def save(self) -> None:
+    def save(self, before_publish: Callable[[], None] | None = None) -> None:
+        """Write a new generation; ``before_publish`` runs after the files, before the manifest."""
         with self._save_mutex, self._lock.read():
-            self._save()
+            self._save(before_publish)
 
-    def _save(self) -> None:
+    def _save(self, before_publish: Callable[[], None] | None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         generation = self.manifest.generation + 1
         index_file = self.folder / f"index-{generation}.faiss"
@@ -297,6 +298,8 @@ class FaissIndex(VectorIndex):
         if self._tombstones:
             tomb = np.fromiter(self._tombstones, dtype=np.int64)
             _atomic_write(self.folder / f"tombstones-{generation}.npy", lambda tmp: _save_npy(tmp, tomb))
+        if before_publish is not None:
+            before_publish()
         manifest = IndexManifest(**{**asdict(self.manifest), "generation": generation, "count": self.count()})
         payload = json.dumps(asdict(manifest), indent=1).encode()
         _atomic_write(self.folder / "manifest.json", lambda tmp: tmp.write_bytes(payload))
