@@ -47,6 +47,7 @@ REWRITE_PROMPT = (
 NO_ANSWER = "I don't know: nothing in the collection is relevant enough to answer that question."
 EXTRACTIVE_SENTENCES = 3
 HISTORY_MESSAGES = 6
+SOURCE_TAG = re.compile(r"<\s*/?\s*source\b", re.IGNORECASE)  # a document must not open or close a block
 MARKUP_PREFIX = re.compile(r"^(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s*)+")
 
 
@@ -119,7 +120,7 @@ def candidate_sentences(text: str) -> list[str]:
 
 def source_block(source: AnswerSource) -> str:
     """A source as delimited data; its text cannot close the block early."""
-    body = source.text.replace("</source>", "&lt;/source&gt;")
+    body = SOURCE_TAG.sub(lambda m: "&lt;" + m.group(0)[1:], source.text)
     title = html.escape(source.title or "", quote=True)
     location = html.escape(source.location(), quote=True)
     return f'<source id="{source.number}" title="{title}" location="{location}">\n{body}\n</source>'
@@ -211,7 +212,7 @@ class Answerer:
         messages, used = self.prompt(request.question if not request.conversation_id else query, sources)
         if request.models:
             return self._compare(request, query, messages, used)
-        reply = self._generate(messages, request.params, request.model)
+        reply = self._generate(messages, len(used), request.params, request.model)
         return self._finish(
             request,
             query,
@@ -221,12 +222,13 @@ class Answerer:
             {"mode": "generative", "answered": True, **reply},
         )
 
-    def _generate(self, messages: list[dict[str, str]], params: dict[str, Any], model: str | None) -> dict[str, Any]:
+    def _generate(
+        self, messages: list[dict[str, str]], source_count: int, params: dict[str, Any], model: str | None
+    ) -> dict[str, Any]:
         assert self.chat is not None
         started = time.perf_counter()
         result = self.chat.complete(messages, model=model, **params)
         latency = round((time.perf_counter() - started) * 1000, 1)
-        source_count = messages[-1]["content"].count("<source id=")
         checked = check_citations(result.text, source_count)
         return {
             "answer": checked.text,
@@ -244,7 +246,7 @@ class Answerer:
 
         def one(model: str) -> dict[str, Any]:
             try:
-                reply = self._generate(messages, request.params, model)
+                reply = self._generate(messages, len(sources), request.params, model)
             except ProviderError as exc:
                 return {"model": model, "error": {"code": exc.code, "message": str(exc)}}
             reply["citations"] = self.citations(reply["answer"], sources, reply.pop("cited"))
