@@ -12,6 +12,7 @@ from pathlib import Path
 from ingest.document import ParsedDocument, SkippedDocument, SourceDocument
 from ingest.parsers import format_for, parse_bytes
 from ingest.parsers.text import parse_text
+from searchsvc.textclean import clean_json, clean_text
 
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -148,6 +149,8 @@ def record_document(
     record_id: str, text: str, title: str | None, metadata: dict[str, object], source: str, path: str | None
 ) -> SourceDocument:
     """A text record (JSONL line or API upsert) as a document keyed by its id."""
+    record_id, text = clean_text(record_id), clean_text(text)
+    title, metadata = (clean_text(title) if title else title), clean_json(metadata)
     canonical = json.dumps([title, text, metadata], sort_keys=True, ensure_ascii=False)
     return SourceDocument(
         key=record_id,

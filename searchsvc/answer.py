@@ -33,6 +33,7 @@ from searchsvc.providers.token_counting import TiktokenCounter
 from searchsvc.search import SearchHit, search
 from searchsvc.storage import conversations
 from searchsvc.store import Store
+from searchsvc.textclean import clean_text
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources the user provides. "
@@ -144,6 +145,7 @@ class Answerer:
 
     def standalone_query(self, request: AskRequest) -> tuple[str, list[dict[str, str]]]:
         """The query to retrieve with, rewritten from the conversation when there is one."""
+        request.question = clean_text(request.question)
         if not request.conversation_id:
             return request.question, []
         with self.store.session() as session:

@@ -17,6 +17,7 @@ from searchsvc.storage import repository as repo
 from searchsvc.storage.keyword_index import keyword_search
 from searchsvc.storage.schema import Collection
 from searchsvc.store import Store, check_model
+from searchsvc.textclean import clean_text
 
 MAX_K = 1000
 MODES = ("vector", "keyword", "hybrid")
@@ -77,6 +78,7 @@ def search(
     ``min_score`` is a floor on cosine similarity (on the keyword score in keyword mode).
     With ``group_by="document"`` the best chunk of each of the ``k`` best documents comes back.
     """
+    query = clean_text(query)
     _validate(query, k, group_by, mode)
     condition = compile_filter(filter)
     collection = store.get_collection(collection_name)

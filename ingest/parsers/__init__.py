@@ -10,6 +10,7 @@ from ingest.parsers.html import parse_html
 from ingest.parsers.markdown import parse_markdown
 from ingest.parsers.pdf import parse_pdf
 from ingest.parsers.text import decode_text, parse_text
+from searchsvc.textclean import clean_text
 
 TEXT_PARSERS: dict[str, Callable[[str], ParsedDocument]] = {
     "markdown": parse_markdown,
@@ -39,4 +40,4 @@ def parse_bytes(data: bytes, fmt: str) -> ParsedDocument:
     """Parse file content of a known format; raises ParseError when it cannot."""
     if fmt == "pdf":
         return parse_pdf(data)
-    return TEXT_PARSERS[fmt](decode_text(data))
+    return TEXT_PARSERS[fmt](clean_text(decode_text(data)))

@@ -7,6 +7,7 @@ import logging
 import re
 
 from ingest.document import Block, ParsedDocument, ParseError
+from searchsvc.textclean import clean_text
 
 BLANK_LINES = re.compile(r"\n\s*\n")
 
@@ -28,7 +29,7 @@ def parse_pdf(data: bytes) -> ParsedDocument:
     blocks: list[Block] = []
     offset = 0
     for number, page_text in enumerate(pages, start=1):
-        page_text = page_text.replace("\x00", "").strip()
+        page_text = clean_text(page_text).strip()
         start = offset
         for para in _paragraph_spans(page_text):
             blocks.append(Block(start + para[0], start + para[1], (), page=number))
