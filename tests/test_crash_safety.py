@@ -62,8 +62,12 @@ def _snapshot(settings) -> dict:  # type: ignore[no-untyped-def]
         assert len(places) == len(set(places)), "duplicate chunks"
         index = store.index(store.get_collection("docs"))
         vectors = {(r[0], r[1]): index.vectors_for(np.array([r[5]]))[0].round(5).tobytes() for r in rows}
+        # Ties in score may be broken by chunk id, and PostgreSQL sequences skip ids a killed run used.
         results = {
-            q: [(h.document_key, h.text[:40]) for h in search(store, provider, "docs", q, k=5).hits] for q in QUERIES
+            q: sorted(
+                (-round(h.score, 5), h.document_key, h.text[:40]) for h in search(store, provider, "docs", q, 5).hits
+            )
+            for q in QUERIES
         }
         return {"documents": docs, "chunks": sorted(r[:5] for r in rows), "vectors": vectors, "results": results}
     finally:

@@ -137,14 +137,14 @@ def _sqlite_query(
     score = literal_column(f"bm25(chunks_fts, {HEADER_WEIGHT}, {BODY_WEIGHT})")
     ranked = select(fts.c.rowid.label("id"), score.label("score")).where(text("chunks_fts MATCH :match"))
     if prefetch is not None:
-        ranked = ranked.order_by(score).limit(prefetch)
+        ranked = ranked.order_by(score, fts.c.rowid).limit(prefetch)
     best = ranked.subquery()
     stmt = (
         select(best.c.id, best.c.score)
         .join(Chunk, Chunk.id == best.c.id)
         .join(Document, Document.id == Chunk.document_id)
         .where(Chunk.collection_id == collection_id, _or_true(condition))
-        .order_by(best.c.score)
+        .order_by(best.c.score, best.c.id)
         .limit(k)
     )
     # bm25() is lower-is-better; negate so every retriever returns higher-is-better scores.
@@ -167,7 +167,7 @@ def _postgres(
         select(Chunk.id, rank.label("score"))
         .join(Document, Document.id == Chunk.document_id)
         .where(vector.op("@@")(tsquery), Chunk.collection_id == collection_id, _or_true(condition))
-        .order_by(rank.desc())
+        .order_by(rank.desc(), Chunk.id)  # ties broken by insertion order, the same on every database
         .limit(k)
     )
     return [(int(chunk_id), float(value)) for chunk_id, value in session.execute(stmt)]
