@@ -157,3 +157,51 @@ def test_two_ingesters_on_one_collection_never_interleave(tmp_path: Path, fake_o
     assert first.returncode == 0
     assert second.returncode != 0 and "another process is writing to collection 'docs'" in second.stderr
     assert json.loads(first_out)["added"] == 10
+
+
+def test_queries_during_a_separate_ingest_always_get_whole_answers(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from searchsvc.api.app import create_app
+
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, collection="docs")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "seed.md").write_text("# Seed\n\nRedis persistence seed document.\n")
+    assert _ingest_folder(settings, fake_openai, folder).returncode == 0
+    for name in ("redis", "zstd", "systemd", "pyenv"):
+        for source in (SAMPLE_DATA / "markdown" / name).glob("*.md"):
+            (folder / f"{name}-{source.name}").write_text(source.read_text())
+    statuses: list[int] = []
+    empty_texts: list[int] = []
+    stop = threading.Event()
+    with TestClient(create_app(settings)) as client:
+
+        def ask_repeatedly() -> None:
+            while not stop.is_set() and len(statuses) < 5000:
+                response = client.post("/v1/search", json={"query": "redis persistence", "k": 10})
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    empty_texts.extend(1 for hit in response.json()["results"] if not hit["text"])
+
+        worker = threading.Thread(target=ask_repeatedly)
+        worker.start()
+        try:
+            assert _ingest_folder(settings, fake_openai, folder).returncode == 0
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+    assert statuses and set(statuses) == {200}
+    assert not empty_texts
+
+
+def _ingest_folder(settings, server: FakeOpenAI, folder: Path) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    env = cli_env(settings, server, SEARCHSVC_BATCH_MAX_INPUTS="8", SEARCHSVC_MAX_IN_FLIGHT="1")
+    return subprocess.run(
+        [sys.executable, "-m", "searchsvc", "ingest", str(folder), "-c", "docs"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
