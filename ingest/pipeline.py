@@ -63,9 +63,12 @@ class IngestReport:
     embedding_requests: int = 0
     seconds: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    status: dict[str, str] = field(default_factory=dict, repr=False)  # document key -> added/changed/unchanged
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("status")
+        return data
 
 
 @dataclass
@@ -108,10 +111,13 @@ class IngestPipeline:
         """Ingest everything ``found``; with ``prune``, delete documents of ``source`` that were not found."""
         started = time.monotonic()
         report = IngestReport(self.collection_name, self.provider.kind, self.provider.model)
+        found = list(found)
         with self.store.writer_lock(self.collection_name, self.lock_wait_seconds):
             collection = self.store.ensure_collection(self.collection_name, self.provider)
+            # Without --prune only the documents at hand matter: don't read the whole collection.
+            keys = None if prune else [item.key for item in found if isinstance(item, SourceDocument)]
             with self.store.session() as session:
-                existing = repo.document_hashes(session, collection.id)
+                existing = repo.document_hashes(session, collection.id, keys)
             todo, sources_seen, seen_keys = self._classify(found, existing, report)
             self.progress.documents(len(todo))
             collection = self._ingest_all(collection, todo, report)
@@ -150,12 +156,12 @@ class IngestPipeline:
             previous = existing.get(item.key)
             if previous is not None and previous[1] == self._fingerprint(item):
                 report.unchanged += 1
+                report.status[item.key] = "unchanged"
             else:
                 todo.append(item)
-                if previous is None:
-                    report.added += 1
-                else:
-                    report.changed += 1
+                status = "added" if previous is None else "changed"
+                setattr(report, status, getattr(report, status) + 1)
+                report.status[item.key] = status
         return todo, sources, keys
 
     def _ingest_all(self, collection: Collection, todo: list[SourceDocument], report: IngestReport) -> Collection:

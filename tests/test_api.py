@@ -387,3 +387,22 @@ def test_search_modes_over_http(api: TestClient) -> None:
     keyword = api.post("/v1/search", json={"query": "redis append only file", "k": 3, "mode": "keyword"}).json()
     assert all(r["keyword_score"] is not None for r in keyword["results"])
     assert api.post("/v1/search", json={"query": "x", "mode": "fuzzy"}).status_code == 422
+
+
+def test_concurrent_upserts_are_written_together_and_none_is_lost(api: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def upsert(i: int) -> dict:
+        docs = [
+            {"id": f"c{i}-{j}", "text": f"Concurrent note {i} {j} about quokka number {i * 10 + j}."} for j in range(2)
+        ]
+        response = api.post("/v1/collections/docs/documents", json={"documents": docs})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with ThreadPoolExecutor(16) as pool:
+        reports = list(pool.map(upsert, range(32)))
+    assert all(r["added"] == 2 for r in reports)
+    assert max(r["written_with_requests"] for r in reports) > 1  # group commit happened
+    listing = api.get("/v1/collections/docs/documents", params={"limit": 500}).json()
+    assert {f"c{i}-{j}" for i in range(32) for j in range(2)} <= {d["id"] for d in listing["documents"]}

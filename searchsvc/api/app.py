@@ -19,6 +19,7 @@ from searchsvc import __version__
 from searchsvc.api.deps import Services
 from searchsvc.api.metrics import Metrics
 from searchsvc.api.routes import ask, collections, health, search
+from searchsvc.api.write_queue import UpsertQueue
 from searchsvc.config import Settings
 from searchsvc.errors import SearchsvcError
 from searchsvc.providers import EmbedderRegistry, make_chat_provider
@@ -43,8 +44,10 @@ def create_app(settings: Settings) -> FastAPI:
         store = Store(settings)
         embedders = EmbedderRegistry(settings)
         chat = make_chat_provider(settings)
-        app.state.services = Services(settings, store, embedders, chat)
-        app.state.metrics = Metrics(store)
+        services = Services(settings, store, embedders, chat, upserts=None)  # type: ignore[arg-type]
+        services.upserts = UpsertQueue(services.ingest)
+        app.state.services = services
+        app.state.metrics = services.metrics = Metrics(store)
         log.info(
             "service started",
             extra={
@@ -54,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            services.upserts.close()
             embedders.close()
             if chat is not None:
                 chat.close()

@@ -55,14 +55,18 @@ def list_collections(session: Session) -> list[tuple[Collection, int, int]]:
     return [(c, int(d), int(n)) for c, d, n in rows]
 
 
-def document_hashes(session: Session, collection_id: int) -> dict[str, tuple[int, str, str]]:
-    """key -> (document id, content hash, source) for every document of a collection."""
-    rows = session.execute(
-        select(Document.key, Document.id, Document.content_hash, Document.source).where(
-            Document.collection_id == collection_id
-        )
+def document_hashes(
+    session: Session, collection_id: int, keys: list[str] | None = None
+) -> dict[str, tuple[int, str, str]]:
+    """key -> (document id, content hash, source) for the collection's documents (or just these keys)."""
+    stmt = select(Document.key, Document.id, Document.content_hash, Document.source).where(
+        Document.collection_id == collection_id
     )
-    return {key: (doc_id, content_hash, source) for key, doc_id, content_hash, source in rows}
+    found: dict[str, tuple[int, str, str]] = {}
+    for batch in [None] if keys is None else _batches(keys):
+        rows = session.execute(stmt if batch is None else stmt.where(Document.key.in_(batch)))
+        found.update({key: (doc_id, content_hash, source) for key, doc_id, content_hash, source in rows})
+    return found
 
 
 def cached_hashes(session: Session, model: str, hashes: Iterable[str]) -> set[str]:

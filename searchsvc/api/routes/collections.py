@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from ingest.pipeline import ingest_records
 from searchsvc.api.auth import require_read, require_write
 from searchsvc.api.deps import SvcDep
 from searchsvc.api.schemas import CollectionBody, UpsertBody
@@ -100,28 +98,11 @@ async def delete_collection(name: str, svc: SvcDep) -> dict[str, Any]:
 
 
 @router.post("/{name}/documents", dependencies=[Depends(require_write)], summary="Upsert documents")
-async def upsert_documents(name: str, body: UpsertBody, request: Request, svc: SvcDep):
-    def run() -> dict[str, Any]:
-        validate_collection_name(name)
-        embedder = svc.embedders.default
-        with contextlib.suppress(NotFoundError):  # a new collection is created with the configured model
-            embedder = svc.embedder_for(name)
-        records = [(d.id, d.text, d.title, d.metadata) for d in body.documents]
-        report = ingest_records(
-            svc.store,
-            embedder,
-            name,
-            records,
-            chunk_tokens=svc.settings.chunk_tokens,
-            chunk_overlap=svc.settings.chunk_overlap,
-        )
-        return {**report.as_dict(), "kind": embedder.kind}
-
-    report = await run_in_threadpool(run)
-    metrics = request.app.state.metrics
-    metrics.embedding_calls.labels(report["kind"]).inc(report["embedding_requests"])
-    metrics.embedding_tokens.labels(report["kind"]).inc(report["tokens_embedded"])
-    return report
+async def upsert_documents(name: str, body: UpsertBody, svc: SvcDep) -> dict[str, Any]:
+    """Concurrent upserts are written together (group commit); counts are this request's documents."""
+    validate_collection_name(name)
+    records = [(d.id, d.text, d.title, d.metadata) for d in body.documents]
+    return await run_in_threadpool(svc.upserts.submit, name, records)
 
 
 @router.get("/{name}/documents", dependencies=[Depends(require_read)], summary="List documents (paginated)")
