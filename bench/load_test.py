@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 UPSERT_SHARE = 0.1
-WARMUP_SECONDS = 15
+WARMUP_SECONDS = 30
 
 
 @dataclass
@@ -141,15 +142,20 @@ def main() -> None:
             baseline = asyncio.run(run_clients(base_url, 1, min(30.0, args.seconds), args, queries, abstracts))
             asyncio.run(run_clients(base_url, args.clients, WARMUP_SECONDS, args, queries, abstracts))
             rss_start = rss_mib(server.pid)
+            samples: list[float] = []
+            sampler = threading.Thread(target=_sample_rss, args=(server.pid, args.seconds, samples), daemon=True)
+            sampler.start()
             started = time.monotonic()
             tally = asyncio.run(run_clients(base_url, args.clients, args.seconds, args, queries, abstracts))
             elapsed = time.monotonic() - started
             rss_end = rss_mib(server.pid)
+            sampler.join(timeout=15)
             missing = verify(base_url, args.collection, tally.acknowledged + baseline.acknowledged)
         finally:
             server.terminate()
             server.wait(timeout=30)
     _report(args, baseline, tally, elapsed, rss_start, rss_end, missing)
+    print("server RSS every 10 s (MiB):", " ".join(f"{m:.0f}" for m in samples))
 
 
 def _report(args, baseline: Tally, tally: Tally, elapsed: float, rss_start, rss_end, missing: int) -> None:  # type: ignore[no-untyped-def]
@@ -174,6 +180,13 @@ def _report(args, baseline: Tally, tally: Tally, elapsed: float, rss_start, rss_
     print(f"server RSS after warm-up {rss_start:.0f} MiB, at the end {rss_end:.0f} MiB")
     for error in tally.errors[:5]:
         print("  error:", error)
+
+
+def _sample_rss(pid: int, seconds: float, samples: list[float]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(10)
+        samples.append(rss_mib(pid))
 
 
 def _wait_ready(base_url: str) -> None:

@@ -163,6 +163,8 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         # Both cores: one thread per core, each with a single-threaded BLAS, so the element-wise
         # steps (softmax, GELU, layer norm) run in parallel too, not only the matrix products.
         self._workers = workers or os.cpu_count() or 1
+        # Long-lived threads: OpenBLAS keeps per-thread buffers, so fresh threads per call leak memory.
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="minilm") if self._workers > 1 else None
         self.limits = EmbeddingLimits(
             max_inputs_per_request=256,
             max_tokens_per_input=MAX_SEQ_TOKENS - self.tokenizer.special_tokens,
@@ -184,14 +186,18 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         def encode(rows: list[int]) -> np.ndarray:
             return self._encoder.encode(*_pad([encodings[i].ids for i in rows]))
 
-        if len(batches) > 1 and self._workers > 1:
-            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(self._workers) as pool:
-                for rows, vectors in zip(batches, pool.map(encode, batches), strict=True):
+        if len(batches) > 1 and self._pool is not None:
+            with threadpool_limits(limits=1, user_api="blas"):
+                for rows, vectors in zip(batches, self._pool.map(encode, batches), strict=True):
                     out[rows] = vectors
         else:
             for rows in batches:
                 out[rows] = encode(rows)
         return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def describe(self) -> str:
         return f"local model {self.model} (no API key configured; runs offline on the CPU)"
