@@ -23,13 +23,16 @@ def plan_batches(pending: dict[str, tuple[str, int]], limits: EmbeddingLimits) -
     """
     batches: list[EmbeddingBatch] = []
     current = EmbeddingBatch([], [], 0)
+    request_tokens = limits.max_tokens_per_request
+    if limits.tokens_per_minute:  # a request larger than a minute's allowance could never be sent
+        request_tokens = min(request_tokens, limits.tokens_per_minute)
     for text_hash, (text, tokens) in sorted(pending.items(), key=lambda item: item[1][1]):
         if tokens > limits.max_tokens_per_input:
             raise ValueError(
                 f"a chunk of {tokens} tokens exceeds the model's {limits.max_tokens_per_input}-token input limit"
             )
         full = len(current.texts) >= limits.max_inputs_per_request
-        if current.texts and (full or current.tokens + tokens > limits.max_tokens_per_request):
+        if current.texts and (full or current.tokens + tokens > request_tokens):
             batches.append(current)
             current = EmbeddingBatch([], [], 0)
         current.hashes.append(text_hash)

@@ -26,6 +26,7 @@ from ingest.sources import DEFAULT_MAX_FILE_BYTES, discover, record_document
 from searchsvc.crashpoints import NO_CRASHES, Crashpoints
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.rate_limit import TokenBucket
 from searchsvc.storage import repository as repo
 from searchsvc.storage.schema import Collection
 from searchsvc.store import Store
@@ -238,12 +239,15 @@ class IngestPipeline:
         at most the requests in flight at that moment, never a queue of them.
         """
         queue = plan_batches(pending, self.limits)
+        bucket = TokenBucket(self.limits.tokens_per_minute) if self.limits.tokens_per_minute else None
         in_flight: dict[Future[np.ndarray], EmbeddingBatch] = {}
         with ThreadPoolExecutor(max_workers=self.limits.max_in_flight) as pool:
             try:
                 while queue or in_flight:
                     while queue and len(in_flight) < self.limits.max_in_flight:
                         batch = queue.pop(0)
+                        if bucket is not None:
+                            bucket.acquire(batch.tokens)  # paced to the API's tokens-per-minute limit
                         in_flight[pool.submit(self.provider.embed_documents, batch.texts)] = batch
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in done:

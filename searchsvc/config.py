@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     batch_max_tokens: int = Field(300_000, ge=1)
     max_tokens_per_input: int = Field(8191, ge=1)
     max_in_flight: int = Field(4, ge=1, le=64)
+    tokens_per_minute: int | None = Field(None, ge=1, description="Embedding API's TPM limit, paced client-side.")
     index_type: Literal["flat", "hnsw"] = "flat"
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     crash_at: str | None = Field(None, description="Testing only: SIGKILL at named points (searchsvc.crashpoints).")

@@ -64,6 +64,11 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
         self.embedded_inputs: Counter[str] = Counter()
+        self.latency = 0.0  # seconds added to every embeddings response
+        self.tokens_per_minute: int | None = None  # enforced like the real API: 429 + Retry-After when over
+        self.rate_limited = 0
+        self._bucket_tokens: float | None = None  # full at first use
+        self._bucket_at = time.monotonic()
         self.chat_reply: Any = "This is the answer [1]."  # a string, or a callable(messages) -> str
         self.models = [{"id": "text-embedding-3-small", "type": "embedding"}, {"id": "gpt-4o-mini", "type": "chat"}]
         self._lock = threading.Lock()
@@ -130,6 +135,12 @@ class FakeOpenAI:
                 if self.path.endswith("/models"):
                     return self._send(200, {"object": "list", "data": server.models})
                 if self.path.endswith("/embeddings"):
+                    retry_after = server._over_limit(body)
+                    if retry_after is not None:
+                        return self._send(
+                            429, {"error": {"message": "rate limit"}}, {"Retry-After": f"{retry_after:.2f}"}
+                        )
+                    time.sleep(server.latency)
                     return self._send(200, server._embeddings(body, fault))
                 if self.path.endswith("/chat/completions"):
                     return self._chat(body, fault)
@@ -196,6 +207,26 @@ class FakeOpenAI:
                 self.wfile.write(data)
 
         return Handler
+
+    def _over_limit(self, body: dict[str, Any]) -> float | None:
+        """Seconds to wait when this request exceeds the tokens-per-minute bucket, else None (and spend)."""
+        if self.tokens_per_minute is None:
+            return None
+        tokens = sum(len(ENCODING.encode_ordinary(t)) for t in body["input"])
+        rate = self.tokens_per_minute / 60.0
+        with self._lock:
+            now = time.monotonic()
+            if self._bucket_tokens is None:
+                self._bucket_tokens = float(self.tokens_per_minute)
+            self._bucket_tokens = min(
+                float(self.tokens_per_minute), self._bucket_tokens + (now - self._bucket_at) * rate
+            )
+            self._bucket_at = now
+            if tokens <= self._bucket_tokens:
+                self._bucket_tokens -= tokens
+                return None
+            self.rate_limited += 1
+            return (tokens - self._bucket_tokens) / rate
 
     def _embeddings(self, body: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]

@@ -37,6 +37,7 @@ def make_embedding_provider(settings: Settings) -> EmbeddingProvider:
             max_tokens_per_input=settings.max_tokens_per_input,
             max_tokens_per_request=settings.batch_max_tokens,
             max_in_flight=settings.max_in_flight,
+            tokens_per_minute=settings.tokens_per_minute,
         )
         return OpenAIEmbeddingProvider(make_http_client(settings), settings.embedding_model, limits)
     from searchsvc.providers.local import LocalEmbeddingProvider

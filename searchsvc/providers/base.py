@@ -20,6 +20,7 @@ class EmbeddingLimits:
     max_tokens_per_input: int
     max_tokens_per_request: int
     max_in_flight: int = 1
+    tokens_per_minute: int | None = None  # the API's rate limit, paced client-side when known
 
 
 class EmbeddingProvider(ABC):
