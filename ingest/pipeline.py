@@ -127,7 +127,10 @@ class IngestPipeline:
                     collection, existing, seen_keys, {s for s in (*sources_seen, source) if s}, report
                 )
             if collection.dimension is not None:
-                self.store.index(collection).save(before_publish=lambda: self.crashpoints.hit("index_save"))
+                index = self.store.index(collection)  # loading brings it in step with SQL (and saves if it had to)
+                # An unchanged run writes no new generation: servers would reload the whole index for nothing.
+                if report.added or report.changed or report.removed:
+                    index.save(before_publish=lambda: self.crashpoints.hit("index_save"))
         report.seconds = round(time.monotonic() - started, 3)
         return report
 

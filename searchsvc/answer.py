@@ -205,12 +205,8 @@ class Answerer:
         """A complete answer (or, with ``models``, one answer per model side by side)."""
         query, _ = self.standalone_query(request)
         sources = self.retrieve(query, request)
-        if not sources:
-            result = self._finish(request, query, NO_ANSWER, sources, [], {"answered": False})
-            return {**result, "mode": self.mode}
-        if self.chat is None:
-            text, cited = self.extractive(query, sources)
-            return self._finish(request, query, text, sources, cited, {"mode": "extractive", "answered": True})
+        if not sources or self.chat is None:
+            return self._answer_without_model(request, query, sources)
         messages, used = self.prompt(request.question if not request.conversation_id else query, sources)
         if request.models:
             return self._compare(request, query, messages, used)
@@ -223,6 +219,13 @@ class Answerer:
             reply.pop("cited"),
             {"mode": "generative", "answered": True, **reply},
         )
+
+    def _answer_without_model(self, request: AskRequest, query: str, sources: list[AnswerSource]) -> dict[str, Any]:
+        """'I don't know' when nothing is relevant, else the extractive answer; no chat call either way."""
+        if not sources:
+            return self._finish(request, query, NO_ANSWER, sources, [], {"answered": False, "mode": self.mode})
+        text, cited = self.extractive(query, sources)
+        return self._finish(request, query, text, sources, cited, {"mode": "extractive", "answered": True})
 
     def _generate(
         self, messages: list[dict[str, str]], source_count: int, params: dict[str, Any], model: str | None
@@ -337,11 +340,7 @@ class Answerer:
         query, _ = self.standalone_query(request)
         sources = self.retrieve(query, request)
         if not sources or self.chat is None:
-            result = (
-                self.answer(request)
-                if sources
-                else self._finish(request, query, NO_ANSWER, [], [], {"answered": False, "mode": self.mode})
-            )
+            result = self._answer_without_model(request, query, sources)
             yield "sources", {"sources": result["sources"], "standalone_query": query}
             yield "delta", {"text": result["answer"]}
             yield (

@@ -88,7 +88,7 @@ def search(
     vector: list[tuple[int, float]] = []
     keyword: list[tuple[int, float]] = []
     query_vector = None
-    allowed = _allowed_ids(store, collection, condition) if filter else None
+    allowed = _allowed_ids(store, collection, condition) if filter and mode != "keyword" else None
     side_depth = max(depth, HYBRID_DEPTH) if mode == "hybrid" else depth
     # In hybrid mode the keyword query runs on a second core while the query is embedded.
     pending = (
