@@ -47,7 +47,16 @@ class Settings(BaseSettings):
     max_tokens_per_input: int = Field(8191, ge=1)
     max_in_flight: int = Field(4, ge=1, le=64)
     tokens_per_minute: int | None = Field(None, ge=1, description="Embedding API's TPM limit, paced client-side.")
-    index_type: Literal["flat", "hnsw"] = "flat"
+    index_type: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="New collections' vector index: auto = exact (flat) while small, HNSW from hnsw_min_chunks."
+    )
+    hnsw_min_chunks: int = Field(50_000, ge=1, description="auto: switch a collection to HNSW at this many chunks.")
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree (memory and recall grow with it).")
+    hnsw_ef_construction: int = Field(200, ge=8, le=2048, description="HNSW build breadth (build time vs recall).")
+    hnsw_ef_search: int = Field(128, ge=8, le=4096, description="HNSW search breadth (latency vs recall).")
+    faiss_threads: int | None = Field(
+        None, ge=1, le=256, description="FAISS OpenMP threads: default 1 in `serve` (one per query), all in ingest."
+    )
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     crash_at: str | None = Field(None, description="Testing only: SIGKILL at named points (searchsvc.crashpoints).")
 

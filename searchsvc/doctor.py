@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from searchsvc.errors import StorageError
 from searchsvc.storage import repository as repo
 from searchsvc.storage.schema import Chunk, Collection, Document, Embedding
-from searchsvc.storage.vector_index import FaissIndex
+from searchsvc.storage.vector_index import FaissIndex, IndexPolicy
 from searchsvc.store import Store
 
 SAMPLE = 5
@@ -46,7 +46,7 @@ def check_collection(store: Store, collection: Collection) -> CollectionHealth:
     if collection.dimension is None:
         return health
     try:
-        index = FaissIndex.load(store.index_folder(collection.name))
+        index = FaissIndex.load(store.index_folder(collection.name), store.policy)
     except StorageError as exc:
         health.problems.append(f"the index cannot be read: {exc}")
         return health
@@ -55,11 +55,13 @@ def check_collection(store: Store, collection: Collection) -> CollectionHealth:
             health.problems.append(f"no index file, but SQL has {len(sql_ids)} chunks")
         return health
     health.vectors = index.count()
-    _compare(health, collection, index, sql_ids)
+    _compare(health, collection, index, sql_ids, store.policy)
     return health
 
 
-def _compare(health: CollectionHealth, collection: Collection, index: FaissIndex, sql_ids: np.ndarray) -> None:
+def _compare(
+    health: CollectionHealth, collection: Collection, index: FaissIndex, sql_ids: np.ndarray, policy: IndexPolicy
+) -> None:
     manifest = index.manifest
     if manifest.model != collection.embedding_model:
         health.problems.append(
@@ -67,8 +69,11 @@ def _compare(health: CollectionHealth, collection: Collection, index: FaissIndex
         )
     if index.dimension != collection.dimension:
         health.problems.append(f"index dimension {index.dimension}, collection dimension {collection.dimension}")
-    if manifest.index_type != collection.index_type:
-        health.problems.append(f"index type {manifest.index_type!r}, collection says {collection.index_type!r}")
+    wanted = policy.resolve(collection.index_type, index.count(), manifest.index_type)
+    if manifest.index_type != wanted:
+        health.problems.append(
+            f"index type {manifest.index_type!r}, collection setting {collection.index_type!r} calls for {wanted!r}"
+        )
     if manifest.count != index.count():
         health.problems.append(f"manifest says {manifest.count} vectors, the index file holds {index.count()}")
     index_ids = index.ids()

@@ -25,7 +25,7 @@ from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
 from searchsvc.storage.database import open_database
 from searchsvc.storage.schema import Chunk, Collection, Document
-from searchsvc.storage.vector_index import FaissIndex, read_manifest
+from searchsvc.storage.vector_index import FaissIndex, IndexPolicy, read_manifest
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -49,6 +49,12 @@ class Store:
         self._indexes: dict[str, FaissIndex] = {}
         self._checked_at: dict[str, float] = {}
         self._reload_lock = threading.RLock()
+        self.policy = IndexPolicy(
+            hnsw_min_chunks=settings.hnsw_min_chunks,
+            hnsw_m=settings.hnsw_m,
+            hnsw_ef_construction=settings.hnsw_ef_construction,
+            hnsw_ef_search=settings.hnsw_ef_search,
+        )
 
     def session(self) -> Session:
         return self._sessions()
@@ -127,6 +133,7 @@ class Store:
                 session.commit()
             if index is not None:
                 index.remove(np.array(removed, dtype=np.int64))
+                self.fit_index_type(collection, index)
                 index.save()
         return len(removed)
 
@@ -152,7 +159,7 @@ class Store:
     def _load_index(self, collection: Collection) -> FaissIndex:
         if collection.dimension is None:
             raise NotFoundError(f"collection {collection.name!r} has no vectors yet; ingest documents first")
-        index = FaissIndex.load(self.index_folder(collection.name))
+        index = FaissIndex.load(self.index_folder(collection.name), self.policy)
         if (
             index is None
             or index.dimension != collection.dimension
@@ -178,7 +185,7 @@ class Store:
             current = self._indexes.get(collection.name, cached)
             if current.manifest.generation >= manifest.generation:
                 return current
-            fresh = FaissIndex.load(self.index_folder(collection.name))
+            fresh = FaissIndex.load(self.index_folder(collection.name), self.policy)
             if fresh is None or fresh.dimension != collection.dimension:
                 return current
             self._indexes[collection.name] = fresh
@@ -186,8 +193,8 @@ class Store:
 
     def rebuild_index(self, collection: Collection) -> FaissIndex:
         """A fresh index built from SQL alone (no provider call), saved atomically."""
-        index = self._empty_index(collection)
         with self.session() as session:
+            index = self._empty_index(collection, count=len(repo.chunk_ids(session, collection.id)))
             for ids, vectors in repo.chunk_vectors(session, collection):
                 index.add(ids, vectors)
         index.save()
@@ -206,11 +213,22 @@ class Store:
                 index.add(ids, vectors)
         return len(missing), len(extra)
 
-    def _empty_index(self, collection: Collection) -> FaissIndex:
+    def _empty_index(self, collection: Collection, count: int = 0) -> FaissIndex:
         assert collection.dimension is not None
-        return FaissIndex.create(
-            self.index_folder(collection.name), collection.embedding_model, collection.dimension, collection.index_type
-        )
+        index_type = self.policy.resolve(collection.index_type, count)
+        folder = self.index_folder(collection.name)
+        return FaissIndex.create(folder, collection.embedding_model, collection.dimension, index_type, self.policy)
+
+    def fit_index_type(self, collection: Collection, index: FaissIndex) -> bool:
+        """Convert the index to the type its size calls for (``auto`` collections); True when it changed.
+
+        Writers call this at the end of a write, with the collection's writer lock held."""
+        current = index.manifest.index_type
+        wanted = self.policy.resolve(collection.index_type, index.count(), current)
+        if wanted == current:
+            return False
+        index.convert(wanted)
+        return True
 
     def loaded_indexes(self) -> dict[str, FaissIndex]:
         return dict(self._indexes)

@@ -193,3 +193,18 @@ def test_upgrading_a_database_of_the_previous_schema_keeps_its_data(database_url
                 assert keyword_search(session, 1, "venom", 5) and keyword_search(session, 1, "title", 5)
     finally:
         engine.dispose()
+
+
+def test_a_collection_made_only_of_cached_vectors_gets_an_index(ingested, fake_openai: FakeOpenAI) -> None:
+    """Found by tests/test_index_choice.py: with every vector in the cache, no dimension was recorded."""
+    calls = len(fake_openai.embedding_requests())
+    report = run_ingest(ingested, SAMPLE_DATA / "markdown", collection="copy")
+    assert report.chunks_cached == report.chunks > 0
+    assert len(fake_openai.embedding_requests()) == calls
+    provider, store = make_embedding_provider(ingested), Store(ingested)
+    try:
+        assert store.index(store.get_collection("copy")).count() == report.chunks
+        assert search(store, provider, "copy", "redis persistence", k=3).hits
+    finally:
+        store.close()
+        provider.close()

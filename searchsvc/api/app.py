@@ -23,6 +23,7 @@ from searchsvc.api.write_queue import UpsertQueue
 from searchsvc.config import Settings
 from searchsvc.errors import SearchsvcError
 from searchsvc.providers import EmbedderRegistry, make_chat_provider
+from searchsvc.storage.vector_index import set_faiss_threads
 from searchsvc.store import Store
 
 log = logging.getLogger("searchsvc.api")
@@ -41,6 +42,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Each request is one query: FAISS gains nothing from OpenMP teams per request thread, and
+        # concurrent requests already fill the cores (bench/query_scale.py measures both settings).
+        set_faiss_threads(settings.faiss_threads or 1)
         store = Store(settings)
         embedders = EmbedderRegistry(settings)
         chat = make_chat_provider(settings)

@@ -55,7 +55,7 @@ class UpsertBody(Strict):
 class CollectionBody(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     embedding_model: str | None = Field(None, max_length=256, description="Default: the configured model.")
-    index_type: Literal["flat", "hnsw"] | None = None
+    index_type: Literal["auto", "flat", "hnsw"] | None = None
 
 
 class AskBody(Strict):

@@ -79,6 +79,11 @@ def cached_hashes(session: Session, model: str, hashes: Iterable[str]) -> set[st
     return found
 
 
+def cached_dimension(session: Session, model: str, text_hash: str) -> int | None:
+    """The dimension of the stored vector for (model, hash), if there is one."""
+    return session.scalar(select(Embedding.dimension).where(Embedding.model == model, Embedding.text_hash == text_hash))
+
+
 def store_embeddings(session: Session, model: str, vectors: dict[str, np.ndarray]) -> None:
     """Insert vectors for hashes not yet stored (a concurrent writer may have stored some)."""
     present = cached_hashes(session, model, vectors)

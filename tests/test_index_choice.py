@@ -1,0 +1,108 @@
+"""Automatic index type: exact (flat) while a collection is small, HNSW once it is large, and back."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from searchsvc.doctor import check_collection
+from searchsvc.providers import make_embedding_provider
+from searchsvc.search import search
+from searchsvc.storage.vector_index import IndexPolicy, read_manifest
+from searchsvc.store import Store
+from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.fake_openai import FakeOpenAI
+from tests.test_remote_provider import MODEL, run_ingest
+
+QUERIES = ("redis persistence", "compression levels", "how to install", "configuration file syntax")
+
+
+@pytest.mark.parametrize(
+    ("requested", "count", "current", "expected"),
+    [
+        ("auto", 0, None, "flat"),
+        ("auto", 99, "flat", "flat"),
+        ("auto", 100, "flat", "hnsw"),
+        ("auto", 60, "hnsw", "hnsw"),  # shrinking a little keeps the graph
+        ("auto", 49, "hnsw", "flat"),  # below half the limit: exact again
+        ("flat", 10**6, "flat", "flat"),
+        ("hnsw", 1, "hnsw", "hnsw"),
+    ],
+)
+def test_policy_picks_the_type_by_size(requested: str, count: int, current: str | None, expected: str) -> None:
+    assert IndexPolicy(hnsw_min_chunks=100).resolve(requested, count, current) == expected
+
+
+def _results(settings, collection: str) -> list[list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
+    provider, store = make_embedding_provider(settings), Store(settings)
+    try:
+        return [
+            [(h.document_key, h.text) for h in search(store, provider, collection, q, k=10, mode="vector").hits]
+            for q in QUERIES
+        ]
+    finally:
+        store.close()
+        provider.close()
+
+
+def _index_type(settings, collection: str) -> str:  # type: ignore[no-untyped-def]
+    manifest = read_manifest(Path(settings.resolved_index_dir) / collection)
+    assert manifest is not None
+    return manifest.index_type
+
+
+def _healthy(settings, collection: str) -> None:  # type: ignore[no-untyped-def]
+    store = Store(settings)
+    try:
+        health = check_collection(store, store.get_collection(collection))
+        assert health.problems == [], health.problems
+    finally:
+        store.close()
+
+
+def test_auto_collections_switch_to_hnsw_when_large_and_back_when_small(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    folder = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DATA / "markdown", folder)
+    exact = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, index_type="flat")
+    report = run_ingest(exact, folder, collection="exact")
+    chunks = report.chunks
+    assert chunks >= 40, "the sample Markdown should make enough chunks for this test"
+
+    auto = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, hnsw_min_chunks=chunks // 2)
+    server = Store(auto.model_copy(update={"index_refresh_seconds": 0.0}))  # a running server's view
+    try:
+        run_ingest(auto, folder, collection="auto")
+        assert _index_type(auto, "auto") == "hnsw"
+        assert _index_type(exact, "exact") == "flat"  # an explicit choice is kept whatever the size
+        assert server.index(server.get_collection("auto")).manifest.index_type == "hnsw"
+        # HNSW over a few hundred vectors with ef_search 128 finds the exact neighbours.
+        assert _results(auto, "auto") == _results(exact, "exact")
+        _healthy(auto, "auto")
+
+        for readme in sorted(folder.rglob("*.md"))[: len(list(folder.rglob("*.md"))) - 1]:
+            readme.unlink()
+        shrunk = run_ingest(auto, folder, collection="auto", prune=True)
+        assert shrunk.removed > 0
+        assert _index_type(auto, "auto") == "flat"
+        server_index = server.index(server.get_collection("auto"))
+        assert server_index.manifest.index_type == "flat" and server_index.count() < chunks // 4
+        _healthy(auto, "auto")
+    finally:
+        server.close()
+
+
+def test_reindex_builds_the_type_the_size_calls_for(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, hnsw_min_chunks=10)
+    run_ingest(settings, SAMPLE_DATA / "markdown")
+    shutil.rmtree(settings.resolved_index_dir)
+    store = Store(settings)
+    try:
+        index = store.rebuild_index(store.get_collection("docs"))
+        assert index.manifest.index_type == "hnsw" and index.count() >= 10
+    finally:
+        store.close()
+    _healthy(settings, "docs")
