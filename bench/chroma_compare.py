@@ -230,6 +230,12 @@ def print_report(chroma: Ingested, ours: Ingested, timings: dict[str, list[float
         ("ingestion wall time (s)", chroma.seconds, ours.seconds, "{:.2f}"),
         ("records stored (Chroma: documents, searchsvc: chunks)", chroma.stored, ours.stored, "{:.0f}"),
         ("tokens embedded (what the model saw)", chroma.tokens, ours.tokens, "{:.0f}"),
+        (
+            "ingestion tokens/s (throughput net of chunking)",
+            chroma.tokens / chroma.seconds,
+            ours.tokens / ours.seconds,
+            "{:.0f}",
+        ),
         ("disk used by the data folder (bytes)", chroma.disk_bytes, ours.disk_bytes, "{:.0f}"),
     ]
     for mode in ("vector", "hybrid"):

@@ -218,8 +218,11 @@ def prepare_level(size: int, args: argparse.Namespace, base: tuple[list[str], np
         if not data_dir.exists():
             shutil.copytree(args.scifact_dir, data_dir)
         return data_dir, len(base[0])
-    if not (data_dir / "searchsvc.db").exists():
-        synthesize(data_dir, size, *base)
+    if not data_dir.exists():  # built aside and renamed, so an interrupted run never leaves a partial level
+        partial = data_dir.with_name(data_dir.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        synthesize(partial, size, *base)
+        partial.rename(data_dir)
     return data_dir, size
 
 

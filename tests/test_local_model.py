@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from searchsvc.providers.query_batcher import QueryBatcher
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -41,3 +46,38 @@ def test_vectors_are_unit_length_and_384_dimensional(local_provider) -> None:
     vectors = local_provider.embed_documents(["one", "two words", "three words here"])
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors(local_provider) -> None:
+    texts, reference = _reference()
+    started = threading.Barrier(len(texts))
+
+    def one(i: int) -> np.ndarray:
+        started.wait()
+        return local_provider.embed_query(texts[i])
+
+    passes_before = local_provider._queries.passes
+    with ThreadPoolExecutor(len(texts)) as pool:
+        vectors = list(pool.map(one, range(len(texts))))
+    for text, vector, expected in zip(texts, vectors, reference, strict=True):
+        assert float(vector @ expected) >= 0.9999, text
+    assert local_provider._queries.passes - passes_before < len(texts)  # some queries were batched together
+
+
+def test_a_failing_batch_fails_its_callers_and_the_batcher_lives_on() -> None:
+    calls = []
+
+    def embed_many(texts):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        if "boom" in texts:
+            raise ValueError("model exploded")
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+    batcher = QueryBatcher(embed_many)
+    try:
+        with pytest.raises(ValueError, match="exploded"):
+            batcher.embed("boom")
+        assert batcher.embed("fine").shape == (3,)
+    finally:
+        batcher.close()
+    assert calls == [["boom"], ["fine"]]

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from searchsvc.errors import ConfigError
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
+from searchsvc.providers.query_batcher import QueryBatcher
 from searchsvc.providers.token_counting import WordPieceCounter
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -201,6 +202,8 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         self._workers = workers or os.cpu_count() or 1
         # Long-lived threads: OpenBLAS keeps per-thread buffers, so fresh threads per call leak memory.
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="minilm") if self._workers > 1 else None
+        # Concurrent queries (a busy server) share forward passes; a lone query goes straight through.
+        self._queries = QueryBatcher(self.embed_documents)
         self.limits = EmbeddingLimits(
             max_inputs_per_request=256,
             max_tokens_per_input=MAX_SEQ_TOKENS - self.tokenizer.special_tokens,
@@ -231,7 +234,11 @@ class LocalEmbeddingProvider(EmbeddingProvider):
                 out[rows] = encode(rows)
         return out
 
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._queries.embed(text)
+
     def close(self) -> None:
+        self._queries.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 
