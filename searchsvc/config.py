@@ -50,7 +50,10 @@ class Settings(BaseSettings):
     index_type: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="New collections' vector index: auto = exact (flat) while small, HNSW from hnsw_min_chunks."
     )
-    hnsw_min_chunks: int = Field(50_000, ge=1, description="auto: switch a collection to HNSW at this many chunks.")
+    keyword_postings_budget: int = Field(
+        200_000, ge=1, description="Keyword search drops a query's most common terms past this many postings."
+    )
+    hnsw_min_chunks: int = Field(20_000, ge=1, description="auto: switch a collection to HNSW at this many chunks.")
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree (memory and recall grow with it).")
     hnsw_ef_construction: int = Field(200, ge=8, le=2048, description="HNSW build breadth (build time vs recall).")
     hnsw_ef_search: int = Field(128, ge=8, le=4096, description="HNSW search breadth (latency vs recall).")

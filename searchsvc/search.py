@@ -131,7 +131,7 @@ def _timed_keyword(
 ) -> tuple[list[tuple[int, float]], float]:
     started = time.perf_counter()
     with store.session() as session:
-        found = keyword_search(session, collection.id, query, depth, condition)
+        found = keyword_search(session, collection.id, query, depth, condition, store.settings.keyword_postings_budget)
     return found, _ms_since(started)
 
 

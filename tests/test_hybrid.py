@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
-from searchsvc.storage.keyword_index import query_terms
+from searchsvc.storage.keyword_index import affordable_terms, query_terms
 from searchsvc.storage.schema import Chunk
 from searchsvc.store import Store
 from tests.conftest import SAMPLE_DATA, cli_env, remote_settings
@@ -126,3 +126,24 @@ def test_eval_command_scores_every_mode_and_reuses_the_collection(tmp_path: Path
     calls = len(fake_openai.embedding_requests())
     subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert len(fake_openai.embedding_requests()) - calls == 2 * 2  # only the queries, twice (vector + hybrid)
+
+
+def test_common_terms_are_dropped_past_the_postings_budget(tmp_path, fake_openai: FakeOpenAI) -> None:
+    docs = tmp_path / "many"
+    docs.mkdir()
+    for i in range(30):
+        (docs / f"note-{i}.txt").write_text(f"Note {i}: the harbour report mentions weather and tides.\n")
+    (docs / "zebra.txt").write_text("A zebra was seen near the harbour at dawn.\n")
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, keyword_postings_budget=5)
+    run_ingest(settings, docs)
+    store = Store(settings)
+    try:
+        with store.session() as session:
+            # "harbour" is in 31 chunks, "zebra" in 1: over a budget of 5 postings only the rare term is ranked.
+            assert affordable_terms(session, ["harbour", "zebra"], 5) == ["zebra"]
+            assert affordable_terms(session, ["harbour", "zebra"], 100) == ["harbour", "zebra"]
+            assert affordable_terms(session, ["harbour", "weather"], 5) in (["harbour"], ["weather"])  # one stays
+    finally:
+        store.close()
+    hits = _search(settings, "harbour zebra", k=3, mode="keyword")
+    assert hits[0].document_key.endswith("zebra.txt")

@@ -7,6 +7,8 @@ insert, update and delete of a chunk updates it in the same transaction.
 from __future__ import annotations
 
 import re
+import threading
+import time
 from typing import Any
 
 from sqlalchemy import ColumnElement, column, func, literal_column, select, table, text, true
@@ -90,7 +92,16 @@ STOPWORDS = frozenset(
     ]
 )
 
+# Ranking cost grows with the postings of the query's terms: a 10-term query over a million chunks
+# scores most of them. Past this many postings the most common terms (lowest idf, least weight in
+# bm25) are dropped, rarest kept; SciFact-sized collections (10k chunks) never reach it.
+DEFAULT_POSTINGS_BUDGET = 200_000
+DF_CACHE_SECONDS = 300.0
+DF_CACHE_MAX = 50_000
+
 fts = table("chunks_fts", column("rowid"), column("header"), column("body"))
+_df_cache: dict[tuple[str, str], tuple[float, int]] = {}
+_df_lock = threading.Lock()
 
 
 def query_terms(query: str) -> list[str]:
@@ -101,15 +112,56 @@ def query_terms(query: str) -> list[str]:
 
 
 def keyword_search(
-    session: Session, collection_id: int, query: str, k: int, condition: ColumnElement[bool] | None = None
+    session: Session,
+    collection_id: int,
+    query: str,
+    k: int,
+    condition: ColumnElement[bool] | None = None,
+    postings_budget: int = DEFAULT_POSTINGS_BUDGET,
 ) -> list[tuple[int, float]]:
     """(chunk id, score) for the ``k`` best keyword matches, best first; higher scores are better."""
     terms = query_terms(query)
     if not terms or k <= 0:
         return []
+    terms = affordable_terms(session, terms, postings_budget)
     if session.get_bind().dialect.name == "postgresql":
         return _postgres(session, collection_id, terms, k, condition)
     return _sqlite(session, collection_id, terms, k, condition)
+
+
+def affordable_terms(session: Session, terms: list[str], budget: int) -> list[str]:
+    """``terms`` without the most common ones while their postings together exceed ``budget``."""
+    if len(terms) <= 1:
+        return terms
+    frequency = {term: _document_frequency(session, term, budget + 1) for term in terms}
+    kept = sorted(terms, key=lambda term: frequency[term])
+    while len(kept) > 1 and sum(frequency[term] for term in kept) > budget:
+        kept.pop()
+    return [term for term in terms if term in kept]
+
+
+def _document_frequency(session: Session, term: str, cap: int) -> int:
+    """How many chunks hold ``term`` (counted up to ``cap``), cached per database for a few minutes."""
+    key = (str(session.get_bind().url), term)
+    now = time.monotonic()
+    with _df_lock:
+        cached = _df_cache.get(key)
+    if cached is not None and now - cached[0] < DF_CACHE_SECONDS:
+        return cached[1]
+    if session.get_bind().dialect.name == "postgresql":
+        matching: Any = (
+            select(literal_column("1"))
+            .select_from(Chunk)
+            .where(literal_column("chunks.search_vector").op("@@")(func.plainto_tsquery("english", term)))
+        )
+        count = session.execute(select(func.count()).select_from(matching.limit(cap).subquery())).scalar_one()
+    else:
+        count = _fts_matches(session, f'"{term}"', cap)
+    with _df_lock:
+        if len(_df_cache) >= DF_CACHE_MAX:
+            _df_cache.clear()
+        _df_cache[key] = (now, int(count))
+    return int(count)
 
 
 def _sqlite(

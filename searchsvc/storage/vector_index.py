@@ -67,7 +67,7 @@ class ReadWriteLock:
 class IndexPolicy:
     """How a collection's index type and HNSW parameters are chosen (settings pass their own)."""
 
-    hnsw_min_chunks: int = 50_000  # auto: exact (flat) below this many vectors, HNSW from here on
+    hnsw_min_chunks: int = 20_000  # auto: exact (flat) below this many vectors, HNSW from here on
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128
