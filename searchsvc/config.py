@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         "auto", description="New collections' vector index: auto = exact (flat) while small, HNSW from hnsw_min_chunks."
     )
     keyword_postings_budget: int = Field(
-        200_000, ge=1, description="Keyword search drops a query's most common terms past this many postings."
+        30_000, ge=1, description="Keyword search drops a query's most common terms past this many postings."
     )
     hnsw_min_chunks: int = Field(20_000, ge=1, description="auto: switch a collection to HNSW at this many chunks.")
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree (memory and recall grow with it).")
