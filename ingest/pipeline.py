@@ -126,6 +126,8 @@ class IngestPipeline:
                 collection = self._prune(
                     collection, existing, seen_keys, {s for s in (*sources_seen, source) if s}, report
                 )
+            if collection.dimension is None:
+                collection = self._dimension_from_stored_vectors(collection)
             if collection.dimension is not None:
                 index = self.store.index(collection)  # loading brings it in step with SQL (and saves if it had to)
                 converted = self.store.fit_index_type(collection, index)
@@ -134,6 +136,13 @@ class IngestPipeline:
                     index.save(before_publish=lambda: self.crashpoints.hit("index_save"))
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+    def _dimension_from_stored_vectors(self, collection: Collection) -> Collection:
+        """A collection whose chunks all reuse cached vectors (or was left that way by an older version)
+        still gets its dimension, and so an index."""
+        with self.store.session() as session:
+            dimension = repo.collection_vector_dimension(session, collection)
+        return self.store.record_dimension(collection, dimension) if dimension is not None else collection
 
     def _fingerprint(self, source: SourceDocument) -> str:
         """Content hash plus how it is cut: a new parser version or chunk size re-embeds what it changes."""

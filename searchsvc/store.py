@@ -139,6 +139,11 @@ class Store:
 
     # Indexes -----------------------------------------------------------------
 
+    def index_type_in_use(self, name: str) -> str | None:
+        """The type of the collection's saved index (``auto`` collections: flat or hnsw by size), if any."""
+        manifest = read_manifest(self.index_folder(name))
+        return manifest.index_type if manifest is not None else None
+
     def index_folder(self, name: str) -> Path:
         return self.index_dir / validate_collection_name(name)
 
@@ -165,7 +170,9 @@ class Store:
             or index.dimension != collection.dimension
             or index.manifest.model != collection.embedding_model
         ):
-            index = self._empty_index(collection)
+            with self.session() as session:
+                count = len(repo.chunk_ids(session, collection.id))
+            index = self._empty_index(collection, count)  # auto: the type this size calls for
         added, removed = self.sync_index(collection, index)
         if added or removed:
             index.save()

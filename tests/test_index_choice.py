@@ -106,3 +106,15 @@ def test_reindex_builds_the_type_the_size_calls_for(tmp_path: Path, fake_openai:
     finally:
         store.close()
     _healthy(settings, "docs")
+
+
+def test_a_lost_index_is_rebuilt_as_the_type_its_size_calls_for(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, hnsw_min_chunks=10)
+    run_ingest(settings, SAMPLE_DATA / "markdown")
+    shutil.rmtree(settings.resolved_index_dir)
+    store = Store(settings)
+    try:
+        assert store.index(store.get_collection("docs")).manifest.index_type == "hnsw"
+        assert store.index_type_in_use("docs") == "hnsw"
+    finally:
+        store.close()

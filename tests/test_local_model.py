@@ -81,3 +81,23 @@ def test_a_failing_batch_fails_its_callers_and_the_batcher_lives_on() -> None:
     finally:
         batcher.close()
     assert calls == [["boom"], ["fine"]]
+
+
+def test_the_batcher_refuses_after_close_and_survives_a_bad_batch() -> None:
+    batcher = QueryBatcher(lambda texts: np.ones((len(texts) + 1, 3), dtype=np.float32))  # one row too many
+    with pytest.raises(RuntimeError, match="vectors for 1 queries"):
+        batcher.embed("x")
+    batcher._embed_many = lambda texts: np.ones((len(texts), 3), dtype=np.float32)
+    assert batcher.embed("y").shape == (3,)  # the thread lived on
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.embed("z")
+
+
+def test_softmax_rows_far_below_zero_do_not_become_nan() -> None:
+    from searchsvc.providers.local import _exp_shifted
+
+    scores = np.full((2, 4, 4), -300.0, dtype=np.float32)
+    scores[0, 0, 1] = -299.0
+    _exp_shifted(scores)
+    assert np.isfinite(scores).all() and (scores.sum(axis=-1) > 0).all()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from searchsvc.errors import CollectionBusyError, InvalidInputError
 from searchsvc.providers import make_embedding_provider
@@ -208,3 +208,18 @@ def test_a_collection_made_only_of_cached_vectors_gets_an_index(ingested, fake_o
     finally:
         store.close()
         provider.close()
+
+
+def test_a_collection_left_without_a_dimension_is_repaired_by_the_next_ingest(ingested) -> None:
+    """Collections hit by the cached-vectors bug (dimension NULL, no index) heal on an unchanged re-run."""
+    store = Store(ingested)
+    try:
+        with store.session() as session:
+            session.execute(text("UPDATE collections SET dimension = NULL WHERE name = 'docs'"))
+            session.commit()
+    finally:
+        store.close()
+    shutil.rmtree(ingested.resolved_index_dir)
+    report = run_ingest(ingested, SAMPLE_DATA / "markdown")
+    assert report.added == report.changed == 0
+    assert _top_ids(ingested, "redis persistence")

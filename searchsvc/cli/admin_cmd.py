@@ -35,6 +35,7 @@ def collections(ctx: typer.Context, json_out: JsonFlag = False) -> None:
             "embedding_model": c.embedding_model,
             "dimension": c.dimension,
             "index_type": c.index_type,
+            "index_in_use": store.index_type_in_use(c.name),
             "documents": docs,
             "chunks": chunks,
         }
@@ -43,12 +44,21 @@ def collections(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if json_out:
         out.data({"collections": items})
         return
-    table = Table("name", "provider", "model", "dim", "index", "documents", "chunks")
+    table = Table("name", "provider", "model", "dim", "index", "in use", "documents", "chunks")
     for item in items:
         table.add_row(
             *(
                 str(item[key])
-                for key in ("name", "provider", "embedding_model", "dimension", "index_type", "documents", "chunks")
+                for key in (
+                    "name",
+                    "provider",
+                    "embedding_model",
+                    "dimension",
+                    "index_type",
+                    "index_in_use",
+                    "documents",
+                    "chunks",
+                )
             )
         )
     out.console.print(table if items else "No collections yet: run `searchsvc ingest PATH`.")
@@ -101,8 +111,11 @@ def reindex(
                 continue
             with store.writer_lock(name):
                 index = store.rebuild_index(target)
-            rebuilt.append({"collection": name, "vectors": index.count(), "index_type": target.index_type})
-            out.note(f"Rebuilt {name}: {index.count()} vectors ({target.index_type})")
+            in_use = index.manifest.index_type
+            rebuilt.append(
+                {"collection": name, "vectors": index.count(), "index_type": target.index_type, "index_in_use": in_use}
+            )
+            out.note(f"Rebuilt {name}: {index.count()} vectors ({in_use}, setting {target.index_type})")
     finally:
         store.close()
     if json_out:

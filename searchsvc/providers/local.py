@@ -145,8 +145,10 @@ def _attention(qkv: np.ndarray, key_bias: np.ndarray | None, length: int) -> np.
 
 def _exp_shifted(scores: np.ndarray) -> None:
     """exp(scores) in place, shifted by the row maximum only when exp could overflow (rare: costs a pass)."""
-    if scores.max() > EXP_SAFE_MAX:
-        scores -= scores.max(axis=-1, keepdims=True)
+    row_max = scores.max(axis=-1, keepdims=True)
+    # Shift only when exp could overflow (a row above EXP_SAFE_MAX) or underflow to an all-zero row.
+    if row_max.max() > EXP_SAFE_MAX or row_max.min() < -EXP_SAFE_MAX:
+        scores -= row_max
     np.exp(scores, out=scores)
 
 
@@ -203,7 +205,7 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         # Long-lived threads: OpenBLAS keeps per-thread buffers, so fresh threads per call leak memory.
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="minilm") if self._workers > 1 else None
         # Concurrent queries (a busy server) share forward passes; a lone query goes straight through.
-        self._queries = QueryBatcher(self.embed_documents)
+        self._queries = QueryBatcher(self._embed_queries)
         self.limits = EmbeddingLimits(
             max_inputs_per_request=256,
             max_tokens_per_input=MAX_SEQ_TOKENS - self.tokenizer.special_tokens,
@@ -236,6 +238,11 @@ class LocalEmbeddingProvider(EmbeddingProvider):
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._queries.embed(text)
+
+    def _embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """A batch of queries, on the batcher's own thread: never queued behind documents in the shared pool."""
+        encodings = self._input_tokenizer.encode_batch(list(texts))
+        return self._encoder.encode(*_pad([e.ids for e in encodings]))
 
     def close(self) -> None:
         self._queries.close()

@@ -27,31 +27,34 @@ class QueryBatcher:
         self._queue: queue.SimpleQueue[tuple[str, Future[np.ndarray]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._closed = False
         self.passes = 0  # forward passes run (for tests and metrics)
         self.queries = 0
 
     def embed(self, text: str) -> np.ndarray:
         future: Future[np.ndarray] = Future()
-        self._ensure_started()
-        self._queue.put((text, future))
+        with self._start_lock:
+            if self._closed:
+                raise RuntimeError("the query embedder is closed")
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="query-batcher", daemon=True)
+                self._thread.start()
+            self._queue.put((text, future))  # under the lock: never behind close()'s stop signal
         return future.result()
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _ensure_started(self) -> None:
         with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="query-batcher", daemon=True)
-                self._thread.start()
+            self._closed = True
+            thread, self._thread = self._thread, None
+            self._queue.put(None)
+        if thread is not None:
+            thread.join(timeout=10)
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
+                self._fail_waiting()
                 return
             batch = [first]
             while len(batch) < self._max_batch:
@@ -68,6 +71,8 @@ class QueryBatcher:
     def _embed_batch(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
         try:
             vectors = self._embed_many([text for text, _ in batch])
+            if len(vectors) != len(batch):
+                raise RuntimeError(f"{len(vectors)} vectors for {len(batch)} queries")
         except BaseException as exc:  # the callers see the error; the thread lives on
             for _, future in batch:
                 future.set_exception(exc)
@@ -76,3 +81,12 @@ class QueryBatcher:
         self.queries += len(batch)
         for (_, future), vector in zip(batch, vectors, strict=True):
             future.set_result(vector)
+
+    def _fail_waiting(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(RuntimeError("the query embedder was closed"))

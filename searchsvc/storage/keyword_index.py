@@ -101,7 +101,7 @@ DF_CACHE_SECONDS = 300.0
 DF_CACHE_MAX = 50_000
 
 fts = table("chunks_fts", column("rowid"), column("header"), column("body"))
-_df_cache: dict[tuple[str, str], tuple[float, int]] = {}
+_df_cache: dict[tuple[str, str, int], tuple[float, int]] = {}
 _df_lock = threading.Lock()
 
 
@@ -143,7 +143,7 @@ def affordable_terms(session: Session, terms: list[str], budget: int) -> list[st
 
 def _document_frequency(session: Session, term: str, cap: int) -> int:
     """How many chunks hold ``term`` (counted up to ``cap``), cached per database for a few minutes."""
-    key = (str(session.get_bind().url), term)
+    key = (str(session.get_bind().url), term, cap)
     now = time.monotonic()
     with _df_lock:
         cached = _df_cache.get(key)

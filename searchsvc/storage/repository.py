@@ -84,6 +84,16 @@ def cached_dimension(session: Session, model: str, text_hash: str) -> int | None
     return session.scalar(select(Embedding.dimension).where(Embedding.model == model, Embedding.text_hash == text_hash))
 
 
+def collection_vector_dimension(session: Session, collection: Collection) -> int | None:
+    """The dimension of any stored vector of the collection's chunks (None when none has one)."""
+    return session.scalar(
+        select(Embedding.dimension)
+        .join(Chunk, Chunk.embed_hash == Embedding.text_hash)
+        .where(Chunk.collection_id == collection.id, Embedding.model == collection.embedding_model)
+        .limit(1)
+    )
+
+
 def store_embeddings(session: Session, model: str, vectors: dict[str, np.ndarray]) -> None:
     """Insert vectors for hashes not yet stored (a concurrent writer may have stored some)."""
     present = cached_hashes(session, model, vectors)

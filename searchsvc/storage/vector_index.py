@@ -192,6 +192,7 @@ class FaissIndex(VectorIndex):
             self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> None:
+        _apply_faiss_threads()  # may compact (rebuild) an HNSW graph
         with self._lock.write():
             self._remove(ids)
 
@@ -210,6 +211,7 @@ class FaissIndex(VectorIndex):
 
     def compact(self) -> None:
         """Rebuild without tombstoned vectors (HNSW only; flat indexes delete in place)."""
+        _apply_faiss_threads()
         with self._lock.write():
             self._compact()
 

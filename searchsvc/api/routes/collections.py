@@ -18,13 +18,16 @@ from searchsvc.store import validate_collection_name
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
 
-def _collection_json(collection: Any, documents: int | None = None, chunks: int | None = None) -> dict[str, Any]:
+def _collection_json(
+    collection: Any, documents: int | None = None, chunks: int | None = None, in_use: str | None = None
+) -> dict[str, Any]:
     return {
         "name": collection.name,
         "provider": collection.provider,
         "embedding_model": collection.embedding_model,
         "dimension": collection.dimension,
         "index_type": collection.index_type,
+        "index_in_use": in_use,
         "documents": documents,
         "chunks": chunks,
         "created_at": collection.created_at,
@@ -64,7 +67,8 @@ def _chunk_json(chunk: Chunk) -> dict[str, Any]:
 async def list_collections(svc: SvcDep) -> dict[str, Any]:
     def run() -> list[dict[str, Any]]:
         with svc.store.session() as session:
-            return [_collection_json(c, d, n) for c, d, n in repo.list_collections(session)]
+            rows = repo.list_collections(session)
+        return [_collection_json(c, d, n, svc.store.index_type_in_use(c.name)) for c, d, n in rows]
 
     return {"collections": await run_in_threadpool(run)}
 
@@ -85,7 +89,7 @@ async def get_collection(name: str, svc: SvcDep) -> dict[str, Any]:
         with svc.store.session() as session:
             for c, d, n in repo.list_collections(session):
                 if c.name == name:
-                    return _collection_json(c, d, n)
+                    return _collection_json(c, d, n, svc.store.index_type_in_use(c.name))
         raise NotFoundError(f"no collection named {name!r}")
 
     return await run_in_threadpool(run)
