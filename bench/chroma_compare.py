@@ -150,20 +150,28 @@ def chroma_text(record: Record) -> str:
     return f"{title} {text}" if title else text
 
 
-def ingest_chroma(
-    folder: Path, embedding: SearchsvcEmbedding, records: list[Record], batch: int
-) -> tuple[Any, Ingested]:
-    """One record per document, added in batches; Chroma calls the embedding function on each batch."""
+def add_to_chroma(
+    folder: Path, embedding: SearchsvcEmbedding, items: list[tuple[str, str]], batch: int
+) -> tuple[Any, float]:
+    """A new persistent Chroma collection holding (id, text) items, added in batches; seconds taken,
+    from opening the empty folder to the last add (Chroma calls the embedding function per batch)."""
     started = time.perf_counter()
     client = chromadb.PersistentClient(path=str(folder), settings=ChromaSettings(anonymized_telemetry=False))
     batch = min(batch, client.get_max_batch_size())
     collection = client.create_collection(
         COLLECTION, embedding_function=embedding, configuration={"hnsw": {"space": "cosine"}}
     )
-    for start in range(0, len(records), batch):
-        part = records[start : start + batch]
-        collection.add(ids=[r[0] for r in part], documents=[chroma_text(r) for r in part])
-    seconds = time.perf_counter() - started
+    for start in range(0, len(items), batch):
+        part = items[start : start + batch]
+        collection.add(ids=[i for i, _ in part], documents=[t for _, t in part])
+    return collection, time.perf_counter() - started
+
+
+def ingest_chroma(
+    folder: Path, embedding: SearchsvcEmbedding, records: list[Record], batch: int
+) -> tuple[Any, Ingested]:
+    """One record per document (title + text), as a Chroma user would add them."""
+    collection, seconds = add_to_chroma(folder, embedding, [(r[0], chroma_text(r)) for r in records], batch)
     counts = embedding.provider.tokenizer.count([chroma_text(r) for r in records])
     limit = embedding.provider.limits.max_tokens_per_input
     truncated = sum(1 for n in counts if n > limit)
@@ -188,19 +196,12 @@ def searchsvc_chunks(settings: Settings) -> list[tuple[str, str]]:
     return [(str(chunk_id), f"{title}\n{text}" if title else text) for chunk_id, title, text in rows]
 
 
-def ingest_chroma_chunks(folder: Path, embedding: SearchsvcEmbedding, chunks: list[tuple[str, str]], batch: int):  # type: ignore[no-untyped-def]
+def ingest_chroma_chunks(
+    folder: Path, embedding: SearchsvcEmbedding, chunks: list[tuple[str, str]], batch: int
+) -> Ingested:
     """Chroma given exactly searchsvc's chunks: the same texts embedded, so ingestion compares like for like."""
-    started = time.perf_counter()
-    client = chromadb.PersistentClient(path=str(folder), settings=ChromaSettings(anonymized_telemetry=False))
-    batch = min(batch, client.get_max_batch_size())
-    collection = client.create_collection(
-        COLLECTION, embedding_function=embedding, configuration={"hnsw": {"space": "cosine"}}
-    )
-    for start in range(0, len(chunks), batch):
-        part = chunks[start : start + batch]
-        collection.add(ids=[c[0] for c in part], documents=[c[1] for c in part])
-    seconds = time.perf_counter() - started
-    tokens = sum(embedding.provider.tokenizer.count([c[1] for c in chunks]))
+    collection, seconds = add_to_chroma(folder, embedding, chunks, batch)
+    tokens = sum(embedding.provider.tokenizer.count([text for _, text in chunks]))
     return Ingested(seconds, collection.count(), tokens, folder_bytes(folder), "searchsvc's chunks")
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,17 +22,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.serving import running_server  # noqa: E402
 from searchsvc.config import Settings  # noqa: E402
 from searchsvc.evaluation import latency_summary  # noqa: E402
 from searchsvc.providers import EmbedderRegistry  # noqa: E402
 from searchsvc.search import search  # noqa: E402
 from searchsvc.store import Store  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load_queries(path: Path, n: int) -> list[str]:
@@ -59,40 +52,15 @@ def in_process(settings: Settings, collection: str, queries: list[str], k: int) 
 
 
 def over_http(data_dir: Path, collection: str, queries: list[str], k: int) -> list[float]:
-    port = free_port()
-    env = {**os.environ, "SEARCHSVC_DATA_DIR": str(data_dir)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "searchsvc", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            _wait_ready(client)
-            client.post("/v1/search", json={"query": queries[0], "k": k, "collection": collection})
-            latencies = []
-            for query in queries:
-                started = time.perf_counter()
-                response = client.post("/v1/search", json={"query": query, "k": k, "collection": collection})
-                latencies.append(time.perf_counter() - started)
-                response.raise_for_status()
-            return latencies
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _wait_ready(client: httpx.Client) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready within 60 s")
+    with running_server(data_dir) as (url, _), httpx.Client(base_url=url, timeout=30) as client:
+        client.post("/v1/search", json={"query": queries[0], "k": k, "collection": collection})
+        latencies = []
+        for query in queries:
+            started = time.perf_counter()
+            response = client.post("/v1/search", json={"query": query, "k": k, "collection": collection})
+            latencies.append(time.perf_counter() - started)
+            response.raise_for_status()
+        return latencies
 
 
 def main() -> None:

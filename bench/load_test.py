@@ -19,8 +19,6 @@ import json
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +29,10 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.serving import rss_mib, running_server  # noqa: E402
+
 UPSERT_SHARE = 0.1
 WARMUP_SECONDS = 30
 
@@ -40,19 +42,6 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"search": [], "upsert": []})
     errors: list[str] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def client_loop(http: httpx.AsyncClient, name: str, args, queries, abstracts, tally: Tally, until: float):  # type: ignore[no-untyped-def]
@@ -129,31 +118,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         shutil.copytree(args.data_dir, data)
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "searchsvc", "serve", "--port", str(port)],
-            env={**os.environ, "SEARCHSVC_DATA_DIR": str(data)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(base_url)
+        with running_server(data, ready_seconds=120) as (base_url, pid):
             baseline = asyncio.run(run_clients(base_url, 1, min(30.0, args.seconds), args, queries, abstracts))
             asyncio.run(run_clients(base_url, args.clients, WARMUP_SECONDS, args, queries, abstracts))
-            rss_start = rss_mib(server.pid)
+            rss_start = rss_mib(pid)
             samples: list[float] = []
-            sampler = threading.Thread(target=_sample_rss, args=(server.pid, args.seconds, samples), daemon=True)
+            sampler = threading.Thread(target=_sample_rss, args=(pid, args.seconds, samples), daemon=True)
             sampler.start()
             started = time.monotonic()
             tally = asyncio.run(run_clients(base_url, args.clients, args.seconds, args, queries, abstracts))
             elapsed = time.monotonic() - started
-            rss_end = rss_mib(server.pid)
+            rss_end = rss_mib(pid)
             sampler.join(timeout=15)
             missing = verify(base_url, args.collection, tally.acknowledged + baseline.acknowledged)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     _report(args, baseline, tally, elapsed, rss_start, rss_end, missing)
     print("server RSS every 10 s (MiB):", " ".join(f"{m:.0f}" for m in samples))
 
@@ -187,18 +164,6 @@ def _sample_rss(pid: int, seconds: float, samples: list[float]) -> None:
     while time.monotonic() < deadline:
         time.sleep(10)
         samples.append(rss_mib(pid))
-
-
-def _wait_ready(base_url: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=30).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the server did not become ready")
 
 
 if __name__ == "__main__":

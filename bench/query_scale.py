@@ -30,8 +30,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,8 +39,8 @@ from sqlalchemy import insert
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.http_latency import free_port, load_queries  # noqa: E402
-from bench.load_test import rss_mib  # noqa: E402
+from bench.http_latency import load_queries  # noqa: E402
+from bench.serving import rss_mib, running_server  # noqa: E402
 from searchsvc.config import Settings  # noqa: E402
 from searchsvc.providers.local import MODEL_NAME  # noqa: E402
 from searchsvc.storage.schema import Chunk, Collection, Document, Embedding  # noqa: E402
@@ -145,37 +143,6 @@ def build_index(data_dir: Path, index_type: str) -> float:
     return seconds
 
 
-@contextmanager
-def server(data_dir: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    env = {**os.environ, "SEARCHSVC_DATA_DIR": str(data_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "searchsvc", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-
-
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the server did not become ready")
-
-
 async def _client(http: httpx.AsyncClient, queries: list[str], offset: int, mode: str, until: float, out) -> None:  # type: ignore[no-untyped-def]
     n = offset
     while time.perf_counter() < until:
@@ -246,7 +213,7 @@ def measure_level(size: int, args: argparse.Namespace, base, queries: list[str])
     rows, exact_ids = [], None
     for index_type in ("flat", "hnsw"):
         build_s = build_index(data_dir, index_type)
-        with server(data_dir) as (url, pid):
+        with running_server(data_dir) as (url, pid):
             ids = ranked_ids(url, queries[:RECALL_QUERIES])
             exact_ids = ids if index_type == "flat" else exact_ids
             recall = recall_at_10(ids, exact_ids) if exact_ids is not None else float("nan")
