@@ -240,13 +240,6 @@ class IngestPipeline:
         pending = {h: v for h, v in wanted.items() if h not in cached}
         report.chunks += sum(len(item.new.chunks) for item in window)
         report.chunks_cached += sum(1 for item in window for h, _, _ in item.embed_texts if h in cached)
-        if collection.dimension is None and cached:
-            # Every vector may come from the cache (another collection embedded the same texts with this
-            # model): the collection still needs its dimension, or it would get no index at all.
-            with self.store.session() as session:
-                dimension = repo.cached_dimension(session, self.provider.model, next(iter(cached)))
-            if dimension is not None:
-                collection = self.store.record_dimension(collection, dimension)
         collection = self._embed(collection, pending, report)
         self._write_documents(collection, window)
         self.progress.advance(len(window))

@@ -95,10 +95,17 @@ def test_auto_collections_switch_to_hnsw_when_large_and_back_when_small(
         server.close()
 
 
-def test_reindex_builds_the_type_the_size_calls_for(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+@pytest.fixture
+def large_auto_collection_without_index(tmp_path: Path, fake_openai: FakeOpenAI):  # type: ignore[no-untyped-def]
+    """An auto collection past its (lowered) HNSW line, whose index files are gone."""
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, hnsw_min_chunks=10)
     run_ingest(settings, SAMPLE_DATA / "markdown")
     shutil.rmtree(settings.resolved_index_dir)
+    return settings
+
+
+def test_reindex_builds_the_type_the_size_calls_for(large_auto_collection_without_index) -> None:
+    settings = large_auto_collection_without_index
     store = Store(settings)
     try:
         index = store.rebuild_index(store.get_collection("docs"))
@@ -108,11 +115,8 @@ def test_reindex_builds_the_type_the_size_calls_for(tmp_path: Path, fake_openai:
     _healthy(settings, "docs")
 
 
-def test_a_lost_index_is_rebuilt_as_the_type_its_size_calls_for(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, hnsw_min_chunks=10)
-    run_ingest(settings, SAMPLE_DATA / "markdown")
-    shutil.rmtree(settings.resolved_index_dir)
-    store = Store(settings)
+def test_a_lost_index_is_rebuilt_as_the_type_its_size_calls_for(large_auto_collection_without_index) -> None:
+    store = Store(large_auto_collection_without_index)
     try:
         assert store.index(store.get_collection("docs")).manifest.index_type == "hnsw"
         assert store.index_type_in_use("docs") == "hnsw"

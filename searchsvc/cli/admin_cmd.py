@@ -92,6 +92,14 @@ def models(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         out.console.print(f"{model_id}  {kind}".rstrip(), highlight=False)
 
 
+def _collection_names(store: Store, only: str | None) -> list[str]:
+    """The one named collection, or every collection."""
+    if only:
+        return [only]
+    with store.session() as session:
+        return [c.name for c, _, _ in repo.list_collections(session)]
+
+
 @app.command()
 def reindex(
     ctx: typer.Context,
@@ -103,9 +111,7 @@ def reindex(
     store = Store(ctx.obj)
     rebuilt = []
     try:
-        with store.session() as session:
-            names = [collection] if collection else [c.name for c, _, _ in repo.list_collections(session)]
-        for name in names:
+        for name in _collection_names(store, collection):
             target = store.get_collection(name)
             if target.dimension is None:
                 continue
@@ -154,9 +160,7 @@ def doctor(
     store = Store(ctx.obj)
     reports = []
     try:
-        with store.session() as session:
-            names = [collection] if collection else [c.name for c, _, _ in repo.list_collections(session)]
-        for name in names:
+        for name in _collection_names(store, collection):
             target = store.get_collection(name)
             health = check_collection(store, target)
             if repair and not health.ok:

@@ -79,11 +79,6 @@ def cached_hashes(session: Session, model: str, hashes: Iterable[str]) -> set[st
     return found
 
 
-def cached_dimension(session: Session, model: str, text_hash: str) -> int | None:
-    """The dimension of the stored vector for (model, hash), if there is one."""
-    return session.scalar(select(Embedding.dimension).where(Embedding.model == model, Embedding.text_hash == text_hash))
-
-
 def collection_vector_dimension(session: Session, collection: Collection) -> int | None:
     """The dimension of any stored vector of the collection's chunks (None when none has one)."""
     return session.scalar(
