@@ -38,7 +38,7 @@ def load_queries(path: Path, n: int) -> list[str]:
 def in_process(settings: Settings, collection: str, queries: list[str], k: int) -> list[float]:
     store, embedders = Store(settings), EmbedderRegistry(settings)
     try:
-        embedder = embedders.get(store.get_collection(collection).embedding_model)
+        embedder = embedders.for_collection(store.get_collection(collection))
         search(store, embedder, collection, queries[0], k)
         latencies = []
         for query in queries:

@@ -40,7 +40,7 @@ def main() -> None:
     store, embedders = Store(settings), EmbedderRegistry(settings)
     timings: dict[str, list[float]] = {mode: [] for mode in MODES}
     try:
-        embedder = embedders.get(store.get_collection(args.collection).embedding_model)
+        embedder = embedders.for_collection(store.get_collection(args.collection))
         for mode in MODES:
             search(store, embedder, args.collection, queries[0], args.k, mode=mode)  # warm up
         for query in queries:

@@ -115,6 +115,15 @@ def _insert_batch(session, collection_id: int, span: range, words, vectors: np.n
     session.execute(insert(Embedding), embeddings)
 
 
+def index_folder(data_dir: Path) -> Path:
+    """Where the collection's index lives (inside the database's own index folder)."""
+    store = Store(Settings(data_dir=data_dir))
+    try:
+        return store.index_folder(COLLECTION)
+    finally:
+        store.close()
+
+
 def build_index(data_dir: Path, index_type: str) -> float:
     """Set the collection's index type and rebuild its index with `searchsvc reindex`; seconds taken.
 
@@ -124,7 +133,7 @@ def build_index(data_dir: Path, index_type: str) -> float:
     with sqlite3.connect(data_dir / "searchsvc.db") as db:
         db.execute("UPDATE collections SET index_type = ? WHERE name = ?", (index_type, COLLECTION))
         chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    live, cache = data_dir / "indexes" / COLLECTION, data_dir / "index-cache" / index_type
+    live, cache = index_folder(data_dir), data_dir / "index-cache" / index_type
     record = cache / "build.json"
     if record.exists() and json.loads(record.read_text())["chunks"] == chunks:
         shutil.rmtree(live, ignore_errors=True)
@@ -224,7 +233,7 @@ def measure_level(size: int, args: argparse.Namespace, base, queries: list[str])
                                  "recall": recall, "build_s": build_s, **stats})  # fmt: skip
                     print(json.dumps(rows[-1]), file=sys.stderr)
             rss = rss_mib(pid)
-        index_bytes = folder_bytes(data_dir / "indexes" / COLLECTION)
+        index_bytes = folder_bytes(index_folder(data_dir))
         sql_bytes = sum(p.stat().st_size for p in data_dir.glob("searchsvc.db*"))
         for row in rows[-2 * len(args.clients) :]:
             row.update(rss_mib=rss, index_bytes_per_chunk=index_bytes / chunks, sql_bytes_per_chunk=sql_bytes / chunks)

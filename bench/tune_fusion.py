@@ -55,7 +55,7 @@ def main() -> None:
     settings = Settings(data_dir=args.data_dir)
     store, embedders = Store(settings), EmbedderRegistry(settings)
     try:
-        embedder = embedders.get(store.get_collection(args.collection).embedding_model)
+        embedder = embedders.for_collection(store.get_collection(args.collection))
         per_query, doc_of = rankings(store, embedder, args.collection, dataset.queries)
     finally:
         store.close()

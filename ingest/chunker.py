@@ -108,7 +108,7 @@ class Chunker:
         for unit in units:
             if current and used + unit.tokens > budget:
                 spans.append((current[0].start, current[-1].end))
-                current = self._overlap_tail(current, budget - unit.tokens)
+                current = self._overlap_tail(text, current, budget - unit.tokens)
                 used = sum(u.tokens for u in current)
             current.append(unit)
             used += unit.tokens
@@ -116,11 +116,16 @@ class Chunker:
             spans.append((current[0].start, current[-1].end))
         return spans
 
-    def _overlap_tail(self, units: list[_Unit], room: int) -> list[_Unit]:
+    def _overlap_tail(self, text: str, units: list[_Unit], room: int) -> list[_Unit]:
+        """The last units, repeated at the start of the next chunk: at most ``overlap`` tokens of the
+        repeated text itself (the space between units can add tokens to their sum)."""
+        limit = min(self.overlap, room)
         tail: list[_Unit] = []
         total = 0
         for unit in reversed(units):
-            if total + unit.tokens > min(self.overlap, room):
+            if total + unit.tokens > limit:
+                break
+            if tail and self._count([text[unit.start : tail[-1].end]])[0] > limit:
                 break
             tail.insert(0, unit)
             total += unit.tokens

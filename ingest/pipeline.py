@@ -1,75 +1,44 @@
 """Ingestion: find documents, skip unchanged ones, embed only new text, store, index.
 
-Order of writes keeps every moment consistent: vectors are committed to the
-embeddings table as each request completes (so an interrupted run keeps what it
-paid for), documents and chunks are committed per window once all their vectors
-exist, and the FAISS index, derived data, is updated after SQL and saved
-atomically; any gap left by a crash is closed from SQL on the next open.
+Documents stream through: they are classified in small batches as discovery yields them, parsed
+only when new or changed, and written in windows of chunks, so memory follows the window, not the
+folder. Order of writes keeps every moment consistent: vectors are committed to the embeddings table
+as each request completes (so an interrupted run keeps what it paid for), documents and chunks are
+committed per window once all their vectors exist, and the FAISS index, derived data, is updated
+after SQL and saved atomically; any gap left by a crash is closed from SQL on the next open.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from ingest.batcher import EmbeddingBatch, plan_batches
+from ingest.batcher import EmbeddingBatch
 from ingest.chunker import Chunker
 from ingest.document import ParseError, SkippedDocument, SourceDocument
-from ingest.sources import DEFAULT_MAX_FILE_BYTES, discover, record_document
+from ingest.embedding import embed_pending
+from ingest.report import IngestReport, NoProgress, Progress
+from ingest.sources import DEFAULT_MAX_FILE_BYTES, count_candidates, discover, record_document, source_root
 from searchsvc.crashpoints import NO_CRASHES, Crashpoints
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
-from searchsvc.providers.rate_limit import TokenBucket
 from searchsvc.storage import repository as repo
 from searchsvc.storage.schema import Collection
 from searchsvc.store import Store
 
+__all__ = ["IngestPipeline", "IngestReport", "Progress", "ingest_path", "ingest_records"]
+
 PIPELINE_VERSION = 1  # bump when parsing or chunking changes what a document becomes
 MIN_SAVE_INTERVAL_SECONDS = 2.0  # a running server sees new documents this soon after they are written
 SAVE_COST_MULTIPLE = 10.0  # but never spend more than a tenth of the time saving a large index
-
-
-class Progress(Protocol):
-    def documents(self, total: int) -> None: ...
-    def advance(self, documents: int) -> None: ...
-
-
-class NoProgress:
-    def documents(self, total: int) -> None:
-        pass
-
-    def advance(self, documents: int) -> None:
-        pass
-
-
-@dataclass
-class IngestReport:
-    collection: str
-    provider: str
-    model: str
-    added: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    chunks: int = 0
-    chunks_cached: int = 0
-    tokens_embedded: int = 0
-    embedding_requests: int = 0
-    seconds: float = 0.0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    status: dict[str, str] = field(default_factory=dict, repr=False)  # document key -> added/changed/unchanged
-
-    def as_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data.pop("status")
-        return data
+CLASSIFY_BATCH = 256  # documents looked up in SQL at once
+NO_TEXT = "no text to index (a scanned PDF without a text layer, or an empty document)"
 
 
 @dataclass
@@ -77,6 +46,7 @@ class _Prepared:
     source: SourceDocument
     new: repo.NewDocument
     embed_texts: list[tuple[str, str, int]]  # (hash, text, tokens)
+    status: str  # added or changed
 
 
 class IngestPipeline:
@@ -107,103 +77,98 @@ class IngestPipeline:
         self._next_save = time.monotonic()
 
     def run(
-        self, found: Iterable[SourceDocument | SkippedDocument], source: str | None = None, prune: bool = False
+        self,
+        found: Iterable[SourceDocument | SkippedDocument],
+        source: str | None = None,
+        prune: bool = False,
+        total: int | None = None,
     ) -> IngestReport:
-        """Ingest everything ``found``; with ``prune``, delete documents of ``source`` that were not found."""
+        """Ingest everything ``found`` (streamed); with ``prune``, delete documents of ``source`` not found."""
         started = time.monotonic()
         report = IngestReport(self.collection_name, self.provider.kind, self.provider.model)
-        found = list(found)
         with self.store.writer_lock(self.collection_name, self.lock_wait_seconds):
             collection = self.store.ensure_collection(self.collection_name, self.provider)
-            # Without --prune only the documents at hand matter: don't read the whole collection.
-            keys = None if prune else [item.key for item in found if isinstance(item, SourceDocument)]
-            with self.store.session() as session:
-                existing = repo.document_hashes(session, collection.id, keys)
-            todo, sources_seen, seen_keys = self._classify(found, existing, report)
-            self.progress.documents(len(todo))
-            collection = self._ingest_all(collection, todo, report)
-            if prune:
-                collection = self._prune(
-                    collection, existing, seen_keys, {s for s in (*sources_seen, source) if s}, report
-                )
-            if collection.dimension is None:
-                collection = self._dimension_from_stored_vectors(collection)
-            if collection.dimension is not None:
-                index = self.store.index(collection)  # loading brings it in step with SQL (and saves if it had to)
-                converted = self.store.fit_index_type(collection, index)
-                # An unchanged run writes no new generation: servers would reload the whole index for nothing.
-                if converted or report.added or report.changed or report.removed:
-                    index.save(before_publish=lambda: self.crashpoints.hit("index_save"))
+            self.progress.documents(total)
+            everything = self._known(collection, None, source) if prune and source else None
+            seen: set[str] = set()
+            window: list[_Prepared] = []
+            window_chunks = 0
+            for batch in _batched(found, CLASSIFY_BATCH):
+                known = everything if everything is not None else self._known(collection, batch, None)
+                for item in batch:
+                    prepared = self._take(collection, item, known, seen, report)
+                    if prepared is None:
+                        continue
+                    window.append(prepared)
+                    window_chunks += len(prepared.new.chunks)
+                    if window_chunks >= self.window_chunks:
+                        collection = self._ingest_window(collection, window, report)
+                        window, window_chunks = [], 0
+            if window:
+                collection = self._ingest_window(collection, window, report)
+            if everything is not None:
+                self._prune(collection, everything, seen, report)
+            self._finish_index(collection, report)
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
-    def _dimension_from_stored_vectors(self, collection: Collection) -> Collection:
-        """A collection whose chunks all reuse cached vectors (or was left that way by an older version)
-        still gets its dimension, and so an index."""
+    def _known(
+        self, collection: Collection, batch: list[SourceDocument | SkippedDocument] | None, source: str | None
+    ) -> dict[str, repo.Known]:
+        keys = None if batch is None else [item.key for item in batch if isinstance(item, SourceDocument)]
         with self.store.session() as session:
-            dimension = repo.collection_vector_dimension(session, collection)
-        return self.store.record_dimension(collection, dimension) if dimension is not None else collection
+            return repo.known_documents(session, collection.id, keys, source)
+
+    def _take(
+        self,
+        collection: Collection,
+        item: SourceDocument | SkippedDocument,
+        known: dict[str, repo.Known],
+        seen: set[str],
+        report: IngestReport,
+    ) -> _Prepared | None:
+        """Classify one found item; parse it if it is new or changed. Returns what must be embedded."""
+        if isinstance(item, SkippedDocument):
+            report.skipped.append({"path": item.path, "reason": item.reason})
+            self.progress.advance(1)
+            return None
+        if item.key in seen:
+            report.skip(item.key, item.path, f"duplicate id {item.key!r}")
+            self.progress.advance(1)
+            return None
+        seen.add(item.key)
+        previous = known.get(item.key)
+        if previous is not None and previous.content_hash == self._fingerprint(item):
+            report.count(item.key, "unchanged")
+            report.skipped_before += previous.skipped
+            self.progress.advance(1)
+            return None
+        status = "changed" if previous is not None and not previous.skipped else "added"
+        try:
+            prepared = self._prepare(item, status)
+        except ParseError as exc:
+            prepared, reason = None, str(exc)
+        else:
+            reason = NO_TEXT
+        if prepared is None:
+            self._record_skip(collection, item, previous, reason, report)
+            self.progress.advance(1)
+        return prepared
 
     def _fingerprint(self, source: SourceDocument) -> str:
         """Content hash plus how it is cut: a new parser version or chunk size re-embeds what it changes."""
         recipe = f"{PIPELINE_VERSION}:{self.chunker.max_tokens}:{self.chunker.overlap}:{source.content_hash}"
         return hashlib.sha256(recipe.encode()).hexdigest()
 
-    def _classify(
-        self,
-        found: Iterable[SourceDocument | SkippedDocument],
-        existing: dict[str, tuple[int, str, str]],
-        report: IngestReport,
-    ) -> tuple[list[SourceDocument], set[str], set[str]]:
-        todo: list[SourceDocument] = []
-        sources: set[str] = set()
-        keys: set[str] = set()
-        for item in found:
-            if isinstance(item, SkippedDocument):
-                report.skipped.append({"path": item.path, "reason": item.reason})
-                continue
-            if item.key in keys:
-                report.skipped.append({"path": item.path or item.key, "reason": f"duplicate id {item.key!r}"})
-                continue
-            keys.add(item.key)
-            sources.add(item.source)
-            previous = existing.get(item.key)
-            if previous is not None and previous[1] == self._fingerprint(item):
-                report.unchanged += 1
-                report.status[item.key] = "unchanged"
-            else:
-                todo.append(item)
-                status = "added" if previous is None else "changed"
-                setattr(report, status, getattr(report, status) + 1)
-                report.status[item.key] = status
-        return todo, sources, keys
-
-    def _ingest_all(self, collection: Collection, todo: list[SourceDocument], report: IngestReport) -> Collection:
-        window: list[_Prepared] = []
-        window_chunks = 0
-        for source in todo:
-            prepared = self._prepare(source, report)
-            if prepared is None:
-                self.progress.advance(1)
-                continue
-            window.append(prepared)
-            window_chunks += len(prepared.new.chunks)
-            if window_chunks >= self.window_chunks:
-                collection = self._ingest_window(collection, window, report)
-                window, window_chunks = [], 0
-        if window:
-            collection = self._ingest_window(collection, window, report)
-        return collection
-
-    def _prepare(self, source: SourceDocument, report: IngestReport) -> _Prepared | None:
-        try:
-            parsed = source.load()
-        except ParseError as exc:
-            report.skipped.append({"path": source.path or source.key, "reason": str(exc)})
-            return None
+    def _prepare(self, source: SourceDocument, status: str) -> _Prepared | None:
+        """Parse and chunk a document; None when it has no text to index."""
+        parsed = source.load()
         self.crashpoints.hit("parsed")
         title = source.title or parsed.title or (source.key.rsplit("/", 1)[-1])
         spans = self.chunker.chunk(parsed, title)
+        del parsed  # the chunks hold their text; the whole document need not stay in memory
+        if not spans:
+            return None
         chunks, embed_texts = [], []
         for ordinal, span in enumerate(spans):
             text_hash = hashlib.sha256(span.embed_text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -231,7 +196,28 @@ class IngestPipeline:
             metadata=source.metadata,
             chunks=chunks,
         )
-        return _Prepared(source, new, embed_texts)
+        return _Prepared(source, new, embed_texts, status)
+
+    def _record_skip(
+        self,
+        collection: Collection,
+        item: SourceDocument,
+        previous: repo.Known | None,
+        reason: str,
+        report: IngestReport,
+    ) -> None:
+        """Remember (once) that this version yields nothing; a document it replaces goes with its chunks."""
+        report.skip(item.key, item.path, reason)
+        removed: list[int] = []
+        with self.store.session() as session:
+            if previous is not None and not previous.skipped:
+                removed = repo.delete_documents(session, [previous.row_id])
+            fingerprint = self._fingerprint(item)
+            repo.record_skip(session, collection.id, item.key, item.source, item.path, fingerprint, reason)
+            session.commit()
+        if removed and collection.dimension is not None:
+            self.store.index(collection).remove(np.array(removed, dtype=np.int64))
+            report.removed += 1
 
     def _ingest_window(self, collection: Collection, window: list[_Prepared], report: IngestReport) -> Collection:
         wanted = {h: (text, tokens) for item in window for h, text, tokens in item.embed_texts}
@@ -242,34 +228,19 @@ class IngestPipeline:
         report.chunks_cached += sum(1 for item in window for h, _, _ in item.embed_texts if h in cached)
         collection = self._embed(collection, pending, report)
         self._write_documents(collection, window)
+        for item in window:
+            report.count(item.new.key, item.status)
         self.progress.advance(len(window))
         return collection
 
     def _embed(self, collection: Collection, pending: dict[str, tuple[str, int]], report: IngestReport) -> Collection:
-        """Send batches with at most ``max_in_flight`` requests open; commit each as soon as it returns.
+        state = {"collection": collection}
 
-        Requests are sent only as earlier ones finish, so a kill loses (and a re-run pays again for)
-        at most the requests in flight at that moment, never a queue of them.
-        """
-        queue = plan_batches(pending, self.limits)
-        bucket = TokenBucket(self.limits.tokens_per_minute) if self.limits.tokens_per_minute else None
-        in_flight: dict[Future[np.ndarray], EmbeddingBatch] = {}
-        with ThreadPoolExecutor(max_workers=self.limits.max_in_flight) as pool:
-            try:
-                while queue or in_flight:
-                    while queue and len(in_flight) < self.limits.max_in_flight:
-                        batch = queue.pop(0)
-                        if bucket is not None:
-                            bucket.acquire(batch.tokens)  # paced to the API's tokens-per-minute limit
-                        in_flight[pool.submit(self.provider.embed_documents, batch.texts)] = batch
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        batch = in_flight.pop(future)
-                        collection = self._store_batch(collection, batch, future.result(), report)
-            finally:
-                for future in in_flight:
-                    future.cancel()
-        return collection
+        def store_batch(batch: EmbeddingBatch, vectors: np.ndarray) -> None:
+            state["collection"] = self._store_batch(state["collection"], batch, vectors, report)
+
+        embed_pending(self.provider, pending, store_batch)
+        return state["collection"]
 
     def _store_batch(
         self, collection: Collection, batch: EmbeddingBatch, vectors: np.ndarray, report: IngestReport
@@ -283,6 +254,7 @@ class IngestPipeline:
         self.crashpoints.hit("embedded_batch")
         report.tokens_embedded += batch.tokens
         report.embedding_requests += 1
+        self.progress.embedded(len(batch.texts), batch.tokens)
         return collection
 
     def _write_documents(self, collection: Collection, window: list[_Prepared]) -> None:
@@ -295,11 +267,12 @@ class IngestPipeline:
                 new_ids, old_ids = repo.write_document(session, collection.id, item.new)
                 added.extend(new_ids)
                 removed.extend(old_ids)
+            repo.forget_skips(session, collection.id, [item.new.key for item in window])
             self.crashpoints.hit("sql_write")
             session.commit()
         self.crashpoints.hit("index_update")
         if index is None:
-            return  # nothing embedded yet (every document was empty)
+            return  # nothing embedded yet
         index.remove(np.array(removed, dtype=np.int64))
         with self.store.session() as session:
             for ids, vectors in repo.chunk_vectors(session, collection, np.array(added, dtype=np.int64)):
@@ -311,23 +284,42 @@ class IngestPipeline:
             self._next_save = time.monotonic() + max(MIN_SAVE_INTERVAL_SECONDS, SAVE_COST_MULTIPLE * cost)
 
     def _prune(
-        self,
-        collection: Collection,
-        existing: dict[str, tuple[int, str, str]],
-        seen_keys: set[str],
-        sources: set[str],
-        report: IngestReport,
-    ) -> Collection:
-        gone = [doc_id for key, (doc_id, _, source) in existing.items() if source in sources and key not in seen_keys]
+        self, collection: Collection, everything: dict[str, repo.Known], seen: set[str], report: IngestReport
+    ) -> None:
+        gone = [known for key, known in everything.items() if key not in seen]
         if not gone:
-            return collection
+            return
         with self.store.session() as session:
-            removed = repo.delete_documents(session, gone)
+            removed = repo.delete_documents(session, [k.row_id for k in gone if not k.skipped])
+            repo.delete_skips(session, [k.row_id for k in gone if k.skipped])
             session.commit()
-        report.removed = len(gone)
+        report.removed += sum(1 for k in gone if not k.skipped)
         if collection.dimension is not None:
             self.store.index(collection).remove(np.array(removed, dtype=np.int64))
-        return collection
+
+    def _finish_index(self, collection: Collection, report: IngestReport) -> None:
+        if collection.dimension is None:
+            collection = self._dimension_from_stored_vectors(collection)
+        if collection.dimension is None:
+            return
+        index = self.store.index(collection)  # loading brings it in step with SQL (and saves if it had to)
+        converted = self.store.fit_index_type(collection, index)
+        # An unchanged run writes no new generation: servers would reload the whole index for nothing.
+        if converted or report.added or report.changed or report.removed:
+            index.save(before_publish=lambda: self.crashpoints.hit("index_save"))
+
+    def _dimension_from_stored_vectors(self, collection: Collection) -> Collection:
+        """A collection whose chunks all reuse cached vectors (or was left that way by an older version)
+        still gets its dimension, and so an index."""
+        with self.store.session() as session:
+            dimension = repo.collection_vector_dimension(session, collection)
+        return self.store.record_dimension(collection, dimension) if dimension is not None else collection
+
+
+def _batched(items: Iterable[SourceDocument | SkippedDocument], size: int) -> Iterator[list]:  # type: ignore[type-arg]
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def ingest_path(
@@ -345,7 +337,15 @@ def ingest_path(
     crashpoints: Crashpoints = NO_CRASHES,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> IngestReport:
-    """Ingest a folder, a JSONL file or one document into ``collection``."""
+    """Ingest a folder, a JSONL file or one document into ``collection``.
+
+    Documents are keyed by the source's label (its folder's name, or as much of its path as tells it
+    apart from other sources of the collection) and their path inside it. ``prune`` applies to
+    folders and JSONL files; a single file is ingested as part of its folder, leaving the rest alone.
+    """
+    root = source_root(path)
+    target = store.ensure_collection(collection, provider)
+    label = store.source_label(target, str(root.location), root.parts)
     pipeline = IngestPipeline(
         store,
         provider,
@@ -355,8 +355,9 @@ def ingest_path(
         progress=progress,
         crashpoints=crashpoints,
     )
-    found = discover(path, include, exclude, max_file_bytes)
-    return pipeline.run(found, source=Path(path).resolve().name, prune=prune)
+    found = discover(path, include, exclude, max_file_bytes, label=label)
+    total = count_candidates(path, include, exclude)
+    return pipeline.run(found, source=label, prune=prune and root.only is None, total=total)
 
 
 def ingest_records(
@@ -367,10 +368,11 @@ def ingest_records(
     *,
     chunk_tokens: int,
     chunk_overlap: int,
-    source: str = "api",
     lock_wait_seconds: float = 30.0,
 ) -> IngestReport:
     """Upsert ``(id, text, title, metadata)`` records through the same pipeline as files."""
+    target = store.ensure_collection(collection, provider)
+    source = store.source_label(target, "api:", ["api"])
     pipeline = IngestPipeline(
         store,
         provider,
@@ -380,4 +382,4 @@ def ingest_records(
         lock_wait_seconds=lock_wait_seconds,
     )
     found = [record_document(rid, text, title, metadata, source, None) for rid, text, title, metadata in records]
-    return pipeline.run(found, source=source, prune=False)
+    return pipeline.run(found, source=source, prune=False, total=len(found))

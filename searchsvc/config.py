@@ -34,8 +34,15 @@ class Settings(BaseSettings):
     base_url: str = Field(DEFAULT_BASE_URL, description="OpenAI-compatible API base URL.")
     embedding_model: str = "text-embedding-3-small"
     chat_model: str = "gpt-4o-mini"
-    request_timeout: float = Field(60.0, gt=0)
+    request_timeout: float = Field(60.0, gt=0, description="Seconds one HTTP attempt may wait for an answer.")
     max_retries: int = Field(6, ge=0, le=20)
+    request_deadline: float = Field(
+        120.0, gt=0, description="Seconds one embedding or chat call may take, all retries included."
+    )
+    query_deadline: float = Field(15.0, gt=0, description="Seconds a query embedding may take, retries included.")
+    provider_probe_seconds: float = Field(
+        30.0, ge=1, description="/readyz checks the API at most this often (GET /models, no paid call)."
+    )
     local_model_dir: Path | None = Field(None, description="Folder with model.safetensors + tokenizer.json.")
 
     # Ingestion.

@@ -26,6 +26,8 @@ class Crashpoints:
             return
         self._counts[name] = self._counts.get(name, 0) + 1
         if self._counts[name] == self._targets[name]:
+            # Said first, so a test can tell this kill from any other death of the process.
+            os.write(2, f"crashpoint {name}:{self._counts[name]} reached\n".encode())
             os.kill(os.getpid(), signal.SIGKILL)
 
 

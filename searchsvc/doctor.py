@@ -47,6 +47,13 @@ def check_collection(store: Store, collection: Collection) -> CollectionHealth:
         return health
     try:
         index = FaissIndex.load(store.index_folder(collection.name), store.policy)
+        if index is not None and not index.manifest.belongs_to(*store.owner(collection)):
+            store.load_saved_index(collection)  # raises for another database's index
+            health.problems.append(
+                f"the index in {index.folder} belongs to no current collection (a deleted namesake's); "
+                "--repair rebuilds it"
+            )
+            return health
     except StorageError as exc:
         health.problems.append(f"the index cannot be read: {exc}")
         return health

@@ -23,6 +23,13 @@ class ConfigError(SearchsvcError):
     exit_code = 2
 
 
+class ProviderNotConfiguredError(ConfigError):
+    """A collection needs a provider (an API) that the settings do not give."""
+
+    http_status = 503
+    code = "provider_not_configured"
+
+
 class InvalidInputError(SearchsvcError):
     """The caller asked for something that cannot be done as asked."""
 
@@ -60,10 +67,14 @@ class StorageError(SearchsvcError):
 
 
 class ProviderError(SearchsvcError):
-    """An embedding or chat provider failed."""
+    """An embedding or chat provider failed; ``status`` is the HTTP status it answered with, if any."""
 
     http_status = 502
     code = "provider_error"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ProviderAuthError(ProviderError):

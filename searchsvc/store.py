@@ -17,13 +17,15 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from searchsvc.config import Settings
-from searchsvc.errors import CollectionBusyError, IndexMismatchError, InvalidInputError, NotFoundError
+from searchsvc.errors import CollectionBusyError, IndexMismatchError, InvalidInputError, NotFoundError, StorageError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
 from searchsvc.storage.database import open_database
+from searchsvc.storage.identity import read_database_id
 from searchsvc.storage.schema import Chunk, Collection, Document
 from searchsvc.storage.vector_index import FaissIndex, IndexPolicy, read_manifest
 
@@ -45,7 +47,11 @@ class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine, self._sessions = open_database(settings.resolved_database_url)
-        self.index_dir = Path(settings.resolved_index_dir)
+        with self.session() as session:
+            self.database_id = read_database_id(session, settings.resolved_database_url)
+        # Each database has its own folder of index folders and lock files: two databases configured
+        # with one index folder never share files, and no collection name can reach a lock file.
+        self.index_dir = Path(settings.resolved_index_dir) / f"db-{self.database_id.namespace}"
         self._indexes: dict[str, FaissIndex] = {}
         self._checked_at: dict[str, float] = {}
         self._reload_lock = threading.RLock()
@@ -71,6 +77,11 @@ class Store:
             raise NotFoundError(f"no collection named {name!r}; `searchsvc collections` lists them")
         return collection
 
+    def find_collection(self, name: str) -> Collection | None:
+        """The collection ``name``, or None when there is none."""
+        with self.session() as session:
+            return repo.get_collection(session, validate_collection_name(name))
+
     def ensure_collection(self, name: str, provider: EmbeddingProvider, index_type: str | None = None) -> Collection:
         """The collection ``name``, created for this provider's model if new; refuses another model."""
         validate_collection_name(name)
@@ -91,6 +102,20 @@ class Store:
                 return collection
         check_model(collection, provider)
         return collection
+
+    def source_label(self, collection: Collection, location: str, parts: list[str]) -> str:
+        """The stable label of a folder or file ingested into ``collection`` (see ``repo.source_label``)."""
+        for attempt in range(3):
+            with self.session() as session:
+                try:
+                    label = repo.source_label(session, collection.id, location, parts)
+                    session.commit()
+                    return label
+                except IntegrityError:  # another writer registered a source at that moment: look again
+                    session.rollback()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     def record_dimension(self, collection: Collection, dimension: int) -> Collection:
         """Fix a new collection's dimension from its first vectors; refuse a different one later."""
@@ -145,7 +170,25 @@ class Store:
         return manifest.index_type if manifest is not None else None
 
     def index_folder(self, name: str) -> Path:
-        return self.index_dir / validate_collection_name(name)
+        return self.index_dir / "collections" / validate_collection_name(name)
+
+    def owner(self, collection: Collection) -> tuple[str, int]:
+        """What an index's manifest must name: this database and this collection."""
+        return self.database_id.namespace, collection.id
+
+    def load_saved_index(self, collection: Collection) -> FaissIndex | None:
+        """The collection's saved index, None when there is none or it is left from a deleted namesake;
+        StorageError when it was built from another database (a copied folder)."""
+        index = FaissIndex.load(self.index_folder(collection.name), self.policy)
+        if index is None or index.manifest.belongs_to(*self.owner(collection)):
+            return index
+        if index.manifest.database not in (None, self.database_id.namespace):
+            raise StorageError(
+                f"the index in {index.folder} was built from another database (index folder "
+                f"db-{index.manifest.database}), not {self.database_id.describe()}: run `searchsvc reindex` to "
+                "rebuild it from this database"
+            )
+        return None
 
     def index(self, collection: Collection) -> FaissIndex:
         """The collection's index, loaded once and brought in step with SQL.
@@ -164,7 +207,7 @@ class Store:
     def _load_index(self, collection: Collection) -> FaissIndex:
         if collection.dimension is None:
             raise NotFoundError(f"collection {collection.name!r} has no vectors yet; ingest documents first")
-        index = FaissIndex.load(self.index_folder(collection.name), self.policy)
+        index = self.load_saved_index(collection)
         if (
             index is None
             or index.dimension != collection.dimension
@@ -195,6 +238,8 @@ class Store:
             fresh = FaissIndex.load(self.index_folder(collection.name), self.policy)
             if fresh is None or fresh.dimension != collection.dimension:
                 return current
+            if not fresh.manifest.belongs_to(*self.owner(collection)):
+                return current
             self._indexes[collection.name] = fresh
             return fresh
 
@@ -224,7 +269,9 @@ class Store:
         assert collection.dimension is not None
         index_type = self.policy.resolve(collection.index_type, count)
         folder = self.index_folder(collection.name)
-        return FaissIndex.create(folder, collection.embedding_model, collection.dimension, index_type, self.policy)
+        return FaissIndex.create(
+            folder, collection.embedding_model, collection.dimension, index_type, self.policy, self.owner(collection)
+        )
 
     def fit_index_type(self, collection: Collection, index: FaissIndex) -> bool:
         """Convert the index to the type its size calls for (``auto`` collections); True when it changed.
@@ -247,8 +294,9 @@ class Store:
     @contextmanager
     def writer_lock(self, name: str, wait_seconds: float = 0.0) -> Iterator[None]:
         """Exclusive right to write a collection; a second writer waits up to ``wait_seconds``, then is refused."""
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        lock_path = self.index_dir / f"{validate_collection_name(name)}.lock"
+        locks = self.index_dir / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        lock_path = locks / f"{validate_collection_name(name)}.lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             _acquire(fd, name, wait_seconds)
@@ -258,8 +306,8 @@ class Store:
 
 
 def check_model(collection: Collection, provider: EmbeddingProvider) -> None:
-    """Refuse to mix vectors of different models in one collection."""
-    if collection.embedding_model != provider.model:
+    """Refuse to mix vectors of different models (or of one model name from different providers) in one collection."""
+    if (collection.provider, collection.embedding_model) != (provider.kind, provider.model):
         raise IndexMismatchError(
             f"collection {collection.name!r} was embedded with {collection.provider} model "
             f"{collection.embedding_model!r} ({collection.dimension} dimensions), but the configured provider is "

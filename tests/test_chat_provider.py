@@ -41,3 +41,17 @@ def test_a_stream_cut_midway_is_reported_as_cut(fake_openai: FakeOpenAI) -> None
     fake_openai.queue(Fault("cut_stream"))
     with pytest.raises(ProviderResponseError, match="cut"):
         list(_provider(fake_openai).stream([{"role": "user", "content": "count"}]))
+
+
+def test_a_stream_asks_the_api_for_token_usage(fake_openai: FakeOpenAI) -> None:
+    deltas = list(_provider(fake_openai).stream([{"role": "user", "content": "count"}]))
+    assert fake_openai.chat_requests()[0].body["stream_options"] == {"include_usage": True}
+    assert deltas[-1].usage == {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105}
+
+
+def test_a_server_that_refuses_stream_options_still_streams_the_answer(fake_openai: FakeOpenAI) -> None:
+    fake_openai.refuse_stream_options = True
+    fake_openai.chat_reply = "one two three"
+    deltas = list(_provider(fake_openai).stream([{"role": "user", "content": "count"}]))
+    assert "".join(d.text for d in deltas) == "one two three"
+    assert [("stream_options" in r.body) for r in fake_openai.chat_requests()] == [True, False]

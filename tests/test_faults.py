@@ -3,6 +3,7 @@ and nothing partial is stored."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_a_provider_that_never_recovers_gives_up_with_a_clear_error(tmp_path, fa
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, max_retries=2, max_in_flight=1)
     fake_openai.queue(*[Fault("status", 503)] * 3)
     started = time.monotonic()
-    with pytest.raises(ProviderUnavailableError, match="after 3 attempts: HTTP 503"):
+    with pytest.raises(ProviderUnavailableError, match=r"after 3 attempts in [\d.]+ s \(deadline 120 s\): HTTP 503"):
         run_ingest(settings, folder)
     assert time.monotonic() - started < 10
     assert table_counts(settings) == {"documents": 0, "chunks": 0, "embeddings": 0}
@@ -77,7 +78,7 @@ def test_an_unreachable_api_never_corrupts_what_is_stored(tmp_path, fake_openai,
     before = table_counts(settings)
     (folder / "new.md").write_text("# New\n\nSomething new about redis clusters.\n")
     dead = settings.model_copy(update={"base_url": "http://127.0.0.1:9/v1", "max_retries": 1})
-    with pytest.raises(ProviderUnavailableError, match="connection failed"):
+    with pytest.raises(ProviderUnavailableError, match=re.escape("cannot connect to http://127.0.0.1:9/v1")):
         run_ingest(dead, folder)
     assert table_counts(settings) == before
 

@@ -48,7 +48,11 @@ def _results(settings, collection: str) -> list[list[tuple[str, str]]]:  # type:
 
 
 def _index_type(settings, collection: str) -> str:  # type: ignore[no-untyped-def]
-    manifest = read_manifest(Path(settings.resolved_index_dir) / collection)
+    store = Store(settings)
+    try:
+        manifest = read_manifest(store.index_folder(collection))
+    finally:
+        store.close()
     assert manifest is not None
     return manifest.index_type
 

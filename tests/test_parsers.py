@@ -89,6 +89,7 @@ def test_broken_pdf_is_a_parse_error() -> None:
 
 def test_binary_content_is_refused_and_latin1_is_read() -> None:
     with pytest.raises(ParseError, match="binary"):
-        decode_text(b"\x00\x01\x02binary")
+        decode_text(bytes(range(256)) * 4)  # 4 NUL bytes in 1 KiB: binary
+    assert decode_text(b"text with one \x00 stray NUL") == "text with one \x00 stray NUL"  # cleaned later
     assert decode_text("café".encode("latin-1")) == "café"
     assert decode_text("\ufeffbom".encode()) == "bom"

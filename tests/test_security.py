@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -67,7 +68,9 @@ def test_document_ids_that_look_like_paths_write_no_files(client: TestClient, tm
     assert client.post("/v1/collections/docs/documents", json={"documents": docs}).status_code == 200
     after = sorted(p for p in tmp_path.rglob("*") if p.is_file() and "data" not in p.parts)
     assert before == after
-    assert client.get("/v1/collections/docs/documents/../../indexes/docs/manifest.json").status_code in (200, 404)
+    for doc_id in ids:  # each is a document like any other, fetched by its id (slashes escaped in the URL)
+        fetched = client.get(f"/v1/collections/docs/documents/{quote(doc_id, safe='')}")
+        assert fetched.status_code == 200 and fetched.json()["id"] == doc_id, (doc_id, fetched.text)
     assert client.post("/v1/search", json={"query": "text for", "k": 10}).json()["results"]
     assert client.get("/readyz").json()["status"] == "ready"  # the index files are intact
 

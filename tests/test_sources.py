@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from ingest.document import SkippedDocument, SourceDocument
@@ -25,7 +27,7 @@ def test_folder_walk_skips_hidden_loops_binaries_and_outside_links(tmp_path: Pat
     (root / ".git").mkdir()
     (root / ".git" / "c.md").write_text("git internals")
     (root / "image.png").write_bytes(b"\x89PNG\x00\x00")
-    (root / "binary.txt").write_bytes(b"\x00\x01\x02 not text")
+    (root / "binary.txt").write_bytes(bytes(range(256)) * 16)  # 16 NUL bytes in the first 4 KiB
     (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
     outside = tmp_path / "outside.md"
     outside.write_text("# Outside")
@@ -47,21 +49,63 @@ def test_include_and_exclude_globs(tmp_path: Path) -> None:
 def test_oversized_files_are_refused_with_the_limit(tmp_path: Path) -> None:
     (tmp_path / "big.txt").write_text("x" * 2000)
     _, skipped = _split(discover(tmp_path, max_file_bytes=1000))
-    assert "1000-byte limit" in skipped[0].reason
+    assert "over the 1,000-byte limit; raise SEARCHSVC_MAX_FILE_BYTES" in skipped[0].reason
 
 
-def test_unreadable_files_are_reported_not_fatal(tmp_path: Path) -> None:
-    path = tmp_path / "locked.md"
-    path.write_text("# Locked")
-    path.chmod(0)
+def _discover_as_nobody(folder: Path) -> list[list[str]]:
+    """Walk ``folder`` in a forked child that gave up root (root reads every file, whatever its mode)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to 'nobody', walk, report, exit without running the parent's cleanup
+        status = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            found = [[type(f).__name__, getattr(f, "reason", "")] for f in discover(folder)]
+            os.write(write_end, json.dumps(found).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        output = pipe.read()
+    assert os.waitpid(pid, 0)[1] == 0
+    return json.loads(output)
+
+
+def test_unreadable_files_are_reported_not_fatal() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="searchsvc-unreadable-"))  # not under pytest's root-only tmp
     try:
-        docs, skipped = _split(discover(tmp_path))
-        if os.geteuid() == 0:  # root reads anything
-            assert len(docs) == 1
+        folder.chmod(0o755)
+        (folder / "open.md").write_text("# Open\n\nreadable")
+        locked = folder / "locked.md"
+        locked.write_text("# Locked")
+        locked.chmod(0)
+        if os.geteuid() == 0:
+            found = _discover_as_nobody(folder)
         else:
-            assert "unreadable" in skipped[0].reason
+            found = [[type(f).__name__, getattr(f, "reason", "")] for f in discover(folder)]
+        assert found[0][0] == "SkippedDocument" and "unreadable: Permission denied" in found[0][1]
+        assert found[1][0] == "SourceDocument"
     finally:
-        path.chmod(0o644)
+        shutil.rmtree(folder)
+
+
+def test_a_fifo_is_skipped_without_reading_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.md")  # reading it would wait forever for a writer
+    (tmp_path / "real.md").write_text("# Real")
+    docs, skipped = _split(discover(tmp_path))
+    assert list(docs) == [f"{tmp_path.name}/real.md"]
+    assert "not a regular file" in skipped[0].reason
+
+
+def test_one_nul_byte_is_cleaned_not_refused_and_utf16_with_a_bom_is_text(tmp_path: Path) -> None:
+    (tmp_path / "nul.md").write_bytes(b"# Heading\n\nText with a stray \x00 byte inside.\n")
+    (tmp_path / "wide.txt").write_bytes("Wide text, UTF-16 with a BOM.\n".encode("utf-16"))
+    docs, skipped = _split(discover(tmp_path))
+    assert skipped == []
+    assert "stray \ufffd byte" in docs[f"{tmp_path.name}/nul.md"].load().text
+    assert docs[f"{tmp_path.name}/wide.txt"].load().text.startswith("Wide text, UTF-16")
 
 
 def test_jsonl_records_in_our_shape_and_beir_shape_with_bad_lines_reported(tmp_path: Path) -> None:

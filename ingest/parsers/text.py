@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 
 from ingest.document import Block, ParsedDocument, ParseError
@@ -10,10 +11,27 @@ from ingest.parsers.lines import HeadingStack, Line, split_lines
 ADORNMENT = re.compile(r"^([=\-~^*#\"'`:.+_])\1{2,}\s*$")
 
 
+SNIFF_BYTES = 8192
+
+
+def looks_binary(head: bytes) -> bool:
+    """Binary when the first bytes hold several NULs (more than one, and more than 1 in 1,000 bytes):
+    a stray NUL in text is cleaned, not refused. UTF-16 text with a byte order mark is text."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    sample = head[:SNIFF_BYTES]
+    return sample.count(b"\x00") > max(1, len(sample) // 1000)
+
+
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else Latin-1 for legacy files; NUL bytes mean binary."""
-    if b"\x00" in data[:8192]:
-        raise ParseError("binary content (NUL bytes)")
+    """UTF-8 (with or without BOM), UTF-16 with a BOM, else Latin-1 for legacy files; mostly-NUL means binary."""
+    if looks_binary(data[:SNIFF_BYTES]):
+        raise ParseError("binary content (NUL bytes), not text")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"invalid UTF-16 text: {exc.reason}") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -55,7 +55,10 @@ def create_app(settings: Settings) -> FastAPI:
         log.info(
             "service started",
             extra={
-                "fields": {"embedder": embedders.default.describe(), "answers": "generative" if chat else "extractive"}
+                "fields": {
+                    "new_collections": "/".join(embedders.default_spec()),
+                    "answers": "generative" if chat else "extractive",
+                }
             },
         )
         try:

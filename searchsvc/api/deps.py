@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -12,10 +11,12 @@ from ingest.pipeline import IngestReport, ingest_records
 from searchsvc.api.metrics import Metrics
 from searchsvc.api.write_queue import Record, UpsertQueue
 from searchsvc.config import Settings
-from searchsvc.errors import NotFoundError
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
+from searchsvc.providers.health import ProviderProbe
+from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.storage.schema import Collection
 from searchsvc.store import Store
 
 
@@ -27,15 +28,30 @@ class Services:
     chat: ChatProvider | None
     upserts: UpsertQueue
     metrics: Metrics | None = None
+    probes: dict[str, ProviderProbe] = field(default_factory=dict)
+
+    def provider_states(self, collections: list[Collection]) -> dict[str, dict[str, Any]]:
+        """Reachability of each API the service needs now: embeddings (if a collection or the default
+        uses one) and chat (if answers are generative). Cached probes, never a paid call."""
+        clients: dict[str, OpenAICompatibleClient] = {}
+        if self.embedders.default_spec()[0] == "openai" or any(c.provider == "openai" for c in collections):
+            client = self.embedders.api_client()
+            if client is not None:
+                clients["embeddings"] = client
+        if self.chat is not None:
+            clients["chat"] = self.chat.client
+        for name, client in clients.items():
+            if name not in self.probes:
+                self.probes[name] = ProviderProbe(client, self.settings.provider_probe_seconds)
+        return {name: self.probes[name].state() for name in clients}
 
     def embedder_for(self, collection_name: str) -> EmbeddingProvider:
-        return self.embedders.get(self.store.get_collection(collection_name).embedding_model)
+        """The provider that built the collection (never the configured default in its place)."""
+        return self.embedders.for_collection(self.store.get_collection(collection_name))
 
     def ingest(self, collection: str, records: list[Record]) -> IngestReport:
         """One pipeline run for upserted records (called by the upsert queue's writer thread)."""
-        embedder = self.embedders.default
-        with contextlib.suppress(NotFoundError):  # a new collection is created with the configured model
-            embedder = self.embedder_for(collection)
+        embedder = self.embedders.for_existing_or_new(self.store.find_collection(collection))
         report = ingest_records(
             self.store,
             embedder,

@@ -43,7 +43,7 @@ def ask(
         question=question, collection=name, k=k, params=params, model=model, conversation_id=conversation
     )
     try:
-        answerer = Answerer(store, embedders.get(store.get_collection(name).embedding_model), chat, settings)
+        answerer = Answerer(store, embedders.for_collection(store.get_collection(name)), chat, settings)
         if json_out:
             out.data(answerer.answer(request))
             return

@@ -14,7 +14,7 @@ from searchsvc.cli.output import Output
 from searchsvc.cli.search_cmd import Mode
 from searchsvc.config import Settings
 from searchsvc.evaluation import latency_summary, load_beir, run_queries, score_run
-from searchsvc.providers import make_embedding_provider
+from searchsvc.providers import EmbedderRegistry
 from searchsvc.search import search
 from searchsvc.store import Store
 
@@ -37,10 +37,11 @@ def evaluate(
     dataset = load_beir(folder, split)
     queries = dict(list(dataset.queries.items())[:limit]) if limit else dataset.queries
     name = collection or f"beir-{folder.resolve().name}"
-    provider = make_embedding_provider(settings)
-    out.note(f"Embedding with {provider.describe()}")
     store = Store(settings)
+    embedders = EmbedderRegistry(settings)
     try:
+        provider = embedders.for_existing_or_new(store.find_collection(name))
+        out.note(f"Embedding with {provider.describe()}")
         report = ingest_path(
             store,
             provider,
@@ -62,7 +63,7 @@ def evaluate(
             runs[name_of_mode] = run_queries(ranked_documents, queries)
     finally:
         store.close()
-        provider.close()
+        embedders.close()
     qrels = {qid: dataset.qrels[qid] for qid in queries}
     result = {
         "collection": name,

@@ -14,20 +14,29 @@ from searchsvc.cli.output import Output
 from searchsvc.config import Settings
 from searchsvc.crashpoints import Crashpoints
 from searchsvc.errors import InvalidInputError
-from searchsvc.providers import make_embedding_provider
+from searchsvc.providers import EmbedderRegistry
 from searchsvc.store import Store
 
 
 class _RichProgress:
+    """Documents done (of the total when known), and chunks and tokens embedded so far: a single large
+    file shows movement too."""
+
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._task = progress.add_task("embedding", total=None)
+        self._chunks = self._tokens = 0
+        self._task = progress.add_task("ingesting", total=None, embedded="")
 
-    def documents(self, total: int) -> None:
+    def documents(self, total: int | None) -> None:
         self._progress.update(self._task, total=total)
 
     def advance(self, documents: int) -> None:
         self._progress.advance(self._task, documents)
+
+    def embedded(self, chunks: int, tokens: int) -> None:
+        self._chunks += chunks
+        self._tokens += tokens
+        self._progress.update(self._task, embedded=f"{self._chunks:,} chunks, {self._tokens:,} tokens embedded")
 
 
 @app.command()
@@ -50,15 +59,17 @@ def ingest(
     if not path.exists():
         raise InvalidInputError(f"{path} does not exist; pass a folder, a .jsonl file or a document")
     name = collection or settings.collection
-    provider = make_embedding_provider(settings)
-    out.note(f"Embedding with {provider.describe()}")
     store = Store(settings)
+    embedders = EmbedderRegistry(settings)
     try:
+        provider = embedders.for_existing_or_new(store.find_collection(name))
+        out.note(f"Embedding with {provider.describe()}")
         with Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("documents"),
+            TextColumn("{task.fields[embedded]}"),
             TimeElapsedColumn(),
             console=out.status_console,
             disable=json_out,
@@ -80,7 +91,7 @@ def ingest(
             )
     finally:
         store.close()
-        provider.close()
+        embedders.close()
     if json_out:
         out.data(report.as_dict())
     else:
@@ -90,7 +101,9 @@ def ingest(
 def _print_report(out: Output, report: IngestReport) -> None:
     out.console.print(
         f"Collection [bold]{report.collection}[/] ({report.provider} model {report.model}): "
-        f"{report.added} added, {report.changed} changed, {report.unchanged} unchanged, {report.removed} removed; "
+        f"{report.added} added, {report.changed} changed, {report.unchanged} unchanged"
+        f"{f' ({report.skipped_before} skipped in an earlier run)' if report.skipped_before else ''}, "
+        f"{report.removed} removed, {len(report.skipped)} skipped; "
         f"{report.chunks} chunks ({report.chunks_cached} from cache), {report.tokens_embedded} tokens embedded "
         f"in {report.embedding_requests} requests, {report.seconds:.1f}s",
         highlight=False,

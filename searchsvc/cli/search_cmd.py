@@ -11,7 +11,7 @@ from rich.markup import escape
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
-from searchsvc.providers import make_embedding_provider
+from searchsvc.providers import EmbedderRegistry
 from searchsvc.search import SearchHit, search
 from searchsvc.store import Store
 
@@ -35,13 +35,14 @@ def search_command(
     """Find the chunks most similar in meaning to QUERY."""
     settings: Settings = ctx.obj
     out = Output(json_out)
-    provider = make_embedding_provider(settings)
     store = Store(settings)
+    embedders = EmbedderRegistry(settings)
+    name = collection or settings.collection
     try:
         result = search(
             store,
-            provider,
-            collection or settings.collection,
+            embedders.for_collection(store.get_collection(name)),
+            name,
             query,
             k,
             mode=mode.value,
@@ -49,7 +50,7 @@ def search_command(
         )
     finally:
         store.close()
-        provider.close()
+        embedders.close()
     if json_out:
         out.data(
             {

@@ -1,14 +1,27 @@
-"""Embedding and chat providers, chosen from settings."""
+"""Embedding and chat providers, chosen from settings; a collection's provider from what built it."""
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from searchsvc.config import DEFAULT_BASE_URL, Settings
-from searchsvc.errors import ConfigError
+from searchsvc.errors import (
+    ConfigError,
+    InvalidInputError,
+    ProviderError,
+    ProviderNotConfiguredError,
+)
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.http_client import OpenAICompatibleClient
+
+if TYPE_CHECKING:
+    from searchsvc.storage.schema import Collection
+
+LOCAL_MODEL = "all-MiniLM-L6-v2"
+LOCAL_ALIASES = frozenset({LOCAL_MODEL, "local", "sentence-transformers/all-MiniLM-L6-v2"})
+REFUSED_MODEL_STATUSES = {400, 404, 422}  # the API's way of saying "no such model"
 
 
 def make_http_client(settings: Settings) -> OpenAICompatibleClient:
@@ -17,67 +30,153 @@ def make_http_client(settings: Settings) -> OpenAICompatibleClient:
         raise ConfigError(
             "no API key for the AI/ML API: set AIMLAPI_API_KEY (or use the local model with SEARCHSVC_PROVIDER=local)"
         )
-    return OpenAICompatibleClient(settings.base_url, key, settings.request_timeout, settings.max_retries)
+    return OpenAICompatibleClient(
+        settings.base_url,
+        key,
+        settings.request_timeout,
+        settings.max_retries,
+        deadline=settings.request_deadline,
+    )
 
 
 def uses_remote_provider(settings: Settings) -> bool:
-    """auto picks the API when a key is configured, the local model otherwise."""
+    """auto picks the API when a key is configured, the local model otherwise (for new collections)."""
     if settings.provider == "auto":
         return settings.has_api_key
     return settings.provider == "openai"
 
 
+def remote_available(settings: Settings) -> bool:
+    """An OpenAI-compatible API can be called: a key is set, or a key-less server's base URL is configured."""
+    return settings.has_api_key or settings.base_url.rstrip("/") != DEFAULT_BASE_URL
+
+
+def embedding_limits(settings: Settings) -> EmbeddingLimits:
+    return EmbeddingLimits(
+        max_inputs_per_request=settings.batch_max_inputs,
+        max_tokens_per_input=settings.max_tokens_per_input,
+        max_tokens_per_request=settings.batch_max_tokens,
+        max_in_flight=settings.max_in_flight,
+        tokens_per_minute=settings.tokens_per_minute,
+    )
+
+
 def make_embedding_provider(settings: Settings) -> EmbeddingProvider:
-    """The embedding provider the settings ask for."""
+    """The provider a new collection gets under these settings (its own instance; the caller closes it)."""
     if uses_remote_provider(settings):
         from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
 
-        limits = EmbeddingLimits(
-            max_inputs_per_request=settings.batch_max_inputs,
-            max_tokens_per_input=settings.max_tokens_per_input,
-            max_tokens_per_request=settings.batch_max_tokens,
-            max_in_flight=settings.max_in_flight,
-            tokens_per_minute=settings.tokens_per_minute,
+        return OpenAIEmbeddingProvider(
+            make_http_client(settings), settings.embedding_model, embedding_limits(settings), settings.query_deadline
         )
-        return OpenAIEmbeddingProvider(make_http_client(settings), settings.embedding_model, limits)
     from searchsvc.providers.local import LocalEmbeddingProvider
 
     return LocalEmbeddingProvider(settings.local_model_dir)
 
 
 class EmbedderRegistry:
-    """One provider per embedding model, created on first use: collections may use different models."""
+    """The one resolver from a collection to its embedding provider.
+
+    A collection is searched and extended with the provider kind (local or API) and model it was
+    built with, whatever the settings choose for new collections: a local collection never sends
+    a query to an API because a key happens to be set. Providers are created on first use and shared.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._default = make_embedding_provider(settings)
-        self._by_model: dict[str, EmbeddingProvider] = {self._default.model: self._default}
+        self._providers: dict[tuple[str, str], EmbeddingProvider] = {}
+        self._client: OpenAICompatibleClient | None = None
         self._lock = threading.Lock()
 
-    @property
-    def default(self) -> EmbeddingProvider:
-        return self._default
+    def default_spec(self) -> tuple[str, str]:
+        """(kind, model) that a new collection gets when none is named."""
+        if uses_remote_provider(self.settings):
+            return "openai", self.settings.embedding_model
+        return "local", LOCAL_MODEL
 
-    def get(self, model: str | None) -> EmbeddingProvider:
-        """The provider for ``model``; remote models share the configured endpoint."""
-        if model is None or model in self._by_model:
-            return self._by_model.get(model or self._default.model, self._default)
-        if self._default.kind != "openai":
-            raise ConfigError(
-                f"model {model!r} needs an API: only the local model {self._default.model!r} is available "
-                "without AIMLAPI_API_KEY"
+    def for_collection(self, collection: Collection) -> EmbeddingProvider:
+        """The provider that built ``collection``."""
+        return self._get(collection.provider, collection.embedding_model, collection.name)
+
+    def for_new_collection(self, model: str | None = None) -> EmbeddingProvider:
+        """The provider for a collection about to be created, with ``model`` or the configured default."""
+        kind, name = self.default_spec() if model is None else self._spec_for(model)
+        return self._get(kind, name, None)
+
+    def for_existing_or_new(self, collection: Collection | None) -> EmbeddingProvider:
+        """The provider of ``collection`` if it exists, else the one a new collection gets."""
+        return self.for_collection(collection) if collection is not None else self.for_new_collection()
+
+    def check_new_model(self, provider: EmbeddingProvider) -> None:
+        """Make sure an API model exists (one tiny embedding also tells its dimension); 400 if the API refuses it."""
+        if provider.kind == "local":
+            return
+        try:
+            provider.embed_documents(["dimension probe"])
+        except ProviderError as exc:
+            if exc.status in REFUSED_MODEL_STATUSES:
+                raise InvalidInputError(
+                    f"the embeddings API does not accept model {provider.model!r} ({exc}); "
+                    "`searchsvc models` or GET /v1/models lists the models it offers"
+                ) from exc
+            raise
+
+    def _spec_for(self, model: str) -> tuple[str, str]:
+        if model in LOCAL_ALIASES:
+            return "local", LOCAL_MODEL
+        if not remote_available(self.settings):
+            raise InvalidInputError(
+                f"unknown embedding model {model!r}: without an API only the local model {LOCAL_MODEL!r} is "
+                "available; set AIMLAPI_API_KEY (or SEARCHSVC_BASE_URL) to use an API model"
+            )
+        return "openai", model
+
+    def api_client(self) -> OpenAICompatibleClient | None:
+        """The shared client of the embeddings API, when one is configured."""
+        if not remote_available(self.settings):
+            return None
+        with self._lock:
+            if self._client is None:
+                self._client = make_http_client(self.settings)
+            return self._client
+
+    def _get(self, kind: str, model: str, collection: str | None) -> EmbeddingProvider:
+        with self._lock:
+            if (kind, model) not in self._providers:
+                self._providers[(kind, model)] = self._make(kind, model, collection)
+            return self._providers[(kind, model)]
+
+    def _make(self, kind: str, model: str, collection: str | None) -> EmbeddingProvider:
+        if kind == "local":
+            if model != LOCAL_MODEL:
+                raise ConfigError(f"collection {collection!r} uses local model {model!r}, which is not installed")
+            from searchsvc.providers.local import LocalEmbeddingProvider
+
+            return LocalEmbeddingProvider(self.settings.local_model_dir)
+        if kind != "openai":
+            raise ConfigError(f"collection {collection!r} names an unknown provider {kind!r}")
+        if not remote_available(self.settings):
+            raise ProviderNotConfiguredError(
+                f"collection {collection!r} was embedded with API model {model!r}: set AIMLAPI_API_KEY "
+                "(and SEARCHSVC_BASE_URL for another OpenAI-compatible server) to search or extend it"
             )
         from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
 
-        with self._lock:
-            if model not in self._by_model:
-                remote = self._default
-                assert isinstance(remote, OpenAIEmbeddingProvider)
-                self._by_model[model] = OpenAIEmbeddingProvider(remote.client, model, remote.limits)
-            return self._by_model[model]
+        if self._client is None:  # the caller holds the lock
+            self._client = make_http_client(self.settings)
+        return OpenAIEmbeddingProvider(
+            self._client, model, embedding_limits(self.settings), self.settings.query_deadline
+        )
 
     def close(self) -> None:
-        self._default.close()
+        with self._lock:
+            for provider in self._providers.values():
+                if provider.kind == "local":
+                    provider.close()
+            self._providers.clear()
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 def make_chat_provider(settings: Settings) -> ChatProvider | None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from searchsvc.errors import ProviderResponseError
+from searchsvc.errors import ProviderError, ProviderResponseError
 from searchsvc.providers.http_client import OpenAICompatibleClient
 
 
@@ -39,7 +39,23 @@ class ChatProvider:
         return parse_completion(self.client.post_json("/chat/completions", body), body["model"])
 
     def stream(self, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> Iterator[ChatDelta]:
+        """Deltas of a streamed answer; the API is asked to send token usage in a last chunk.
+
+        A server that refuses ``stream_options`` (some OpenAI-compatible ones do, with a 400 naming it)
+        is asked again without it: the answer then streams without usage.
+        """
         body = {"model": model or self.model, "messages": messages, **params}
+        started = False
+        try:
+            for delta in self._deltas({**body, "stream_options": {"include_usage": True}}):
+                started = True
+                yield delta
+        except ProviderError as exc:
+            if started or exc.status != 400 or "stream_options" not in str(exc):
+                raise
+            yield from self._deltas(body)
+
+    def _deltas(self, body: dict[str, Any]) -> Iterator[ChatDelta]:
         for event in self.client.stream_chat(body):
             choices = event.get("choices") or []
             usage = event.get("usage")

@@ -6,6 +6,7 @@ Speaks ``POST /embeddings``, ``POST /chat/completions`` (plain and SSE) and
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -24,10 +25,30 @@ RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 RETRY_AFTER_CAP_SECONDS = 120.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+REFUSED_RETRIES = 2  # a refused connection is retried twice, quickly: a restarting server gets a second
+REFUSED_DELAY_SECONDS = 0.25
+DEFAULT_DEADLINE_SECONDS = 120.0
+
+
+class ProviderHealth:
+    """The outcome of the latest call to a provider, for readiness probes (no call of its own)."""
+
+    def __init__(self) -> None:
+        self.ok: bool | None = None  # None: never called
+        self.problem = ""
+        self.at = 0.0
+
+    def record(self, ok: bool, problem: str = "") -> None:
+        self.ok, self.problem, self.at = ok, problem, time.monotonic()
 
 
 class OpenAICompatibleClient:
-    """One shared ``httpx.Client`` per provider; thread-safe, so batches can run in parallel."""
+    """One shared ``httpx.Client`` per provider; thread-safe, so batches can run in parallel.
+
+    Every call has a total deadline that bounds its attempts and their backoff; a refused
+    connection is retried only briefly, since nothing listens there.
+    """
 
     def __init__(
         self,
@@ -37,15 +58,19 @@ class OpenAICompatibleClient:
         max_retries: int = 6,
         key_variable: str = "AIMLAPI_API_KEY",
         transport: httpx.BaseTransport | None = None,
+        deadline: float = DEFAULT_DEADLINE_SECONDS,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self.max_retries = max_retries
+        self.deadline = deadline
         self.key_variable = key_variable
+        self.health = ProviderHealth()
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=_timeout(timeout, timeout),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
             transport=transport,
         )
@@ -53,69 +78,115 @@ class OpenAICompatibleClient:
     def close(self) -> None:
         self._client.close()
 
-    def post_json(self, path: str, body: dict[str, Any]) -> Any:
-        return self._with_retries("POST", path, body)
+    def post_json(self, path: str, body: dict[str, Any], deadline: float | None = None) -> Any:
+        return self._with_retries("POST", path, body, deadline or self.deadline)
 
-    def get_json(self, path: str) -> Any:
-        return self._with_retries("GET", path, None)
+    def get_json(self, path: str, deadline: float | None = None) -> Any:
+        return self._with_retries("GET", path, None, deadline or self.deadline)
 
-    def _with_retries(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
-        last_problem = "no attempt made"
-        for attempt in range(self.max_retries + 1):
+    def _with_retries(self, method: str, path: str, body: dict[str, Any] | None, deadline: float) -> Any:
+        started = time.monotonic()
+        ends_at = started + deadline
+        last_problem, refused = "no attempt made", 0
+        attempts = 0
+        while attempts <= self.max_retries:
+            attempts += 1
+            remaining = max(ends_at - time.monotonic(), 0.001)
             try:
-                response = self._client.request(method, path, json=body)
+                response = self._client.request(method, path, json=body, timeout=_timeout(self.timeout, remaining))
+            except httpx.ConnectError as exc:
+                refused += 1
+                if refused > REFUSED_RETRIES or attempts > self.max_retries:
+                    raise self._unreachable(exc) from exc
+                last_problem, delay = f"connection failed ({exc})", REFUSED_DELAY_SECONDS * refused
             except httpx.TimeoutException as exc:
-                last_problem, delay = f"timed out ({type(exc).__name__})", backoff_delay(attempt)
+                last_problem, delay = f"timed out ({type(exc).__name__})", backoff_delay(attempts - 1)
             except httpx.TransportError as exc:
-                last_problem, delay = f"connection failed ({exc!r})", backoff_delay(attempt)
+                last_problem, delay = f"connection failed ({exc!r})", backoff_delay(attempts - 1)
             else:
                 if response.status_code < 300:
                     try:
-                        return response.json()
+                        body_json = response.json()
                     except ValueError:
-                        last_problem, delay = "the response body is not valid JSON", backoff_delay(attempt)
+                        last_problem, delay = "the response body is not valid JSON", backoff_delay(attempts - 1)
+                    else:
+                        self.health.record(True)
+                        return body_json
                 else:
-                    self._raise_unless_retryable(response, path)
+                    self._raise_unless_retryable(response, method, path)
                     last_problem = f"HTTP {response.status_code}: {_error_text(response)}"
-                    delay = backoff_delay(attempt, retry_after_seconds(response.headers.get("retry-after")))
-            if attempt < self.max_retries:
-                log.warning(
-                    "provider %s %s failed (%s); retry %d in %.2fs", method, path, last_problem, attempt + 1, delay
-                )
-                time.sleep(delay)
+                    wait = retry_after_seconds(response.headers.get("retry-after"))
+                    delay = backoff_delay(attempts - 1, wait)
+            if attempts > self.max_retries or time.monotonic() + delay >= ends_at:
+                break
+            log.warning("provider %s %s failed (%s); retry %d in %.2fs", method, path, last_problem, attempts, delay)
+            time.sleep(delay)
+        self.health.record(False, last_problem)
         raise ProviderUnavailableError(
-            f"{method} {self.base_url}{path} failed after {self.max_retries + 1} attempts: {last_problem}. "
-            "Nothing was stored; check the provider's status and run the command again"
+            f"{method} {self.base_url}{path} failed after {attempts} attempts in {time.monotonic() - started:.1f} s "
+            f"(deadline {deadline:.0f} s): {last_problem}. Nothing was stored; check the provider's status and "
+            "run the command again"
         )
 
-    def _raise_unless_retryable(self, response: httpx.Response, path: str) -> None:
+    def _unreachable(self, exc: Exception) -> ProviderUnavailableError:
+        problem = f"cannot connect to {self.base_url} ({exc})"
+        self.health.record(False, problem)
+        return ProviderUnavailableError(
+            f"{problem}: is the server running? Check SEARCHSVC_BASE_URL. Nothing was stored"
+        )
+
+    def _raise_unless_retryable(self, response: httpx.Response, method: str, path: str) -> None:
         status = response.status_code
         if status in (401, 403):
+            self.health.record(False, f"HTTP {status}: the API key was refused")
             raise ProviderAuthError(
                 f"the API at {self.base_url} rejected the API key (HTTP {status}: {_error_text(response)}); "
-                f"set a valid key in {self.key_variable}"
+                f"set a valid key in {self.key_variable}",
+                status,
             )
         if status not in RETRY_STATUSES:
-            raise ProviderError(f"POST {self.base_url}{path} returned HTTP {status}: {_error_text(response)}")
+            self.health.record(True)  # it answered: reachable, the request was wrong
+            raise ProviderError(
+                f"{method} {self.base_url}{path} returned HTTP {status}: {_error_text(response)}", status
+            )
 
     def stream_chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield parsed SSE ``data:`` events of a streaming chat completion (no retry once started)."""
-        with self._client.stream("POST", "/chat/completions", json={**body, "stream": True}) as response:
+        try:
+            stream = self._client.stream("POST", "/chat/completions", json={**body, "stream": True})
+            response = stream.__enter__()
+        except httpx.ConnectError as exc:
+            raise self._unreachable(exc) from exc
+        except httpx.TransportError as exc:
+            raise ProviderUnavailableError(f"the chat stream at {self.base_url} failed to start: {exc!r}") from exc
+        with contextlib.ExitStack() as cleanup:
+            cleanup.push(stream)
             if response.status_code >= 300:
                 response.read()
-                self._raise_unless_retryable(response, "/chat/completions")
-                raise ProviderUnavailableError(f"chat stream refused: HTTP {response.status_code}")
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                try:
-                    yield json.loads(data)
-                except ValueError as exc:
-                    raise ProviderResponseError(f"malformed event in chat stream: {data[:200]!r}") from exc
+                self._raise_unless_retryable(response, "POST", "/chat/completions")
+                raise ProviderUnavailableError(
+                    f"chat stream refused: HTTP {response.status_code}: {_error_text(response)}", response.status_code
+                )
+            self.health.record(True)
+            try:
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    try:
+                        yield json.loads(data)
+                    except ValueError as exc:
+                        raise ProviderResponseError(f"malformed event in chat stream: {data[:200]!r}") from exc
+            except httpx.TransportError as exc:
+                raise ProviderResponseError(f"the chat stream broke off: {exc!r}; the answer was cut") from exc
         raise ProviderResponseError("the chat stream ended without [DONE]; the answer was cut")
+
+
+def _timeout(read: float, remaining: float) -> httpx.Timeout:
+    """Per-attempt limits: never past the call's remaining deadline; connecting gets a few seconds."""
+    return httpx.Timeout(min(read, remaining), connect=min(CONNECT_TIMEOUT_SECONDS, remaining))
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None) -> float:

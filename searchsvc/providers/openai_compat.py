@@ -20,10 +20,13 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
 
     kind = "openai"
 
-    def __init__(self, client: OpenAICompatibleClient, model: str, limits: EmbeddingLimits) -> None:
+    def __init__(
+        self, client: OpenAICompatibleClient, model: str, limits: EmbeddingLimits, query_deadline: float = 15.0
+    ) -> None:
         self.client = client
         self.model = model
         self.limits = limits
+        self.query_deadline = query_deadline
         self.tokenizer = TiktokenCounter("cl100k_base")
         self._dimension = KNOWN_DIMENSIONS.get(model)
 
@@ -32,9 +35,16 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
         return self._dimension
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, None)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """A query is interactive: its call has a shorter deadline than ingestion batches."""
+        return self._embed([text], self.query_deadline)[0]
+
+    def _embed(self, texts: Sequence[str], deadline: float | None) -> np.ndarray:
         if not texts:
             return np.empty((0, self._dimension or 0), dtype=np.float32)
-        body = self.client.post_json("/embeddings", {"model": self.model, "input": list(texts)})
+        body = self.client.post_json("/embeddings", {"model": self.model, "input": list(texts)}, deadline)
         vectors = parse_embeddings(body, len(texts), self._dimension)
         self._dimension = vectors.shape[1]
         return vectors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,15 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from searchsvc.storage.schema import Chunk, Collection, Document, Embedding, utcnow
+from searchsvc.storage.schema import (
+    Chunk,
+    Collection,
+    Document,
+    Embedding,
+    IngestSource,
+    SkippedDocument,
+    utcnow,
+)
 
 ID_BATCH = 5000  # keeps IN (...) lists under every database's parameter limit
 
@@ -55,18 +64,76 @@ def list_collections(session: Session) -> list[tuple[Collection, int, int]]:
     return [(c, int(d), int(n)) for c, d, n in rows]
 
 
-def document_hashes(
-    session: Session, collection_id: int, keys: list[str] | None = None
-) -> dict[str, tuple[int, str, str]]:
-    """key -> (document id, content hash, source) for the collection's documents (or just these keys)."""
-    stmt = select(Document.key, Document.id, Document.content_hash, Document.source).where(
-        Document.collection_id == collection_id
-    )
-    found: dict[str, tuple[int, str, str]] = {}
-    for batch in [None] if keys is None else _batches(keys):
-        rows = session.execute(stmt if batch is None else stmt.where(Document.key.in_(batch)))
-        found.update({key: (doc_id, content_hash, source) for key, doc_id, content_hash, source in rows})
+@dataclass(frozen=True)
+class Known:
+    """What a collection already holds under a key: a document, or a record of a file that yielded nothing."""
+
+    row_id: int
+    content_hash: str
+    source: str
+    skipped: bool = False
+
+
+def known_documents(
+    session: Session, collection_id: int, keys: Sequence[str] | None = None, source: str | None = None
+) -> dict[str, Known]:
+    """key -> Known for these keys, or for every key of ``source`` (documents and skipped files alike)."""
+    found: dict[str, Known] = {}
+    for table, skipped in ((SkippedDocument, True), (Document, False)):
+        stmt: Any = select(table.key, table.id, table.content_hash, table.source).where(
+            table.collection_id == collection_id
+        )
+        if source is not None:
+            stmt = stmt.where(table.source == source)
+        for batch in [None] if keys is None else _batches(list(keys)):
+            rows = session.execute(stmt if batch is None else stmt.where(table.key.in_(batch)))
+            found.update({key: Known(row_id, digest, src, skipped) for key, row_id, digest, src in rows})
     return found
+
+
+def record_skip(
+    session: Session, collection_id: int, key: str, source: str, path: str | None, content_hash: str, reason: str
+) -> None:
+    """Remember that this version of a file yields nothing to index, and why."""
+    row = session.scalar(
+        select(SkippedDocument).where(SkippedDocument.collection_id == collection_id, SkippedDocument.key == key)
+    )
+    if row is None:
+        row = SkippedDocument(collection_id=collection_id, key=key)
+        session.add(row)
+    row.source, row.path, row.content_hash, row.reason, row.updated_at = source, path, content_hash, reason, utcnow()
+
+
+def forget_skips(session: Session, collection_id: int, keys: Sequence[str]) -> None:
+    mine = SkippedDocument.collection_id == collection_id
+    for batch in _batches(list(keys)):
+        session.execute(delete(SkippedDocument).where(mine, SkippedDocument.key.in_(batch)))
+
+
+def delete_skips(session: Session, ids: Sequence[int]) -> None:
+    for batch in _batches(list(ids)):
+        session.execute(delete(SkippedDocument).where(SkippedDocument.id.in_(batch)))
+
+
+def source_label(session: Session, collection_id: int, location: str, parts: Sequence[str]) -> str:
+    """The label of the source at ``location`` (a resolved path), registered on first use.
+
+    A new source takes the shortest tail of ``parts`` (its path's components) that no other source of
+    the collection has: ``docs``, else ``b/docs``, and so on. The caller commits.
+    """
+    digest = hashlib.sha256(location.encode("utf-8", "surrogatepass")).hexdigest()
+    mine = select(IngestSource.label).where(
+        IngestSource.collection_id == collection_id, IngestSource.location_hash == digest
+    )
+    found = session.scalar(mine)
+    if found is not None:
+        return found
+    taken = set(session.scalars(select(IngestSource.label).where(IngestSource.collection_id == collection_id)))
+    tails = ["/".join(parts[-n:]) for n in range(1, len(parts) + 1)]
+    label = next((tail for tail in tails if tail and tail not in taken), location)
+    session.add(IngestSource(collection_id=collection_id, label=label, location=location, location_hash=digest))
+    session.flush()
+    return label
 
 
 def cached_hashes(session: Session, model: str, hashes: Iterable[str]) -> set[str]:

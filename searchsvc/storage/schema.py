@@ -74,6 +74,25 @@ class Document(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class SkippedDocument(Base):
+    """A file that was found but yields nothing to index (no text layer, unreadable PDF...), and why.
+
+    Keyed like a document, with the same content fingerprint: an unchanged file is not parsed again.
+    """
+
+    __tablename__ = "skipped_documents"
+    __table_args__ = (UniqueConstraint("collection_id", "key", name="uq_skipped_documents_collection_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(1024))
+    source: Mapped[str] = mapped_column(String(1024))
+    path: Mapped[str | None] = mapped_column(String(4096))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Chunk(Base):
     """A token-bounded span of a document, with its place in the source."""
 
@@ -100,6 +119,28 @@ class Chunk(Base):
     chunk_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
 
 
+class IngestSource(Base):
+    """A folder or file ingested into a collection, by its resolved location.
+
+    Its ``label`` (the folder's name, or as much of its path as tells it apart from the collection's
+    other sources) prefixes the keys of its documents and is their ``source``: two folders named
+    ``docs`` in different places get ``docs`` and ``b/docs``, never each other's documents.
+    """
+
+    __tablename__ = "ingest_sources"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "label", name="uq_ingest_sources_label"),
+        UniqueConstraint("collection_id", "location_hash", name="uq_ingest_sources_location"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(1024))
+    location: Mapped[str] = mapped_column(Text)
+    location_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Embedding(Base):
     """A vector for (model, hash of the embedded text): the store and the cache in one.
 
@@ -113,6 +154,16 @@ class Embedding(Base):
     text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     dimension: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DatabaseIdentity(Base):
+    """One row: a random id made when the schema was created. With the database's location it names
+    the folder of this database's vector indexes, so two databases never share index files."""
+
+    __tablename__ = "database_identity"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

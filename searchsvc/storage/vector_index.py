@@ -93,6 +93,11 @@ class IndexManifest:
     index_type: str
     generation: int
     count: int
+    database: str | None = None  # namespace of the database it was built from (None: written before 0.2)
+    collection_id: int | None = None  # the collection's row id: a re-created collection is another one
+
+    def belongs_to(self, database: str, collection_id: int) -> bool:
+        return self.database == database and self.collection_id == collection_id
 
 
 class VectorIndex(ABC):
@@ -149,11 +154,27 @@ class FaissIndex(VectorIndex):
 
     @classmethod
     def create(
-        cls, folder: Path, model: str, dimension: int, index_type: str = "flat", policy: IndexPolicy = DEFAULT_POLICY
+        cls,
+        folder: Path,
+        model: str,
+        dimension: int,
+        index_type: str = "flat",
+        policy: IndexPolicy = DEFAULT_POLICY,
+        owner: tuple[str, int] | None = None,
     ) -> FaissIndex:
+        """An empty index; ``owner`` is (database namespace, collection id), recorded in its manifest."""
         if index_type not in INDEX_TYPES:
             raise StorageError(f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
-        manifest = IndexManifest(model=model, dimension=dimension, index_type=index_type, generation=0, count=0)
+        database, collection_id = owner if owner is not None else (None, None)
+        manifest = IndexManifest(
+            model=model,
+            dimension=dimension,
+            index_type=index_type,
+            generation=0,
+            count=0,
+            database=database,
+            collection_id=collection_id,
+        )
         return cls(folder, manifest, _new_faiss_index(dimension, index_type, policy), set(), policy)
 
     @classmethod

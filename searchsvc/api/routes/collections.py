@@ -76,7 +76,9 @@ async def list_collections(svc: SvcDep) -> dict[str, Any]:
 @router.post("", status_code=201, dependencies=[Depends(require_write)], summary="Create a collection")
 async def create_collection(body: CollectionBody, svc: SvcDep) -> dict[str, Any]:
     def run() -> dict[str, Any]:
-        embedder = svc.embedders.get(body.embedding_model)
+        embedder = svc.embedders.for_new_collection(body.embedding_model)
+        if body.embedding_model is not None and svc.store.find_collection(body.name) is None:
+            svc.embedders.check_new_model(embedder)
         return _collection_json(svc.store.ensure_collection(body.name, embedder, body.index_type), 0, 0)
 
     return await run_in_threadpool(run)

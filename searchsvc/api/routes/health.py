@@ -21,20 +21,28 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database reachable and every index loaded")
+@router.get(
+    "/readyz",
+    summary="Database reachable, every index loaded, and each API the service needs reachable",
+    description="APIs are checked from the outcome of recent calls, else by a cached `GET /models` "
+    "(at most every SEARCHSVC_PROVIDER_PROBE_SECONDS): readiness never costs a paid call.",
+)
 async def readyz(svc: SvcDep) -> Response:
     def check() -> dict[str, Any]:
         with svc.store.session() as session:
             session.execute(text("SELECT 1"))
             collections = [c for c, _, _ in repo.list_collections(session)]
         loaded = {c.name: svc.store.index(c).count() for c in collections if c.dimension is not None}
-        return {"status": "ready", "indexes": loaded}
+        providers = svc.provider_states(collections)
+        down = [name for name, state in providers.items() if not state["reachable"]]
+        status = "not ready" if down else "ready"
+        return {"status": status, "indexes": loaded, "providers": providers, "unreachable": down}
 
     try:
         body = await run_in_threadpool(check)
     except Exception as exc:  # readiness reports any failure as not ready
         return JSONResponse({"status": "not ready", "error": type(exc).__name__}, status_code=503)
-    return JSONResponse(body)
+    return JSONResponse(body, status_code=503 if body["unreachable"] else 200)
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -1,0 +1,41 @@
+"""Embedding requests with a bounded number in flight, each committed to SQL as soon as it returns.
+
+Requests are sent only as earlier ones finish, so a kill loses (and a re-run pays again for) at
+most the requests in flight at that moment, never a queue of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+import numpy as np
+
+from ingest.batcher import EmbeddingBatch, plan_batches
+from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.rate_limit import TokenBucket
+
+StoreBatch = Callable[[EmbeddingBatch, np.ndarray], None]
+
+
+def embed_pending(provider: EmbeddingProvider, pending: dict[str, tuple[str, int]], store_batch: StoreBatch) -> None:
+    """Embed ``hash -> (text, tokens)`` in request-sized batches; ``store_batch`` commits each result."""
+    limits = provider.limits
+    queue = plan_batches(pending, limits)
+    bucket = TokenBucket(limits.tokens_per_minute) if limits.tokens_per_minute else None
+    in_flight: dict[Future[np.ndarray], EmbeddingBatch] = {}
+    with ThreadPoolExecutor(max_workers=limits.max_in_flight) as pool:
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < limits.max_in_flight:
+                    batch = queue.pop(0)
+                    if bucket is not None:
+                        bucket.acquire(batch.tokens)  # paced to the API's tokens-per-minute limit
+                    in_flight[pool.submit(provider.embed_documents, batch.texts)] = batch
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    batch = in_flight.pop(future)
+                    store_batch(batch, future.result())
+        finally:
+            for future in in_flight:
+                future.cancel()

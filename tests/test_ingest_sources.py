@@ -1,0 +1,88 @@
+"""Folders of one name stay apart; files without text are reported once and never stored empty."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pypdf import PdfWriter
+from sqlalchemy import select
+
+from searchsvc.providers import make_embedding_provider
+from searchsvc.search import search
+from searchsvc.storage.schema import Document
+from searchsvc.store import Store
+from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.fake_openai import FakeOpenAI
+from tests.test_remote_provider import MODEL, run_ingest, table_counts
+
+
+def _docs(tmp_path: Path, where: str, text: str) -> Path:
+    folder = tmp_path / where / "docs"
+    folder.mkdir(parents=True)
+    (folder / "guide.md").write_text(f"# Guide\n\n{text}\n")
+    (folder / f"{where}-only.md").write_text(f"# Only in {where}\n\n{text} Extra.\n")
+    return folder
+
+
+def test_two_folders_of_one_name_keep_their_own_documents_and_prune_apart(tmp_path, fake_openai) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
+    first = _docs(tmp_path, "a", "Quokkas live on Rottnest Island.")
+    second = _docs(tmp_path, "b", "Volcanoes erupt molten magma.")
+    assert run_ingest(settings, first, prune=True).added == 2
+    assert run_ingest(settings, second, prune=True).added == 2  # not "changed": nothing of a/docs is touched
+    (second / "b-only.md").unlink()
+    report = run_ingest(settings, second, prune=True)
+    assert (report.unchanged, report.removed) == (1, 1)
+    assert run_ingest(settings, first, prune=True).unchanged == 2
+    store = Store(settings)
+    try:
+        with store.session() as session:
+            keys = dict(session.execute(select(Document.key, Document.path)).all())
+        provider = make_embedding_provider(settings)
+        hit = search(store, provider, "docs", "volcanoes erupt magma", k=1, mode="vector").hits[0]
+        provider.close()
+    finally:
+        store.close()
+    assert set(keys) == {"docs/guide.md", "docs/a-only.md", "b/docs/guide.md"}
+    assert keys["b/docs/guide.md"] == str((second / "guide.md").resolve())  # the path users know
+    assert (hit.document_key, hit.path) == ("b/docs/guide.md", str((second / "guide.md").resolve()))
+
+
+def _blank_pdf(path: Path) -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(width=612, height=792)  # a page with no text layer, like a scan
+    with open(path, "wb") as handle:
+        writer.write(handle)
+
+
+def test_a_pdf_without_text_is_skipped_once_with_its_reason_and_not_parsed_again(tmp_path, fake_openai) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    _blank_pdf(folder / "scan.pdf")
+    shutil.copy(SAMPLE_DATA / "markdown/redis/README.md", folder / "redis.md")
+    first = run_ingest(settings, folder)
+    assert (first.added, len(first.skipped)) == (1, 1)
+    assert first.skipped[0]["path"].endswith("scan.pdf") and "no text to index" in first.skipped[0]["reason"]
+    assert table_counts(settings)["documents"] == 1  # not stored as an empty document
+    again = run_ingest(settings, folder)
+    assert (again.added, again.unchanged, again.skipped_before, again.skipped) == (0, 2, 1, [])
+    (folder / "scan.pdf").write_bytes((folder / "scan.pdf").read_bytes() + b"\n%edited\n")
+    changed = run_ingest(settings, folder)
+    assert len(changed.skipped) == 1 and changed.unchanged == 1  # a new version is looked at again
+    (folder / "scan.pdf").unlink()
+    pruned = run_ingest(settings, folder, prune=True)
+    assert (pruned.removed, pruned.unchanged) == (0, 1)
+
+
+def test_a_document_that_loses_its_text_leaves_no_stale_chunks(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "note.md").write_text("# Note\n\nWombats leave cube shaped droppings.\n")
+    run_ingest(settings, folder)
+    (folder / "note.md").write_text("   \n\n")
+    report = run_ingest(settings, folder)
+    assert report.removed == 1 and "no text" in report.skipped[0]["reason"]
+    assert table_counts(settings)["chunks"] == 0
