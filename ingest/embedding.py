@@ -6,6 +6,7 @@ most the requests in flight at that moment, never a queue of them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -36,6 +37,22 @@ def embed_pending(provider: EmbeddingProvider, pending: dict[str, tuple[str, int
                 for future in done:
                     batch = in_flight.pop(future)
                     store_batch(batch, future.result())
-        finally:
-            for future in in_flight:
-                future.cancel()
+        except BaseException:
+            _keep_what_was_paid_for(in_flight, store_batch)
+            raise
+
+
+def _keep_what_was_paid_for(in_flight: dict[Future[np.ndarray], EmbeddingBatch], store_batch: StoreBatch) -> None:
+    """The run is stopping (an error, or Ctrl-C): requests not yet started are dropped; those the API is
+    already answering are paid for, so their vectors are stored if they arrive. A second Ctrl-C stops at once."""
+    for future in in_flight:
+        future.cancel()
+    for future, batch in in_flight.items():
+        if future.cancelled():
+            continue
+        try:
+            vectors = future.result()
+        except Exception:  # that request failed too; the original error is the one to report
+            continue
+        with contextlib.suppress(Exception):
+            store_batch(batch, vectors)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, not_, or_, true
 
 from searchsvc.errors import InvalidInputError
+from searchsvc.storage.json_fields import JsonValue
 from searchsvc.storage.schema import Chunk, Document
 
 DOCUMENT_FIELDS = {
@@ -27,6 +28,7 @@ DOCUMENT_FIELDS = {
     "document_id": Document.id,
 }
 CHUNK_FIELDS = {"page": Chunk.page}
+FIELD_TYPES = {"key": str, "source": str, "path": str, "title": str, "document_id": int, "page": int}
 OPERATORS = {"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte"}
 MAX_CONDITIONS = 32
 MAX_IN_VALUES = 1000
@@ -61,12 +63,13 @@ def _field_condition(field: str, condition: Any) -> ColumnElement[bool]:
 def _operator(field: str, op: str, value: Any) -> ColumnElement[bool]:
     if op in ("$in", "$nin"):
         if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
-            raise InvalidInputError(f"{op} on {field!r} needs a list of 1 to {MAX_IN_VALUES} values")
+            raise InvalidInputError(
+                f"{op} on {field!r} needs a list of 1 to {MAX_IN_VALUES:,} values, got "
+                f"{len(value) if isinstance(value, list) else type(value).__name__}"
+            )
         for item in value:
             _check_scalar(field, op, item)
-        column = _column(field, value[0])
-        condition = or_(*(column == item for item in value))
-        return condition if op == "$in" else or_(not_(condition), column.is_(None))
+        return _membership(field, value, negate=op == "$nin")
     _check_scalar(field, op, value)
     if op in ("$gt", "$gte", "$lt", "$lte") and isinstance(value, bool):
         raise InvalidInputError(f"{op} on {field!r} needs a number or a string, not a boolean")
@@ -81,9 +84,27 @@ def _operator(field: str, op: str, value: Any) -> ColumnElement[bool]:
     }[op]()
 
 
+def _membership(field: str, values: list[Scalar], negate: bool) -> ColumnElement[bool]:
+    """``IN (...)`` per value type (one bound list each), never a chain of ORs: SQLite refuses
+    expression trees deeper than 1,000, and IN is one node however long the list."""
+    by_type: dict[type, list[Scalar]] = {}
+    for item in values:
+        kind = bool if isinstance(item, bool) else float if isinstance(item, int | float) else str
+        if item not in by_type.setdefault(kind, []):
+            by_type[kind].append(item)
+    parts = [_column(field, items[0]).in_(items) for items in by_type.values()]
+    condition = or_(*parts) if len(parts) > 1 else parts[0]
+    if not negate:
+        return condition
+    return or_(not_(condition), *(_column(field, items[0]).is_(None) for items in by_type.values()))
+
+
 def _check_scalar(field: str, op: str, value: Any) -> None:
     if not isinstance(value, Scalar) or (isinstance(value, str) and len(value) > 1024):
         raise InvalidInputError(f"{op} on {field!r} needs a string (up to 1024 characters), number or boolean")
+    wanted = FIELD_TYPES.get(field)
+    if wanted is not None and (isinstance(value, bool) or not isinstance(value, wanted)):
+        raise InvalidInputError(f"{op} on {field!r} compares {wanted.__name__} values, got {value!r}")
 
 
 def _column(field: str, value: Scalar) -> Any:
@@ -93,9 +114,9 @@ def _column(field: str, value: Scalar) -> Any:
     if field in CHUNK_FIELDS:
         return CHUNK_FIELDS[field]
     key = field.removeprefix("metadata.")
-    chunk_value, doc_value = Chunk.chunk_metadata[key], Document.doc_metadata[key]
-    if isinstance(value, bool):
-        return func.coalesce(chunk_value.as_boolean(), doc_value.as_boolean())
-    if isinstance(value, int | float):
-        return func.coalesce(chunk_value.as_float(), doc_value.as_float())
-    return func.coalesce(chunk_value.as_string(), doc_value.as_string())
+    kind = "boolean" if isinstance(value, bool) else "number" if isinstance(value, int | float) else "string"
+    chunk_value, doc_value = (
+        JsonValue(Chunk.__table__.c.metadata, key, kind),
+        JsonValue(Document.__table__.c.metadata, key, kind),
+    )
+    return func.coalesce(chunk_value, doc_value)

@@ -20,8 +20,15 @@ from searchsvc.store import Store, check_model
 from searchsvc.textclean import clean_text
 
 MAX_K = 1000
+MAX_QUERY_CHARS = 4096
+MIN_SCORE_HELP = (
+    "in vector and hybrid modes min_score is a floor on cosine similarity (-1 to 1; 0.2-0.4 is typical "
+    "for a relevant chunk with MiniLM); in keyword mode it is a floor on the keyword score, 0 or more "
+    "(bm25 on SQLite, typically 5-15 for a good match; ts_rank on PostgreSQL, typically 0.01-0.1)"
+)
 MODES = ("vector", "keyword", "hybrid")
 GROUP_FETCH_FACTOR = 5  # chunks fetched per wanted document when grouping
+GROUP_DEEPEN_FACTOR = 4  # and, when that gives fewer than k documents, how much deeper the next look goes
 HYBRID_DEPTH = 100  # candidates taken from each side before fusing
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="keyword-search")
 HYDRATE_MARGIN = 10  # extra ranked ids hydrated in case some were deleted since the index was saved
@@ -80,44 +87,93 @@ def search(
     """
     query = clean_text(query)
     _validate(query, k, group_by, mode)
+    check_min_score(min_score, mode)
     condition = compile_filter(filter)
     collection = store.get_collection(collection_name)
     check_model(collection, provider)
-    timings: dict[str, float] = {}
-    depth = k if group_by is None else k * GROUP_FETCH_FACTOR
-    vector: list[tuple[int, float]] = []
-    keyword: list[tuple[int, float]] = []
-    query_vector = None
     allowed = _allowed_ids(store, collection, condition) if filter and mode != "keyword" else None
-    side_depth = max(depth, HYBRID_DEPTH) if mode == "hybrid" else depth
-    # In hybrid mode the keyword query runs on a second core while the query is embedded.
-    pending = (
-        _KEYWORD_POOL.submit(_timed_keyword, store, collection, query, side_depth, condition if filter else None)
-        if mode != "vector"
-        else None
-    )
-    if mode != "keyword":
+    retrieval = _Retrieval(store, provider, collection, query, mode, condition if filter else None, allowed)
+    depth = k if group_by is None else k * GROUP_FETCH_FACTOR
+    while True:
+        ranked, exhausted = retrieval.ranked(depth)
         started = time.perf_counter()
-        query_vector = provider.embed_query(query)
-        timings["embed_ms"] = _ms_since(started)
-        started = time.perf_counter()
-        vector = _vector_ranking(store, collection, query_vector, side_depth, allowed)
-        timings["vector_ms"] = _ms_since(started)
-    if pending is not None:
-        keyword, timings["keyword_ms"] = pending.result()
-    started = time.perf_counter()
-    ranked = _combine(mode, vector, keyword)[: depth + HYDRATE_MARGIN]
-    if mode == "hybrid" and query_vector is not None:
-        ranked = _with_missing_cosines(store, collection, query_vector, ranked)
-    hits = _apply_floor(hydrate(store, ranked), min_score, mode)
-    hits = best_chunk_per_document(hits)[:k] if group_by == "document" else hits[:k]
-    timings["hydrate_ms"] = _ms_since(started)
-    return SearchResult(collection_name, query, mode, hits, timings)
+        hits = _apply_floor(hydrate(store, ranked[: depth + HYDRATE_MARGIN]), min_score, mode)
+        retrieval.timings["hydrate_ms"] = _ms_since(started)
+        if group_by != "document":
+            hits = hits[:k]
+            break
+        # A few long documents can fill every candidate: look deeper until k documents or no more chunks.
+        hits = best_chunk_per_document(hits)
+        if len(hits) >= k or exhausted:
+            hits = hits[:k]
+            break
+        depth *= GROUP_DEEPEN_FACTOR
+    return SearchResult(collection_name, query, mode, hits, retrieval.timings)
+
+
+class _Retrieval:
+    """The candidates of one query at a given depth; the query is embedded once however deep it goes."""
+
+    def __init__(
+        self,
+        store: Store,
+        provider: EmbeddingProvider,
+        collection: Collection,
+        query: str,
+        mode: str,
+        condition: Any,
+        allowed: np.ndarray | None,
+    ) -> None:
+        self.store, self.provider, self.collection = store, provider, collection
+        self.query, self.mode, self.condition, self.allowed = query, mode, condition, allowed
+        self.query_vector: np.ndarray | None = None
+        self.timings: dict[str, float] = {}
+
+    def ranked(self, depth: int) -> tuple[list[FusedHit], bool]:
+        """Fused candidates, best first, and whether they are all there is."""
+        side_depth = max(depth, HYBRID_DEPTH) if self.mode == "hybrid" else depth
+        # The keyword query runs on a second core while the query is embedded.
+        pending = (
+            _KEYWORD_POOL.submit(_timed_keyword, self.store, self.collection, self.query, side_depth, self.condition)
+            if self.mode != "vector"
+            else None
+        )
+        vector: list[tuple[int, float]] = []
+        keyword: list[tuple[int, float]] = []
+        if self.mode != "keyword":
+            if self.query_vector is None:
+                started = time.perf_counter()
+                self.query_vector = self.provider.embed_query(self.query)
+                self.timings["embed_ms"] = _ms_since(started)
+            started = time.perf_counter()
+            vector = _vector_ranking(self.store, self.collection, self.query_vector, side_depth, self.allowed)
+            self.timings["vector_ms"] = _ms_since(started)
+        if pending is not None:
+            keyword, self.timings["keyword_ms"] = pending.result()
+        exhausted = len(vector) < side_depth and len(keyword) < side_depth
+        ranked = _combine(self.mode, vector, keyword)
+        if self.mode == "hybrid" and self.query_vector is not None:
+            ranked = _with_missing_cosines(
+                self.store, self.collection, self.query_vector, ranked[: depth + HYDRATE_MARGIN]
+            )
+        return ranked, exhausted
+
+
+def check_min_score(min_score: float | None, mode: str) -> None:
+    """A floor must fit the scale of the score it applies to (see MIN_SCORE_HELP)."""
+    if min_score is None:
+        return
+    if mode == "keyword" and min_score < 0:
+        raise InvalidInputError(f"min_score {min_score} is below 0: {MIN_SCORE_HELP}")
+    if mode != "keyword" and not -1 <= min_score <= 1:
+        raise InvalidInputError(f"min_score {min_score} is outside -1..1 for mode {mode!r}: {MIN_SCORE_HELP}")
 
 
 def _validate(query: str, k: int, group_by: str | None, mode: str) -> None:
     if not query.strip():
         raise InvalidInputError("the query is empty; pass some text to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInputError(f"the query has {len(query):,} characters; at most {MAX_QUERY_CHARS:,} are allowed")
     if not 1 <= k <= MAX_K:
         raise InvalidInputError(f"k must be between 1 and {MAX_K}, got {k}")
     if group_by not in (None, "document"):

@@ -44,9 +44,10 @@ def validate_collection_name(name: str) -> str:
 class Store:
     """Opens the database (migrating it to head) and the collections' vector indexes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, create: bool = True) -> None:
+        """``create=False``: read-only use; a missing database is an error and nothing is created."""
         self.settings = settings
-        self.engine, self._sessions = open_database(settings.resolved_database_url)
+        self.engine, self._sessions = open_database(settings.resolved_database_url, create)
         with self.session() as session:
             self.database_id = read_database_id(session, settings.resolved_database_url)
         # Each database has its own folder of index folders and lock files: two databases configured

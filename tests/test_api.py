@@ -406,3 +406,27 @@ def test_concurrent_upserts_are_written_together_and_none_is_lost(api: TestClien
     assert max(r["written_with_requests"] for r in reports) > 1  # group commit happened
     listing = api.get("/v1/collections/docs/documents", params={"limit": 500}).json()
     assert {f"c{i}-{j}" for i in range(32) for j in range(2)} <= {d["id"] for d in listing["documents"]}
+
+
+def test_min_score_floors_fit_each_modes_scale(api: TestClient) -> None:
+    query = {"query": "redis append only file persistence", "k": 10}
+    keyword = api.post("/v1/search", json={**query, "mode": "keyword"}).json()["results"]
+    floor = sorted(h["keyword_score"] for h in keyword)[len(keyword) // 2]
+    high = api.post("/v1/search", json={**query, "mode": "keyword", "min_score": 7.5})  # bm25 runs past 1
+    assert high.status_code == 200
+    floored = api.post("/v1/search", json={**query, "mode": "keyword", "min_score": floor}).json()["results"]
+    assert floored and all(h["keyword_score"] >= floor for h in floored) and len(floored) < len(keyword)
+    for mode, bad in (("vector", 1.5), ("hybrid", -2), ("keyword", -0.5)):
+        refused = api.post("/v1/search", json={**query, "mode": mode, "min_score": bad})
+        assert refused.status_code == 422 and "floor on" in refused.json()["error"]["message"], (mode, refused.text)
+
+
+def test_limits_are_named_in_the_error_with_what_to_do(api: TestClient) -> None:
+    many = {"documents": [{"id": f"d{i}", "text": "x"} for i in range(1001)]}
+    response = api.post("/v1/collections/docs/documents", json=many)
+    assert response.status_code == 422 and "at most 1,000 documents per request" in response.json()["error"]["message"]
+    long_query = api.post("/v1/search", json={"query": "x" * 4097})
+    assert long_query.status_code == 422 and "limited to 4,096 characters" in long_query.json()["error"]["message"]
+    big = {"documents": [{"id": "big", "text": "x" * (11 * 1024 * 1024)}]}
+    too_large = api.post("/v1/collections/docs/documents", json=big)
+    assert too_large.status_code == 413 and "SEARCHSVC_MAX_BODY_BYTES" in too_large.json()["error"]["message"]

@@ -207,12 +207,43 @@ def test_no_key_means_the_local_model(tmp_path: Path) -> None:
     assert provider.kind == "local" and "no API key" in provider.describe()
 
 
-def test_models_command_lists_the_servers_models(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+@pytest.mark.parametrize("shape", ["list", "array", "keyed"])
+def test_models_command_lists_the_servers_models_in_every_documented_shape(tmp_path, fake_openai, shape) -> None:
+    fake_openai.models_shape = shape
     env = cli_env(remote_settings(tmp_path, fake_openai), fake_openai)
     result = subprocess.run(
         [sys.executable, "-m", "searchsvc", "models", "--json"], capture_output=True, text=True, env=env, check=True
     )
-    assert [m["id"] for m in json.loads(result.stdout)["models"]] == ["text-embedding-3-small", "gpt-4o-mini"]
+    listed = json.loads(result.stdout)["models"]
+    assert [m["id"] for m in listed if m["provider"] == "api"] == ["text-embedding-3-small", "gpt-4o-mini"]
+    assert [m["id"] for m in listed if m["provider"] == "local"] == ["all-MiniLM-L6-v2"]
+    human = subprocess.run([sys.executable, "-m", "searchsvc", "models"], capture_output=True, text=True, env=env)
+    assert "gpt-4o-mini  (api" in human.stdout
+
+
+def test_an_empty_model_list_is_said_and_the_http_api_lists_models_too(tmp_path, fake_openai) -> None:
+    fake_openai.models = []
+    settings = remote_settings(tmp_path, fake_openai)
+    result = subprocess.run(
+        [sys.executable, "-m", "searchsvc", "models"],
+        capture_output=True,
+        text=True,
+        env=cli_env(settings, fake_openai),
+    )
+    assert result.returncode == 0 and "lists no models" in result.stderr
+    fake_openai.models = [{"id": "text-embedding-3-large", "type": "embedding"}]
+    fake_openai.models_shape = "keyed"
+    from fastapi.testclient import TestClient
+
+    from searchsvc.api.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/v1/models").json()
+    assert body["object"] == "list"
+    assert [(m["id"], m["provider"]) for m in body["data"]] == [
+        ("all-MiniLM-L6-v2", "local"),
+        ("text-embedding-3-large", "api"),
+    ]
 
 
 def test_change_delete_add_reembeds_only_what_changed(tmp_path, fake_openai, small_folder) -> None:

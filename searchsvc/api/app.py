@@ -17,11 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from searchsvc import __version__
 from searchsvc.api.deps import Services
+from searchsvc.api.docs_pages import install_docs
 from searchsvc.api.metrics import Metrics
-from searchsvc.api.routes import ask, collections, health, search
+from searchsvc.api.routes import ask, collections, health, models, search
 from searchsvc.api.write_queue import UpsertQueue
 from searchsvc.config import Settings
 from searchsvc.errors import SearchsvcError
+from searchsvc.logs import configure_json_logging
 from searchsvc.providers import EmbedderRegistry, make_chat_provider
 from searchsvc.storage.vector_index import set_faiss_threads
 from searchsvc.store import Store
@@ -75,7 +77,10 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Semantic search and retrieval-augmented answers with citations.",
+        docs_url=None,  # served below from installed assets, not from a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     _install_error_handlers(app)
     app.middleware("http")(_observe)
@@ -84,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"], allow_headers=["*"]
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (health.router, search.router, collections.router, ask.router):
+    for router in (health.router, search.router, collections.router, ask.router, models.router):
         app.include_router(router)
     return app
 
@@ -96,7 +101,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()]
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": _problem(e)} for e in exc.errors()]
         message = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
         return JSONResponse(error_body("invalid_request", message, details), status_code=422)
 
@@ -111,6 +116,26 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("internal_error", "an unexpected error occurred; see the server log"), status_code=500
         )
+
+
+# What to do when a documented limit is reached, by the field's name.
+LIMIT_ADVICE = {
+    "documents": "at most 1,000 documents per request: send the rest in further requests",
+    "query": "queries are limited to 4,096 characters",
+    "question": "questions are limited to 4,096 characters",
+    "text": "a document's text is limited to 5,000,000 characters: split it, or ingest the file with the CLI",
+    "metadata": "at most 64 metadata keys per document",
+}
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """Pydantic's message, plus the documented limit and what to do when a limit was exceeded."""
+    message = str(error["msg"])
+    if error.get("type") in ("too_long", "string_too_long"):
+        field = next((str(p) for p in reversed(error["loc"]) if isinstance(p, str)), "")
+        if field in LIMIT_ADVICE:
+            return f"{message} ({LIMIT_ADVICE[field]})"
+    return message
 
 
 async def _observe(request: Request, call_next: Any) -> Any:
@@ -160,15 +185,20 @@ class BodySizeLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise StarletteHTTPException(413, f"request body over {self.max_bytes} bytes")
+                raise StarletteHTTPException(413, self.message)
             return message
 
         await self.app(scope, limited, send)
 
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            error_body("too_large", f"request body over {self.max_bytes} bytes; send less per request"), status_code=413
+    @property
+    def message(self) -> str:
+        return (
+            f"the request body is over the {self.max_bytes:,}-byte limit ({self.max_bytes / 2**20:g} MiB, "
+            "SEARCHSVC_MAX_BODY_BYTES): send fewer or smaller documents per request"
         )
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(error_body("too_large", self.message), status_code=413)
         await response({"type": "http"}, _empty_receive, send)
 
 
@@ -177,5 +207,6 @@ async def _empty_receive() -> Message:
 
 
 def app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory`` and multi-worker runs: settings from the environment."""
+    """Factory for ``uvicorn --factory`` and multi-worker runs: settings from the environment, JSON logs."""
+    configure_json_logging()
     return create_app(Settings())

@@ -16,6 +16,7 @@ from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.health import ProviderProbe
 from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.providers.models import ModelCatalog
 from searchsvc.storage.schema import Collection
 from searchsvc.store import Store
 
@@ -29,6 +30,13 @@ class Services:
     upserts: UpsertQueue
     metrics: Metrics | None = None
     probes: dict[str, ProviderProbe] = field(default_factory=dict)
+    catalog: ModelCatalog | None = None
+
+    @property
+    def models(self) -> ModelCatalog:
+        if self.catalog is None:
+            self.catalog = ModelCatalog(self.settings.local_model_dir, self.embedders.api_client())
+        return self.catalog
 
     def provider_states(self, collections: list[Collection]) -> dict[str, dict[str, Any]]:
         """Reachability of each API the service needs now: embeddings (if a collection or the default

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from searchsvc.search import MAX_K
+from searchsvc.errors import InvalidInputError
+from searchsvc.search import MAX_K, MAX_QUERY_CHARS, check_min_score
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Filter = dict[str, Any]
@@ -16,12 +17,27 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MIN_SCORE_DESCRIPTION = (
+    "Drop results scoring below this. Vector and hybrid modes: a floor on cosine similarity, -1 to 1. "
+    "Keyword mode: a floor on the keyword score, 0 or more (bm25 on SQLite, ts_rank on PostgreSQL)."
+)
+
+
+def _min_score_fits(min_score: float | None, mode: str) -> None:
+    try:
+        check_min_score(min_score, mode)
+    except InvalidInputError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class SearchBody(Strict):
-    query: str = Field(min_length=1, max_length=4096, description="Text to search for.")
+    query: str = Field(
+        min_length=1, max_length=MAX_QUERY_CHARS, description="Text to search for (4,096 characters at most)."
+    )
     k: int = Field(10, ge=1, le=MAX_K, description="How many results.")
     collection: str | None = Field(None, pattern=NAME_PATTERN, description="Collection; default from settings.")
     filter: Filter | None = Field(None, description='Metadata filter, e.g. {"year": {"$gte": 2020}}.')
-    min_score: float | None = Field(None, ge=-1, le=1, description="Drop results scoring below this.")
+    min_score: float | None = Field(None, allow_inf_nan=False, description=MIN_SCORE_DESCRIPTION)
     group_by: Literal["document"] | None = Field(None, description="'document': best chunk per document.")
     mode: Literal["vector", "keyword", "hybrid"] = Field("hybrid", description="Retrieval mode.")
 
@@ -31,6 +47,11 @@ class SearchBody(Strict):
         if not value.strip():
             raise ValueError("query must contain some text")
         return value
+
+    @model_validator(mode="after")
+    def _floor_fits_the_mode(self) -> SearchBody:
+        _min_score_fits(self.min_score, self.mode)
+        return self
 
 
 class DocumentIn(Strict):
@@ -64,7 +85,7 @@ class AskBody(Strict):
     k: int = Field(8, ge=1, le=50, description="Chunks retrieved as sources.")
     mode: Literal["vector", "keyword", "hybrid"] = Field("hybrid", description="Retrieval mode for sources.")
     filter: Filter | None = None
-    min_score: float | None = Field(None, ge=-1, le=1, description="Relevance floor for sources.")
+    min_score: float | None = Field(None, allow_inf_nan=False, description=MIN_SCORE_DESCRIPTION)
     stream: bool = False
     model: str | None = Field(None, min_length=1, max_length=256, description="Chat model; default from settings.")
     models: list[str] | None = Field(None, min_length=1, max_length=5, description="Compare these chat models.")
@@ -91,6 +112,11 @@ class AskBody(Strict):
         if value and any(not m or len(m) > 256 for m in value):
             raise ValueError("model names must be 1 to 256 characters")
         return value
+
+    @model_validator(mode="after")
+    def _floor_fits_the_mode(self) -> AskBody:
+        _min_score_fits(self.min_score, self.mode)
+        return self
 
     def generation_params(self) -> dict[str, Any]:
         names = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -49,34 +50,53 @@ def configure(
     )
 
 
+class Interrupted(BaseException):
+    """Ctrl-C, raised in place of KeyboardInterrupt so the command-line library cannot swallow it."""
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise Interrupted
+
+
 def main() -> None:
-    """Entry point: library errors become a one-line message and a non-zero exit."""
+    """Entry point: library errors and usage errors become one ``error:`` line and a non-zero exit."""
     from searchsvc.cli import admin_cmd, ask_cmd, eval_cmd, ingest_cmd, search_cmd, serve_cmd  # noqa: F401  (register)
 
     json_mode = "--json" in sys.argv
+    signal.signal(signal.SIGINT, _interrupt)
     try:
-        code = app(standalone_mode=False)  # returns the exit code a command asked for with typer.Exit
+        code = app(standalone_mode=False, prog_name="searchsvc")  # the exit code a command asked for
         if isinstance(code, int) and code:
             sys.exit(code)
     except SearchsvcError as exc:
         sys.exit(fail(str(exc), exc.code, exc.exit_code, json_mode))
-    except typer.Abort:
-        sys.exit(fail("aborted", "aborted", 130, json_mode))
-    except KeyboardInterrupt:
-        sys.exit(
-            fail(
-                "interrupted; what was committed is kept, run the command again to finish",
-                "interrupted",
-                130,
-                json_mode,
-            )
-        )
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
+    except Interrupted:
+        sys.exit(fail(INTERRUPTED, "interrupted", 130, json_mode))
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(fail(INTERRUPTED, "interrupted", 130, json_mode))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            sys.stdout.write(context.get_help() + "\n")  # `searchsvc` or `searchsvc db` alone: the help
+            sys.exit(0)
+        usage = _usage_error(exc)
+        if usage is None:
+            raise
+        sys.exit(fail(usage, "usage", 2, json_mode))
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+
+INTERRUPTED = "interrupted; what was committed is kept, run the command again to finish"
+
+
+def _usage_error(exc: Exception) -> str | None:
+    """The one-line message of a command-line usage error (typer bundles its own click; older ones use click)."""
+    format_message = getattr(exc, "format_message", None)
+    if not isinstance(exc, typer.TyperException) and type(exc).__module__.split(".")[0] != "click":
+        return None
+    if format_message is None:
+        return str(exc)
+    context = getattr(exc, "ctx", None)
+    hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+    return f"{format_message()}{hint}"

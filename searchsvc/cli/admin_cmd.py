@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -10,9 +11,11 @@ from rich.table import Table
 from searchsvc.cli import app, db_app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
-from searchsvc.providers import make_http_client, uses_remote_provider
+from searchsvc.providers import make_http_client, remote_available
+from searchsvc.providers.models import api_models, local_models
 from searchsvc.storage import database
 from searchsvc.storage import repository as repo
+from searchsvc.storage.database import NoDatabaseError
 from searchsvc.store import Store
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -22,25 +25,12 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def collections(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """List collections with their model, dimension, index type and sizes."""
     out = Output(json_out)
-    store = Store(ctx.obj)
     try:
-        with store.session() as session:
-            rows = repo.list_collections(session)
-    finally:
-        store.close()
-    items = [
-        {
-            "name": c.name,
-            "provider": c.provider,
-            "embedding_model": c.embedding_model,
-            "dimension": c.dimension,
-            "index_type": c.index_type,
-            "index_in_use": store.index_type_in_use(c.name),
-            "documents": docs,
-            "chunks": chunks,
-        }
-        for c, docs, chunks in rows
-    ]
+        store = Store(ctx.obj, create=False)
+    except NoDatabaseError:  # nothing ingested here yet: an empty list, and nothing created
+        items = []
+    else:
+        items = _collection_items(store)
     if json_out:
         out.data({"collections": items})
         return
@@ -64,32 +54,54 @@ def collections(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     out.console.print(table if items else "No collections yet: run `searchsvc ingest PATH`.")
 
 
+def _collection_items(store: Store) -> list[dict[str, object]]:
+    try:
+        with store.session() as session:
+            rows = repo.list_collections(session)
+        return [
+            {
+                "name": c.name,
+                "provider": c.provider,
+                "embedding_model": c.embedding_model,
+                "dimension": c.dimension,
+                "index_type": c.index_type,
+                "index_in_use": store.index_type_in_use(c.name),
+                "documents": docs,
+                "chunks": chunks,
+            }
+            for c, docs, chunks in rows
+        ]
+    finally:
+        store.close()
+
+
 @app.command()
 def models(ctx: typer.Context, json_out: JsonFlag = False) -> None:
-    """List the models the configured API offers (GET /models)."""
+    """List the models on offer: the local embedding model, and what the configured API lists (GET /models)."""
     settings: Settings = ctx.obj
     out = Output(json_out)
-    if not uses_remote_provider(settings):
-        local = [{"id": "all-MiniLM-L6-v2", "type": "embedding", "provider": "local"}]
-        out.note("No API key configured: only the local embedding model is available (set AIMLAPI_API_KEY).")
-        if json_out:
-            out.data({"models": local})
-        else:
-            out.console.print("all-MiniLM-L6-v2  (local embedding model, 384 dimensions)")
-        return
-    client = make_http_client(settings)
-    try:
-        body = client.get_json("/models")
-    finally:
-        client.close()
-    items = body.get("data", []) if isinstance(body, dict) else body if isinstance(body, list) else []
+    found = local_models(settings.local_model_dir)
+    if remote_available(settings):
+        client = make_http_client(settings)
+        try:
+            listed = api_models(client)
+        finally:
+            client.close()
+        if not listed:
+            out.note(f"The API at {settings.base_url} lists no models.")
+        found += listed
+    else:
+        out.note("No API configured (AIMLAPI_API_KEY or SEARCHSVC_BASE_URL): only the local model is available.")
     if json_out:
-        out.data({"models": items})
+        out.data({"models": [asdict(m) for m in found]})
         return
-    for item in items:
-        model_id = item.get("id") if isinstance(item, dict) else item
-        kind = item.get("type", "") if isinstance(item, dict) else ""
-        out.console.print(f"{model_id}  {kind}".rstrip(), highlight=False)
+    for model in found:
+        details = ", ".join(
+            str(v) for v in (model.type, f"{model.dimension} dimensions" if model.dimension else None) if v
+        )
+        out.console.print(
+            f"{model.id}  ({model.provider}{'; ' + details if details else ''})", highlight=False, markup=False
+        )
 
 
 def _collection_names(store: Store, only: str | None) -> list[str]:
@@ -108,7 +120,7 @@ def reindex(
 ) -> None:
     """Rebuild vector indexes from the vectors stored in SQL; calls no API."""
     out = Output(json_out)
-    store = Store(ctx.obj)
+    store = Store(ctx.obj, create=False)
     rebuilt = []
     try:
         for name in _collection_names(store, collection):
@@ -157,7 +169,7 @@ def doctor(
     from searchsvc.doctor import check_collection, repair_collection
 
     out = Output(json_out)
-    store = Store(ctx.obj)
+    store = Store(ctx.obj, create=False)
     reports = []
     try:
         for name in _collection_names(store, collection):

@@ -34,7 +34,7 @@ def ask(
     """
     settings: Settings = ctx.obj
     out = Output(json_out)
-    store = Store(settings)
+    store = Store(settings, create=False)
     embedders = EmbedderRegistry(settings)
     chat = make_chat_provider(settings)
     name = collection or settings.collection

@@ -30,12 +30,18 @@ def search_command(
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection to search.")] = None,
     mode: Annotated[Mode, typer.Option(help="vector, keyword, or hybrid (both, fused).")] = Mode.hybrid,
     by_document: Annotated[bool, typer.Option("--by-document", help="Best chunk per document.")] = False,
+    min_score: Annotated[
+        float | None,
+        typer.Option(
+            help="Drop hits below this: cosine (-1..1) in vector/hybrid mode, keyword score (0+) in keyword mode."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
 ) -> None:
     """Find the chunks most similar in meaning to QUERY."""
     settings: Settings = ctx.obj
     out = Output(json_out)
-    store = Store(settings)
+    store = Store(settings, create=False)
     embedders = EmbedderRegistry(settings)
     name = collection or settings.collection
     try:
@@ -47,6 +53,7 @@ def search_command(
             k,
             mode=mode.value,
             group_by="document" if by_document else None,
+            min_score=min_score,
         )
     finally:
         store.close()

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from searchsvc.cli import app
+from searchsvc.cli import Interrupted, app
 from searchsvc.config import Settings
-from searchsvc.logs import configure_json_logging
+from searchsvc.logs import configure_json_logging, logging_config
 
 
 @app.command()
@@ -24,15 +24,22 @@ def serve(
 
     Logs are JSON lines on stderr; Prometheus metrics at /metrics; /healthz and /readyz for probes.
     """
+    settings: Settings = ctx.obj
+    configure_json_logging()
+    _limit_malloc_arenas()
+    try:  # uvicorn stops gracefully on Ctrl-C, then raises the signal again: a normal end for a server
+        _run(settings, host, port, workers)
+    except Interrupted:
+        return
+
+
+def _run(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from searchsvc.api.app import create_app
 
-    settings: Settings = ctx.obj
-    configure_json_logging()
-    _limit_malloc_arenas()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=logging_config())
         return
     # Worker processes build their settings from the environment: hand them the CLI's flags that way.
     for name, value in (
@@ -49,7 +56,7 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,
-        log_level="warning",
+        log_config=logging_config(),
     )
 
 

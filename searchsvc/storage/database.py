@@ -12,19 +12,35 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from searchsvc.errors import ConfigError, StorageError
+from searchsvc.errors import ConfigError, NotFoundError, StorageError
+
+
+class NoDatabaseError(NotFoundError):
+    """A read-only command found no database to read (and created none)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what}: run `searchsvc ingest PATH` to create one, or point --data-dir / SEARCHSVC_DATA_DIR "
+            "(or SEARCHSVC_DATABASE_URL) at an existing one"
+        )
+
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for any SQLAlchemy URL; SQLite gets WAL, foreign keys and a busy timeout."""
+def create_db_engine(url: str, create: bool = True) -> Engine:
+    """An engine for any SQLAlchemy URL; SQLite gets WAL, foreign keys and a busy timeout.
+
+    With ``create=False`` a SQLite file that does not exist is an error, not a new empty database.
+    """
     try:
         parsed = make_url(url)
     except Exception as exc:
         raise ConfigError(f"invalid database URL {url!r}: {exc}; set SEARCHSVC_DATABASE_URL") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
+            if not create and not Path(parsed.database).exists():
+                raise NoDatabaseError(f"no searchsvc database at {parsed.database}")
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -76,9 +92,17 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
-    """Create the engine, bring the schema to head if it is behind, return a session factory."""
-    engine = create_db_engine(url)
-    if current_revision(engine) != head_revision():
+def open_database(url: str, create: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    """Create the engine, bring the schema to head if it is behind, return a session factory.
+
+    With ``create=False`` (read-only commands) nothing is created: no file, no folder, no schema in an
+    empty database; an existing database of an older schema is still upgraded.
+    """
+    engine = create_db_engine(url, create)
+    revision = current_revision(engine)
+    if revision is None and not create:
+        engine.dispose()
+        raise NoDatabaseError(f"the database at {engine.url!r} holds no searchsvc data")
+    if revision != head_revision():
         upgrade(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)
