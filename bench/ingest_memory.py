@@ -5,9 +5,12 @@
 
 Embeddings come from the tests' OpenAI-compatible server (tests/fake_openai.py, bag-of-words vectors,
 no latency) in this process, so embedding is not the bottleneck and memory is the pipeline's own.
-Each ingest is a separate `searchsvc` process; its peak RSS is the kernel's ``ru_maxrss`` for that
-child (os.wait4). Baseline, measured in the same run: the peak RSS of `searchsvc collections` on the
-same data folder (interpreter, libraries and the database opened; no ingestion).
+Each ingest is a separate `searchsvc` process; its peak RSS is its own ``VmHWM`` (/proc/self/status),
+read as it exits. (The kernel's ``ru_maxrss`` of a child is no use here: it keeps the high-water mark of
+the forking parent, this process with the fake server in it, across exec.) Baseline, measured in the same
+run: the peak RSS of `searchsvc collections` on the same data folder (interpreter, libraries and the
+database opened; no ingestion). Sizes are decimal: 500 MB = 500,000,000 bytes, under the 50 MiB
+per-file limit for the 50 MB file.
 
 The text is synthetic: words drawn from sample_data's vocabulary in sentences and paragraphs, every
 chunk distinct (so every chunk is embedded and stored: no cache flatters it). Files are plain text
@@ -75,31 +78,43 @@ def make_folder(folder: Path, files: int, total_bytes: int, words: list[str]) ->
     marker.write_text(json.dumps([files, total_bytes]))
 
 
-def run(command: list[str], env: dict[str, str], timeout: float) -> dict[str, object]:
+# Runs the searchsvc command line in this interpreter and writes its peak RSS (kB) to argv[1] on exit.
+LAUNCHER = """
+import atexit, sys
+out, sys.argv = sys.argv[1], ["searchsvc", *sys.argv[2:]]
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(out, "w").write(line.split()[1])
+atexit.register(peak)
+from searchsvc.cli import main
+main()
+"""
+
+
+def run(args: list[str], env: dict[str, str], timeout: float, workdir: Path) -> dict[str, object]:
     """Run a searchsvc command; wall time, exit status, peak RSS (MiB) of that process, its JSON output."""
+    peak_file = workdir / "peak-rss-kb"
+    peak_file.unlink(missing_ok=True)
     started = time.monotonic()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = started + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.2)
-    out = proc.stdout.read() if proc.stdout else ""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(peak_file), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        status, out = result.returncode, result.stdout
+    except subprocess.TimeoutExpired:
+        status, out = "timeout", ""
     try:
         report = json.loads(out)
     except ValueError:
         report = None
-    return {
-        "seconds": round(time.monotonic() - started, 1),
-        "exit": os.waitstatus_to_exitcode(status),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "report": report,
-    }
+    peak = int(peak_file.read_text()) / 1024 if peak_file.exists() else float("nan")
+    return {"seconds": round(time.monotonic() - started, 1), "exit": status, "peak_rss_mib": round(peak, 1),
+            "report": report}  # fmt: skip
 
 
 def main() -> None:
@@ -113,35 +128,30 @@ def main() -> None:
     args = parser.parse_args()
     words = vocabulary()
     folder, big = args.workdir / "folder", args.workdir / "big"
-    make_folder(folder, args.files, args.total_mb * 2**20, words)
-    if not (big / "big.txt").exists() or (big / "big.txt").stat().st_size < args.big_mb * 2**20:
+    make_folder(folder, args.files, args.total_mb * 10**6, words)
+    size = (big / "big.txt").stat().st_size if (big / "big.txt").exists() else 0
+    if not args.big_mb * 10**6 <= size < args.big_mb * 10**6 + 10**5:
         big.mkdir(parents=True, exist_ok=True)
-        write_text_file(big / "big.txt", args.big_mb * 2**20, words, random.Random(7))
+        write_text_file(big / "big.txt", args.big_mb * 10**6, words, random.Random(7))
     rows = []
-    with FakeOpenAI(dimension=64) as server:
+    with FakeOpenAI(dimension=64, record_inputs=False) as server:
         base = {**os.environ, "AIMLAPI_API_KEY": server.api_key or "", "SEARCHSVC_BASE_URL": server.url}
         base["SEARCHSVC_EMBEDDING_MODEL"] = "fake-embed"
-        searchsvc = [sys.executable, "-m", "searchsvc"]
         data = args.workdir / "data-folder"
         shutil.rmtree(data, ignore_errors=True)
         env = {**base, "SEARCHSVC_DATA_DIR": str(data)}
-        rows.append(("folder, first run", run([*searchsvc, "ingest", str(folder), "--json"], env, args.timeout)))
+        ingest = ["ingest", str(folder), "--json"]
+        rows.append(("folder, first run", run(ingest, env, args.timeout, args.workdir)))
         for path in sorted(folder.glob("*.txt"))[: args.changed]:
             with open(path, "a") as handle:
                 handle.write("\n\nAn edited closing paragraph about quokkas and wombats.\n")
-        rows.append(
-            (
-                f"folder re-run, {args.changed} changed",
-                run([*searchsvc, "ingest", str(folder), "--json"], env, args.timeout),
-            )
-        )
-        baseline = run([*searchsvc, "collections", "--json"], env, 600)
+        rows.append((f"folder re-run, {args.changed} changed", run(ingest, env, args.timeout, args.workdir)))
+        baseline = run(["collections", "--json"], env, 600, args.workdir)
         data_big = args.workdir / "data-big"
         shutil.rmtree(data_big, ignore_errors=True)
         env_big = {**base, "SEARCHSVC_DATA_DIR": str(data_big)}
-        rows.append(
-            (f"one {args.big_mb} MB file", run([*searchsvc, "ingest", str(big), "--json"], env_big, args.timeout))
-        )
+        big_run = run(["ingest", str(big), "--json"], env_big, args.timeout, args.workdir)
+        rows.append((f"one {args.big_mb} MB file", big_run))
     print(f"baseline (searchsvc collections): peak RSS {baseline['peak_rss_mib']} MiB, cpu_count {os.cpu_count()}")
     print("| run | seconds | exit | peak RSS MiB | vs baseline | documents added/changed/unchanged | chunks |")
     print("|---|---|---|---|---|---|---|")

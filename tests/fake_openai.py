@@ -83,8 +83,9 @@ def go_duration(seconds: float) -> str:
 class FakeOpenAI:
     """Start with ``with FakeOpenAI() as server:``; ``server.url`` is the base URL (ends in /v1)."""
 
-    def __init__(self, dimension: int = 64, api_key: str | None = "test-key") -> None:
+    def __init__(self, dimension: int = 64, api_key: str | None = "test-key", record_inputs: bool = True) -> None:
         self.dimension = dimension
+        self.record_inputs = record_inputs  # benches that send gigabytes turn the recording off
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
@@ -176,8 +177,9 @@ class FakeOpenAI:
             return (tokens - self._bucket_tokens) / rate
 
     def embeddings(self, body: dict[str, Any], inputs: list[str], fault: Fault | None) -> dict[str, Any]:
-        with self._lock:
-            self.embedded_inputs.update(inputs)
+        if self.record_inputs:
+            with self._lock:
+                self.embedded_inputs.update(inputs)
         dimension = self.dimension // 2 if fault and fault.kind == "wrong_dimension" else self.dimension
         as_base64 = body.get("encoding_format") == "base64"
         data = []
@@ -239,8 +241,9 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self, body: Any) -> None:
             auth = self.headers.get("authorization")
-            with server._lock:
-                server.requests.append(RecordedRequest(self.command, self.path, body, auth, time.monotonic()))
+            if server.record_inputs:
+                with server._lock:
+                    server.requests.append(RecordedRequest(self.command, self.path, body, auth, time.monotonic()))
             if server.api_key and auth != f"Bearer {server.api_key}":
                 message = "Incorrect API key provided"
                 return self._send(401, api_error(message, "invalid_request_error", None, "invalid_api_key"))
