@@ -8,29 +8,26 @@ closest to the question, each with its citation.
 
 from __future__ import annotations
 
-import html
-import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
+from searchsvc.answer_sources import AnswerSource, source_block
 from searchsvc.citations import (
     StreamingCitationFilter,
     best_quote,
     check_citations,
     claims_by_citation,
-    prose_sentences,
 )
 from searchsvc.config import Settings
 from searchsvc.errors import ProviderError
+from searchsvc.extractive import extract
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.token_counting import TiktokenCounter
-from searchsvc.search import SearchHit, search
+from searchsvc.search import search
 from searchsvc.storage import conversations
 from searchsvc.store import Store
 from searchsvc.textclean import clean_text
@@ -46,51 +43,7 @@ REWRITE_PROMPT = (
     "Reply with the query only."
 )
 NO_ANSWER = "I don't know: nothing in the collection is relevant enough to answer that question."
-EXTRACTIVE_SENTENCES = 3
 HISTORY_MESSAGES = 6
-SOURCE_TAG = re.compile(r"<\s*/?\s*source\b", re.IGNORECASE)  # a document must not open or close a block
-MARKUP_PREFIX = re.compile(r"^(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s*)+")
-
-
-@dataclass
-class AnswerSource:
-    number: int
-    chunk_id: int
-    document_id: int
-    document_key: str
-    title: str | None
-    path: str | None
-    heading_path: list[str]
-    line_start: int | None
-    line_end: int | None
-    page: int | None
-    score: float
-    text: str
-
-    @classmethod
-    def from_hit(cls, number: int, hit: SearchHit) -> AnswerSource:
-        return cls(
-            number,
-            hit.chunk_id,
-            hit.document_id,
-            hit.document_key,
-            hit.title,
-            hit.path,
-            hit.heading_path,
-            hit.line_start,
-            hit.line_end,
-            hit.page,
-            hit.score,
-            hit.text,
-        )
-
-    def location(self) -> str:
-        parts = [self.path or self.document_key] + ([" > ".join(self.heading_path)] if self.heading_path else [])
-        if self.page is not None:
-            parts.append(f"page {self.page}")
-        elif self.line_start is not None:
-            parts.append(f"lines {self.line_start}-{self.line_end}")
-        return ", ".join(parts)
 
 
 @dataclass
@@ -105,26 +58,6 @@ class AskRequest:
     conversation_id: str | None = None
     model: str | None = None
     mode: str = "hybrid"
-
-
-def candidate_sentences(text: str) -> list[str]:
-    """Prose sentences of a chunk: split at sentence ends and line breaks, markup and code left out."""
-    kept = []
-    for piece in prose_sentences(text):
-        piece = MARKUP_PREFIX.sub("", piece)
-        words = piece.split()
-        alpha = sum(ch.isalpha() for ch in piece)
-        if len(words) >= 4 and "```" not in piece and alpha >= 0.6 * len(piece.replace(" ", "")):
-            kept.append(" ".join(words))
-    return kept
-
-
-def source_block(source: AnswerSource) -> str:
-    """A source as delimited data; its text cannot close the block early."""
-    body = SOURCE_TAG.sub(lambda m: "&lt;" + m.group(0)[1:], source.text)
-    title = html.escape(source.title or "", quote=True)
-    location = html.escape(source.location(), quote=True)
-    return f'<source id="{source.number}" title="{title}" location="{location}">\n{body}\n</source>'
 
 
 class Answerer:
@@ -167,7 +100,7 @@ class Answerer:
         return rewritten or request.question, history
 
     def retrieve(self, query: str, request: AskRequest) -> list[AnswerSource]:
-        floor = self.settings.answer_min_score if request.min_score is None else request.min_score
+        floor = self.settings.answer_floor(self.embedder.model) if request.min_score is None else request.min_score
         hits = search(
             self.store,
             self.embedder,
@@ -221,11 +154,17 @@ class Answerer:
         )
 
     def _answer_without_model(self, request: AskRequest, query: str, sources: list[AnswerSource]) -> dict[str, Any]:
-        """'I don't know' when nothing is relevant, else the extractive answer; no chat call either way."""
+        """'I don't know' when nothing is relevant, else the extractive answer; no chat call either way.
+
+        Extractive answers also refuse when no sentence of the sources is close enough to the question."""
+        refusal = {"answered": False, "mode": self.mode}
         if not sources:
-            return self._finish(request, query, NO_ANSWER, sources, [], {"answered": False, "mode": self.mode})
-        text, cited = self.extractive(query, sources)
-        return self._finish(request, query, text, sources, cited, {"mode": "extractive", "answered": True})
+            return self._finish(request, query, NO_ANSWER, sources, [], refusal)
+        found = extract(self.embedder, query, sources)
+        sentence_floor = self.settings.extractive_floor(self.embedder.model)
+        if found is None or (sentence_floor is not None and found.best_score < sentence_floor):
+            return self._finish(request, query, NO_ANSWER, sources, [], refusal)
+        return self._finish(request, query, found.text, sources, found.cited, {"mode": "extractive", "answered": True})
 
     def _generate(
         self, messages: list[dict[str, str]], source_count: int, params: dict[str, Any], model: str | None
@@ -268,17 +207,6 @@ class Answerer:
             "answers": answers,
         }
 
-    def extractive(self, query: str, sources: list[AnswerSource]) -> tuple[str, list[int]]:
-        """The retrieved sentences closest in meaning to the query, each with its citation."""
-        sentences = [(s.number, text) for s in sources for text in candidate_sentences(s.text)]
-        if not sentences:
-            sentences = [(s.number, " ".join(s.text.split())) for s in sources]
-        query_vector = self.embedder.embed_query(query)
-        scores = self.embedder.embed_documents([text for _, text in sentences]) @ query_vector
-        best = [sentences[i] for i in np.argsort(-scores)[:EXTRACTIVE_SENTENCES]]
-        text = " ".join(f"{sentence.rstrip('.!?')} [{number}]." for number, sentence in best)
-        return text, list(dict.fromkeys(number for number, _ in best))
-
     def citations(self, answer: str, sources: list[AnswerSource], cited: list[int]) -> list[dict[str, Any]]:
         by_number = {s.number: s for s in sources}
         claims = claims_by_citation(answer)
@@ -297,6 +225,9 @@ class Answerer:
                     "line_start": source.line_start,
                     "line_end": source.line_end,
                     "page": source.page,
+                    "start_char": source.start_char,
+                    "end_char": source.end_char,
+                    "location": source.location(),
                     "quote": best_quote(source.text, claims.get(number, answer)),
                 }
             )

@@ -14,6 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 DEFAULT_DATA_DIR = Path(".searchsvc")
+# (answer floor, extractive sentence floor) per embedding model, on cosine similarity. Cosines differ by
+# model, so one number cannot serve all: bench/answerability.py calibrates them (tests/fixtures/
+# answerability.jsonl, 40 answerable and 40 unanswerable questions over sample_data).
+# The sentence floor is off (None) for MiniLM: tuned on half the set it lowered the held-out score.
+CALIBRATED_FLOORS: dict[str, tuple[float, float | None]] = {"all-MiniLM-L6-v2": (0.5, None)}
+UNCALIBRATED_FLOORS: tuple[float, float | None] = (0.2, None)  # other models: the floor of earlier releases
 
 
 class Settings(BaseSettings):
@@ -79,9 +85,20 @@ class Settings(BaseSettings):
     index_refresh_seconds: float = Field(1.0, ge=0, description="How often the server looks for newer indexes.")
 
     # Answers.
-    answer_min_score: float = Field(0.2, description="Sources scoring below this are not relevant enough to answer.")
+    answer_min_score: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Sources below this cosine are too far to answer from; default: the model's calibrated floor.",
+    )
     answer_context_tokens: int = Field(6000, ge=256, description="Token budget for numbered sources in the prompt.")
     answer_sources: int = Field(8, ge=1, le=50, description="Chunks retrieved for an answer.")
+    extractive_min_score: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Extractive answers: the best sentence's cosine must reach this; default: calibrated per model.",
+    )
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -90,6 +107,18 @@ class Settings(BaseSettings):
         if value >= size:
             raise ValueError(f"chunk_overlap ({value}) must be smaller than chunk_tokens ({size})")
         return value
+
+    def answer_floor(self, model: str) -> float:
+        """The relevance floor of answers for an embedding model: the setting, else the model's calibrated floor."""
+        if self.answer_min_score is not None:
+            return self.answer_min_score
+        return CALIBRATED_FLOORS.get(model, UNCALIBRATED_FLOORS)[0]
+
+    def extractive_floor(self, model: str) -> float | None:
+        """The floor of the best quoted sentence in extractive answers, likewise (None: no floor)."""
+        if self.extractive_min_score is not None:
+            return self.extractive_min_score
+        return CALIBRATED_FLOORS.get(model, UNCALIBRATED_FLOORS)[1]
 
     @property
     def resolved_database_url(self) -> str:

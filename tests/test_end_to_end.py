@@ -95,3 +95,58 @@ def test_cli_ingest_and_search_print_json(tmp_path: Path) -> None:
         [*env_args, "ingest", str(folder), "--json"], capture_output=True, text=True, check=True, env=env
     )
     assert json.loads(again.stdout)["unchanged"] == 2
+
+
+def _answer(sample_store, local_provider, question: str) -> dict:  # type: ignore[no-untyped-def]
+    from searchsvc.answer import Answerer, AskRequest
+
+    store, _ = sample_store
+    return Answerer(store, local_provider, None, store.settings).answer(
+        AskRequest(question=question, collection="docs")
+    )
+
+
+@pytest.mark.parametrize(
+    "question", ["What is the capital of Mongolia?", "How do I squash my last three commits with git rebase?"]
+)
+def test_questions_the_documents_cannot_answer_get_i_dont_know(sample_store, local_provider, question: str) -> None:
+    reply = _answer(sample_store, local_provider, question)
+    assert reply["answered"] is False and reply["answer"].startswith("I don't know") and reply["citations"] == []
+
+
+def test_extractive_answers_quote_prose_not_headings_or_lead_ins(sample_store, local_provider) -> None:
+    for question in (
+        "How do I train a compression dictionary with zstd?",
+        "How do I install pyenv with Homebrew?",
+        "What command creates a new Python virtual environment?",
+    ):
+        reply = _answer(sample_store, local_provider, question)
+        assert reply["answered"] and reply["citations"], question
+        sentences = [s.strip() for s in reply["answer"].split(".") if s.strip()]
+        headings = {h.lower() for c in reply["citations"] for h in c["heading_path"]}
+        for sentence in sentences:
+            text = sentence.rsplit("[", 1)[0].strip()
+            assert not text.endswith(":") and text.lower() not in headings, (question, text)
+
+
+def test_html_citations_give_heading_path_and_character_offsets(sample_store, local_provider) -> None:
+    reply = _answer(sample_store, local_provider, "When two items have equal sort keys, does Python keep their order?")
+    html = [c for c in reply["citations"] if c["path"].endswith(".html")]
+    assert html, reply["citations"]
+    for citation in html:
+        assert citation["line_start"] is None and "None" not in citation["location"]
+        assert f"characters {citation['start_char']}-{citation['end_char']}" in citation["location"]
+        assert " > ".join(citation["heading_path"]) in citation["location"]
+
+
+def test_candidate_sentences_leave_out_headings_lead_ins_and_code() -> None:
+    from searchsvc.extractive import candidate_sentences
+
+    chunk = (
+        "## Installing pyenv\n\nTo install it with Homebrew, run the following:\n\n"
+        "```sh\nbrew install pyenv\n```\n\nThe shims directory must come first on your PATH.\n"
+    )
+    assert candidate_sentences(chunk, ["Installing pyenv"]) == ["The shims directory must come first on your PATH."]
+    assert candidate_sentences(
+        "Installing pyenv with care\n\nMore text follows here now.", ["Installing pyenv with care"]
+    ) == ["More text follows here now."]

@@ -67,11 +67,5 @@ def _print_stream(out: Output, answerer: Answerer, request: AskRequest) -> None:
             sys.stdout.write("\n\n")
             out.note(f"({data['mode']} answer)")
             for c in data["citations"]:
-                where = f"page {c['page']}" if c["page"] else f"lines {c['line_start']}-{c['line_end']}"
-                heading = " > ".join(c["heading_path"])
-                out.console.print(
-                    f"[{c['number']}] {c['path'] or c['document_key']} {heading} ({where})",
-                    markup=False,
-                    highlight=False,
-                )
+                out.console.print(f"[{c['number']}] {c['location']}", markup=False, highlight=False)
                 out.console.print(f"    “{' '.join(c['quote'].split())[:200]}”", markup=False, highlight=False)

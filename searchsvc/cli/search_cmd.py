@@ -11,6 +11,7 @@ from rich.markup import escape
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
+from searchsvc.locations import describe_location
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.search import SearchHit, search
 from searchsvc.store import Store
@@ -80,12 +81,13 @@ def search_command(
 
 
 def location(hit: SearchHit) -> str:
-    """Where a hit is: path, heading path, and lines or page."""
-    parts = [hit.path or hit.document_key]
-    if hit.heading_path:
-        parts.append(" > ".join(hit.heading_path))
-    if hit.page is not None:
-        parts.append(f"page {hit.page}")
-    elif hit.line_start is not None:
-        parts.append(f"lines {hit.line_start}-{hit.line_end}")
-    return " | ".join(parts)
+    """Where a hit is: path, heading path, and lines, page or characters."""
+    return describe_location(
+        hit.path or hit.document_key,
+        hit.heading_path,
+        hit.page,
+        hit.line_start,
+        hit.line_end,
+        hit.start_char,
+        hit.end_char,
+    )
