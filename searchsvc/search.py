@@ -12,6 +12,7 @@ import numpy as np
 from searchsvc.errors import InvalidInputError
 from searchsvc.filters import compile_filter
 from searchsvc.fusion import FusedHit, reciprocal_rank_fusion
+from searchsvc.locations import describe_location
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
 from searchsvc.storage.keyword_index import keyword_search
@@ -54,7 +55,19 @@ class SearchHit:
     keyword_score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "location": self.location()}
+
+    def location(self) -> str:
+        """Where the hit is, for a person: path, heading path, then lines, page or characters."""
+        return describe_location(
+            self.path or self.document_key,
+            self.heading_path,
+            self.page,
+            self.line_start,
+            self.line_end,
+            self.start_char,
+            self.end_char,
+        )
 
 
 @dataclass

@@ -150,3 +150,13 @@ def test_candidate_sentences_leave_out_headings_lead_ins_and_code() -> None:
     assert candidate_sentences(
         "Installing pyenv with care\n\nMore text follows here now.", ["Installing pyenv with care"]
     ) == ["More text follows here now."]
+
+
+def test_search_hits_carry_a_location_to_follow(sample_store, local_provider) -> None:
+    store, _ = sample_store
+    hits = search(store, local_provider, "docs", "sort with a key function", k=10).hits
+    html = next(h for h in hits if h.path.endswith(".html"))
+    assert html.as_dict()["location"].endswith(f"characters {html.start_char}-{html.end_char}")
+    hits = search(store, local_provider, "docs", "create a virtual environment with venv", k=10).hits
+    text = next(h for h in hits if h.line_start is not None)
+    assert text.as_dict()["location"].endswith(f"lines {text.line_start}-{text.line_end}")

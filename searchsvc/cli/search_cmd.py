@@ -11,9 +11,8 @@ from rich.markup import escape
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
-from searchsvc.locations import describe_location
 from searchsvc.providers import EmbedderRegistry
-from searchsvc.search import SearchHit, search
+from searchsvc.search import search
 from searchsvc.store import Store
 
 
@@ -75,19 +74,6 @@ def search_command(
     for rank, hit in enumerate(result.hits, start=1):
         title = escape(hit.title or hit.document_key)
         out.console.print(f"[bold]{rank}. {title}[/]  score {hit.score:.3f}", highlight=False)
-        out.console.print(f"   {location(hit)}", style="dim", highlight=False, markup=False)
+        out.console.print(f"   {hit.location()}", style="dim", highlight=False, markup=False)
         snippet = " ".join(hit.text.split())
         out.console.print(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}", highlight=False, markup=False)
-
-
-def location(hit: SearchHit) -> str:
-    """Where a hit is: path, heading path, and lines, page or characters."""
-    return describe_location(
-        hit.path or hit.document_key,
-        hit.heading_path,
-        hit.page,
-        hit.line_start,
-        hit.line_end,
-        hit.start_char,
-        hit.end_char,
-    )
