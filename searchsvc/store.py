@@ -26,8 +26,9 @@ from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
 from searchsvc.storage.database import open_database
 from searchsvc.storage.identity import read_database_id
+from searchsvc.storage.index_files import read_manifest
 from searchsvc.storage.schema import Chunk, Collection, Document
-from searchsvc.storage.vector_index import FaissIndex, IndexPolicy, read_manifest
+from searchsvc.storage.vector_index import FaissIndex, IndexPolicy
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -10,7 +10,8 @@ import pytest
 from searchsvc.doctor import check_collection
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
-from searchsvc.storage.vector_index import IndexPolicy, read_manifest
+from searchsvc.storage.index_files import read_manifest
+from searchsvc.storage.vector_index import IndexPolicy
 from searchsvc.store import Store
 from tests.conftest import SAMPLE_DATA, remote_settings
 from tests.fake_openai import FakeOpenAI

@@ -9,7 +9,6 @@ manifest, so a reader or a crash only ever sees a complete index.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -21,6 +20,13 @@ import faiss
 import numpy as np
 
 from searchsvc.errors import IndexMismatchError, StorageError
+from searchsvc.storage.index_files import (
+    IndexManifest,
+    atomic_write,
+    read_manifest,
+    remove_old_generations,
+    save_npy,
+)
 
 INDEX_TYPES = ("flat", "hnsw")  # what an index file is
 INDEX_CHOICES = ("auto", *INDEX_TYPES)  # what a collection asks for; auto picks by size
@@ -82,22 +88,6 @@ class IndexPolicy:
 
 
 DEFAULT_POLICY = IndexPolicy()
-
-
-@dataclass
-class IndexManifest:
-    """What a saved index is: enough to check it against SQL without loading it."""
-
-    model: str
-    dimension: int
-    index_type: str
-    generation: int
-    count: int
-    database: str | None = None  # namespace of the database it was built from (None: written before 0.2)
-    collection_id: int | None = None  # the collection's row id: a re-created collection is another one
-
-    def belongs_to(self, database: str, collection_id: int) -> bool:
-        return self.database == database and self.collection_id == collection_id
 
 
 class VectorIndex(ABC):
@@ -373,17 +363,17 @@ class FaissIndex(VectorIndex):
         self.folder.mkdir(parents=True, exist_ok=True)
         generation = self.manifest.generation + 1
         index_file = self.folder / f"index-{generation}.faiss"
-        _atomic_write(index_file, lambda tmp: faiss.write_index(self._index, str(tmp)))
+        atomic_write(index_file, lambda tmp: faiss.write_index(self._index, str(tmp)))
         if self._tombstones:
             tomb = np.fromiter(self._tombstones, dtype=np.int64)
-            _atomic_write(self.folder / f"tombstones-{generation}.npy", lambda tmp: _save_npy(tmp, tomb))
+            atomic_write(self.folder / f"tombstones-{generation}.npy", lambda tmp: save_npy(tmp, tomb))
         if before_publish is not None:
             before_publish()
         manifest = IndexManifest(**{**asdict(self.manifest), "generation": generation, "count": self.count()})
         payload = json.dumps(asdict(manifest), indent=1).encode()
-        _atomic_write(self.folder / "manifest.json", lambda tmp: tmp.write_bytes(payload))
+        atomic_write(self.folder / "manifest.json", lambda tmp: tmp.write_bytes(payload))
         self.manifest = manifest
-        _remove_old_generations(self.folder, generation)
+        remove_old_generations(self.folder, generation)
 
 
 _faiss_threads: int | None = None  # process-wide choice; None leaves OpenMP's default (all cores)
@@ -412,54 +402,3 @@ def _new_faiss_index(dimension: int, index_type: str, policy: IndexPolicy) -> fa
     else:
         inner = faiss.IndexFlatIP(dimension)
     return faiss.IndexIDMap2(inner)
-
-
-def read_manifest(folder: Path) -> IndexManifest | None:
-    path = folder / "manifest.json"
-    if not path.exists():
-        return None
-    try:
-        return IndexManifest(**json.loads(path.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise StorageError(f"{path} is unreadable ({exc}); run `searchsvc reindex` to rebuild it") from exc
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array)
-
-
-def _atomic_write(target: Path, write) -> None:  # type: ignore[no-untyped-def]
-    """Write via ``write(tmp_path)``, fsync, then rename over ``target``."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _remove_old_generations(folder: Path, current: int) -> None:
-    for path in folder.glob("*-*.faiss"):
-        _unlink_if_older(path, current)
-    for path in folder.glob("tombstones-*.npy"):
-        _unlink_if_older(path, current)
-
-
-def _unlink_if_older(path: Path, current: int) -> None:
-    try:
-        generation = int(path.stem.rsplit("-", 1)[1])
-    except (IndexError, ValueError):
-        return
-    if generation < current:
-        path.unlink(missing_ok=True)
