@@ -11,6 +11,11 @@ class ParseError(Exception):
     """A file could not be parsed; the pipeline reports it and moves on."""
 
 
+class SourceUnavailable(ParseError):
+    """The file could not be read this time (I/O error, gone, grown past the limit): nothing about its
+    content is known, so what is indexed of it stays and the next run tries again."""
+
+
 @dataclass(frozen=True)
 class Block:
     """A structural unit of a document: a paragraph, heading, code block or page.

@@ -25,21 +25,25 @@ def embed_pending(provider: EmbeddingProvider, pending: dict[str, tuple[str, int
     queue = plan_batches(pending, limits)
     bucket = TokenBucket(limits.tokens_per_minute) if limits.tokens_per_minute else None
     in_flight: dict[Future[np.ndarray], EmbeddingBatch] = {}
-    with ThreadPoolExecutor(max_workers=limits.max_in_flight) as pool:
+    pool = ThreadPoolExecutor(max_workers=limits.max_in_flight)
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < limits.max_in_flight:
+                batch = queue.pop(0)
+                if bucket is not None:
+                    bucket.acquire(batch.tokens)  # paced to the API's tokens-per-minute limit
+                in_flight[pool.submit(provider.embed_documents, batch.texts)] = batch
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = in_flight.pop(future)
+                store_batch(batch, future.result())
+    except BaseException:
         try:
-            while queue or in_flight:
-                while queue and len(in_flight) < limits.max_in_flight:
-                    batch = queue.pop(0)
-                    if bucket is not None:
-                        bucket.acquire(batch.tokens)  # paced to the API's tokens-per-minute limit
-                    in_flight[pool.submit(provider.embed_documents, batch.texts)] = batch
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    batch = in_flight.pop(future)
-                    store_batch(batch, future.result())
-        except BaseException:
             _keep_what_was_paid_for(in_flight, store_batch)
-            raise
+        finally:  # never wait here for requests nobody will use (a second Ctrl-C leaves at once)
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _keep_what_was_paid_for(in_flight: dict[Future[np.ndarray], EmbeddingBatch], store_batch: StoreBatch) -> None:

@@ -10,6 +10,7 @@ after SQL and saved atomically; any gap left by a crash is closed from SQL on th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
@@ -21,7 +22,7 @@ import numpy as np
 
 from ingest.batcher import EmbeddingBatch
 from ingest.chunker import Chunker
-from ingest.document import ParseError, SkippedDocument, SourceDocument
+from ingest.document import ParseError, SkippedDocument, SourceDocument, SourceUnavailable
 from ingest.embedding import embed_pending
 from ingest.report import IngestReport, NoProgress, Progress
 from ingest.sources import DEFAULT_MAX_FILE_BYTES, count_candidates, discover, record_document, source_root
@@ -138,7 +139,8 @@ class IngestPipeline:
             return None
         seen.add(item.key)
         previous = known.get(item.key)
-        if previous is not None and previous.content_hash == self._fingerprint(item):
+        fingerprint = self._skip_fingerprint(item) if previous is not None and previous.skipped else None
+        if previous is not None and previous.content_hash == (fingerprint or self._fingerprint(item)):
             report.count(item.key, "unchanged")
             report.skipped_before += previous.skipped
             self.progress.advance(1)
@@ -146,6 +148,10 @@ class IngestPipeline:
         status = "changed" if previous is not None and not previous.skipped else "added"
         try:
             prepared = self._prepare(item, status)
+        except SourceUnavailable as exc:  # says nothing of the content: keep what is indexed, try again next run
+            report.skip(item.key, item.path, str(exc))
+            self.progress.advance(1)
+            return None
         except ParseError as exc:
             prepared, reason = None, str(exc)
         else:
@@ -159,6 +165,11 @@ class IngestPipeline:
         """Content hash plus how it is cut: a new parser version or chunk size re-embeds what it changes."""
         recipe = f"{PIPELINE_VERSION}:{self.chunker.max_tokens}:{self.chunker.overlap}:{source.content_hash}"
         return hashlib.sha256(recipe.encode()).hexdigest()
+
+    def _skip_fingerprint(self, source: SourceDocument) -> str:
+        """A skipped file is looked at again when it changes, and when the PDF library changes (a newer
+        pypdf may find text where this one found none)."""
+        return hashlib.sha256(f"{self._fingerprint(source)}:{_pdf_library()}".encode()).hexdigest()
 
     def _prepare(self, source: SourceDocument, status: str) -> _Prepared | None:
         """Parse and chunk a document; None when it has no text to index."""
@@ -212,7 +223,7 @@ class IngestPipeline:
         with self.store.session() as session:
             if previous is not None and not previous.skipped:
                 removed = repo.delete_documents(session, [previous.row_id])
-            fingerprint = self._fingerprint(item)
+            fingerprint = self._skip_fingerprint(item)
             repo.record_skip(session, collection.id, item.key, item.source, item.path, fingerprint, reason)
             session.commit()
         if removed and collection.dimension is not None:
@@ -316,6 +327,16 @@ class IngestPipeline:
         return self.store.record_dimension(collection, dimension) if dimension is not None else collection
 
 
+@functools.cache
+def _pdf_library() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"pypdf {version('pypdf')}"
+    except PackageNotFoundError:
+        return "pypdf"
+
+
 def _batched(items: Iterable[SourceDocument | SkippedDocument], size: int) -> Iterator[list]:  # type: ignore[type-arg]
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
@@ -341,10 +362,14 @@ def ingest_path(
 
     Documents are keyed by the source's label (its folder's name, or as much of its path as tells it
     apart from other sources of the collection) and their path inside it. ``prune`` applies to
-    folders and JSONL files; a single file is ingested as part of its folder, leaving the rest alone.
+    folders and JSONL files; a single file is ingested as part of the nearest folder above it that was
+    ingested before (else its own folder), leaving the rest alone.
     """
     root = source_root(path)
     target = store.ensure_collection(collection, provider)
+    if root.kind == "file":  # part of a folder ingested before: the same key as when that folder is ingested
+        above = store.registered_folder(target, Path(path).resolve())
+        root = source_root(path, above[0]) if above is not None else root
     label = store.source_label(target, str(root.location), root.parts)
     pipeline = IngestPipeline(
         store,
@@ -355,7 +380,7 @@ def ingest_path(
         progress=progress,
         crashpoints=crashpoints,
     )
-    found = discover(path, include, exclude, max_file_bytes, label=label)
+    found = discover(path, include, exclude, max_file_bytes, label=label, root=root)
     total = count_candidates(path, include, exclude)
     return pipeline.run(found, source=label, prune=prune and root.only is None, total=total)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.document import ParsedDocument, ParseError, SkippedDocument, SourceDocument
+from ingest.document import ParsedDocument, SkippedDocument, SourceDocument, SourceUnavailable
 from ingest.parsers import format_for, parse_bytes
 from ingest.parsers.text import SNIFF_BYTES, looks_binary, parse_text
 from searchsvc.textclean import clean_json, clean_text
@@ -46,14 +46,16 @@ class SourceRoot:
         return [part for part in self.location.parts if part not in ("/", "")]
 
 
-def source_root(path: Path) -> SourceRoot:
+def source_root(path: Path, folder: Path | None = None) -> SourceRoot:
+    """What ``path`` stands for; a file is taken as part of ``folder`` (default: the folder it is in)."""
     path = Path(path)
     resolved = path.resolve()
     if path.is_dir():
         return SourceRoot(path, "folder", resolved)
     if path.suffix.lower() == ".jsonl":
         return SourceRoot(path, "jsonl", resolved)
-    return SourceRoot(path, "file", resolved.parent, only=resolved.name)
+    folder = folder or resolved.parent
+    return SourceRoot(path, "file", folder, only=resolved.relative_to(folder).as_posix())
 
 
 def discover(
@@ -63,12 +65,14 @@ def discover(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     follow_external_symlinks: bool = False,
     label: str | None = None,
+    root: SourceRoot | None = None,
 ) -> Iterator[Found]:
     """Documents under ``path``: a folder, a ``.jsonl`` file of records, or one document file.
 
-    Folder documents are keyed ``label/relative path`` (``label`` defaults to the folder's name).
+    Folder documents are keyed ``label/relative path`` (``label`` defaults to the folder's name);
+    ``root`` overrides how ``path`` is understood (a file as part of a folder above its own).
     """
-    root = source_root(path)
+    root = root or source_root(path)
     label = label or root.location.name
     if root.kind == "jsonl":
         yield from read_jsonl(root.location, label)
@@ -197,10 +201,10 @@ def _load_file(document: SourceDocument, path: Path, fmt: str, max_file_bytes: i
     try:
         size = path.stat().st_size
         if size > max_file_bytes:
-            raise ParseError(oversize_reason(size, max_file_bytes))
+            raise SourceUnavailable(oversize_reason(size, max_file_bytes))
         data = path.read_bytes()
     except OSError as exc:
-        raise ParseError(f"unreadable: {exc.strerror or exc}") from exc
+        raise SourceUnavailable(f"unreadable: {exc.strerror or exc}") from exc
     document.content_hash = hashlib.sha256(data).hexdigest()
     return parse_bytes(data, fmt)
 

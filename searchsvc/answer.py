@@ -100,7 +100,11 @@ class Answerer:
         return rewritten or request.question, history
 
     def retrieve(self, query: str, request: AskRequest) -> list[AnswerSource]:
-        floor = self.settings.answer_floor(self.embedder.model) if request.min_score is None else request.min_score
+        """Sources for an answer. The default floor is on cosine similarity, so it applies in vector and
+        hybrid modes; keyword scores have another scale (bm25, ts_rank) and get no default floor."""
+        floor = request.min_score
+        if floor is None and request.mode != "keyword":
+            floor = self.settings.answer_floor(self.embedder.model)
         hits = search(
             self.store,
             self.embedder,

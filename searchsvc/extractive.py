@@ -54,10 +54,12 @@ def candidate_sentences(text: str, headings: Sequence[str] = ()) -> list[str]:
 
 
 def extract(embedder: EmbeddingProvider, query: str, sources: list[AnswerSource]) -> Extract | None:
-    """The best sentences of the sources, each cited; None when the sources hold no prose at all."""
+    """The best sentences of the sources, each cited; sources without prose (code, tables) are quoted whole."""
     sentences = [
         (s.number, text) for s in sources for text in candidate_sentences(s.text, [*s.heading_path, s.title or ""])
     ]
+    if not sentences:
+        sentences = [(s.number, " ".join(s.text.split())) for s in sources if s.text.strip()]
     if not sentences:
         return None
     query_vector = embedder.embed_query(query)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 
 from searchsvc.errors import InvalidInputError
 from searchsvc.storage.json_fields import JsonValue
@@ -47,8 +47,10 @@ def compile_filter(spec: dict[str, Any] | None) -> ColumnElement[bool]:
 
 
 def _field_condition(field: str, condition: Any) -> ColumnElement[bool]:
-    if not isinstance(field, str) or not field or len(field) > 128:
-        raise InvalidInputError("filter field names must be non-empty strings of at most 128 characters")
+    if not isinstance(field, str) or not field or len(field) > 128 or '"' in field or "\\" in field:
+        raise InvalidInputError(
+            'filter field names must be non-empty strings of at most 128 characters, without " or \\'
+        )
     operators = condition if isinstance(condition, dict) else {"$eq": condition}
     if not operators:
         raise InvalidInputError(f"filter on {field!r} has no operator")
@@ -93,10 +95,10 @@ def _membership(field: str, values: list[Scalar], negate: bool) -> ColumnElement
         if item not in by_type.setdefault(kind, []):
             by_type[kind].append(item)
     parts = [_column(field, items[0]).in_(items) for items in by_type.values()]
-    condition = or_(*parts) if len(parts) > 1 else parts[0]
     if not negate:
-        return condition
-    return or_(not_(condition), *(_column(field, items[0]).is_(None) for items in by_type.values()))
+        return or_(*parts) if len(parts) > 1 else parts[0]
+    # Not in any of the lists; a NULL (absent, or a value of another type) counts as "not in".
+    return not_(or_(*(func.coalesce(part, false()) for part in parts)))
 
 
 def _check_scalar(field: str, op: str, value: Any) -> None:

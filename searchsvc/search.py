@@ -30,6 +30,7 @@ MIN_SCORE_HELP = (
 MODES = ("vector", "keyword", "hybrid")
 GROUP_FETCH_FACTOR = 5  # chunks fetched per wanted document when grouping
 GROUP_DEEPEN_FACTOR = 4  # and, when that gives fewer than k documents, how much deeper the next look goes
+GROUP_MAX_DEPTH = 10_000  # chunks looked at, at most, to find k documents
 HYBRID_DEPTH = 100  # candidates taken from each side before fusing
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="keyword-search")
 HYDRATE_MARGIN = 10  # extra ranked ids hydrated in case some were deleted since the index was saved
@@ -110,17 +111,20 @@ def search(
     while True:
         ranked, exhausted = retrieval.ranked(depth)
         started = time.perf_counter()
-        hits = _apply_floor(hydrate(store, ranked[: depth + HYDRATE_MARGIN]), min_score, mode)
+        candidates = hydrate(store, ranked[: depth + HYDRATE_MARGIN])
+        hits = _apply_floor(candidates, min_score, mode)
         retrieval.timings["hydrate_ms"] = _ms_since(started)
         if group_by != "document":
             hits = hits[:k]
             break
-        # A few long documents can fill every candidate: look deeper until k documents or no more chunks.
+        # A few long documents can fill every candidate: look deeper until k documents, no more chunks,
+        # the depth limit, or (vector and keyword rankings follow the score) a floor that cut the list.
         hits = best_chunk_per_document(hits)
-        if len(hits) >= k or exhausted:
+        floored = mode != "hybrid" and len(hits) < len(best_chunk_per_document(candidates))
+        if len(hits) >= k or exhausted or floored or depth >= GROUP_MAX_DEPTH:
             hits = hits[:k]
             break
-        depth *= GROUP_DEEPEN_FACTOR
+        depth = min(depth * GROUP_DEEPEN_FACTOR, GROUP_MAX_DEPTH)
     return SearchResult(collection_name, query, mode, hits, retrieval.timings)
 
 

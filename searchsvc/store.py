@@ -119,6 +119,13 @@ class Store:
                         raise
         raise AssertionError("unreachable")
 
+    def registered_folder(self, collection: Collection, file: Path) -> tuple[Path, str] | None:
+        """The nearest folder above ``file`` already ingested into ``collection`` as a source, with its label."""
+        ancestors = [str(folder) for folder in file.parents]
+        with self.session() as session:
+            found = repo.registered_source(session, collection.id, ancestors)
+        return (Path(found[0]), found[1]) if found is not None else None
+
     def record_dimension(self, collection: Collection, dimension: int) -> Collection:
         """Fix a new collection's dimension from its first vectors; refuse a different one later."""
         if collection.dimension == dimension:

@@ -89,3 +89,21 @@ def test_read_only_commands_in_an_empty_folder_create_nothing(tmp_path: Path, ar
         engine = create_engine(env["SEARCHSVC_DATABASE_URL"])
         assert inspect(engine).get_table_names() == []
         engine.dispose()
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency = 8.0  # a slow API: the first Ctrl-C waits for the request it already sent
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, request_timeout=20.0)
+    env = cli_env(settings, fake_openai, SEARCHSVC_MAX_IN_FLIGHT="1")
+    command = [sys.executable, "-m", "searchsvc", "ingest", str(SAMPLE_DATA / "markdown" / "redis")]
+    running = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not fake_openai.embedding_requests() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    started = time.monotonic()
+    running.send_signal(signal.SIGINT)
+    _, err = running.communicate(timeout=30)
+    assert time.monotonic() - started < 4  # not the 7 s left of the request
+    assert running.returncode == 130 and "interrupted; what was committed is kept" in err

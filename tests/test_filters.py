@@ -62,3 +62,10 @@ def test_values_compare_only_with_values_of_their_json_type(api: TestClient) -> 
     assert _ids(api, {"tag": {"$lt": 1}}) == set()  # strings are not numbers (SQLite's CAST made them 0.0)
     assert _ids(api, {"n": "3"}) == set() and _ids(api, {"n": 3}) == {3}
     assert _ids(api, {"open": 1}) == set() and len(_ids(api, {"open": True})) == 10
+
+
+def test_nin_with_values_of_several_types_excludes_each(api: TestClient) -> None:
+    assert _ids(api, {"tag": {"$nin": ["t1", 5, False]}}) == set(range(20)) - {1}
+    assert _ids(api, {"n": {"$nin": ["x", 4, 5]}}) == set(range(20)) - {4, 5}
+    refused = api.post("/v1/search", json={"query": "coral", "filter": {'we"ird': 1}})
+    assert refused.status_code == 400

@@ -132,3 +132,25 @@ def test_the_index_folder_is_named_for_the_database(tmp_path: Path) -> None:
         assert folder.parent.parent.parent == Path(settings.resolved_index_dir)
     finally:
         store.close()
+
+
+def test_every_spelling_of_one_database_url_shares_one_index_folder(tmp_path: Path) -> None:
+    """A server on 127.0.0.1 and a CLI on localhost (SQLite: the file reached through a symlinked folder)
+    must see the same index files and writer locks."""
+    settings = make_settings(tmp_path)
+    first = Store(settings)
+    try:
+        url = settings.resolved_database_url
+        if url.startswith("sqlite"):
+            database = Path(url.removeprefix("sqlite:///"))
+            (tmp_path / "linked").symlink_to(database.parent, target_is_directory=True)
+            other_url = f"sqlite:///{tmp_path / 'linked' / database.name}"
+        else:
+            other_url = url.replace("127.0.0.1", "localhost")
+        second = Store(make_settings(tmp_path, database_url=other_url))
+        try:
+            assert second.index_folder("docs") == first.index_folder("docs")
+        finally:
+            second.close()
+    finally:
+        first.close()

@@ -86,3 +86,59 @@ def test_a_document_that_loses_its_text_leaves_no_stale_chunks(tmp_path: Path, f
     report = run_ingest(settings, folder)
     assert report.removed == 1 and "no text" in report.skipped[0]["reason"]
     assert table_counts(settings)["chunks"] == 0
+
+
+def test_labels_never_nest_so_keys_never_collide(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
+    roots = [tmp_path / "p" / "a", tmp_path / "q" / "b", tmp_path / "r" / "a" / "b"]
+    (roots[0] / "b").mkdir(parents=True)
+    (roots[0] / "b" / "f.md").write_text("# F\n\nThe first folder's file about quokkas.\n")
+    roots[1].mkdir(parents=True)
+    (roots[1] / "g.md").write_text("# G\n\nThe second folder's file about wombats.\n")
+    (roots[2]).mkdir(parents=True, exist_ok=True)
+    (roots[2] / "f.md").write_text("# F\n\nThe third folder's file about numbats.\n")
+    assert [run_ingest(settings, root).added for root in roots] == [1, 1, 1]  # none replaced another's
+    store = Store(settings)
+    try:
+        with store.session() as session:
+            keys = sorted(session.scalars(select(Document.key)))
+    finally:
+        store.close()
+    assert keys == ["a/b/f.md", "b/g.md", "r/a/b/f.md"]
+
+
+def test_a_file_inside_an_ingested_folder_keeps_the_folders_key(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.md").write_text("# A\n\nA note about quokkas.\n")
+    run_ingest(settings, folder)
+    (folder / "sub" / "a.md").write_text("# A\n\nAn edited note about quokkas and wombats.\n")
+    report = run_ingest(settings, folder / "sub" / "a.md")
+    assert (report.added, report.changed) == (0, 1) and list(report.status) == ["docs/sub/a.md"]
+    assert table_counts(settings)["documents"] == 1
+
+
+def test_a_file_that_cannot_be_read_this_time_keeps_what_is_indexed(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    from ingest.document import SourceDocument, SourceUnavailable
+    from ingest.pipeline import IngestPipeline
+    from ingest.sources import record_document
+
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
+    store, provider = Store(settings), make_embedding_provider(settings)
+
+    def unreadable() -> None:
+        raise SourceUnavailable("unreadable: Input/output error")
+
+    try:
+        pipeline = IngestPipeline(store, provider, "docs", chunk_tokens=256, chunk_overlap=0)
+        pipeline.run([record_document("note", "Quokkas live on Rottnest Island.", None, {}, "src", None)])
+        failing = SourceDocument(key="note", source="src", path="/x/note.md", content_hash="new", load=unreadable)
+        report = pipeline.run([failing])
+        assert report.skipped[0]["reason"] == "unreadable: Input/output error" and report.removed == 0
+        assert table_counts(settings)["chunks"] == 1  # the indexed version stays
+        again = pipeline.run([record_document("note", "Quokkas and wombats.", None, {}, "src", None)])
+        assert again.changed == 1  # and the next readable version is taken, not remembered as skipped
+    finally:
+        store.close()
+        provider.close()

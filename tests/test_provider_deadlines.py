@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from searchsvc.api.app import create_app
 from searchsvc.errors import ProviderUnavailableError
 from tests.conftest import cli_env, remote_settings
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, Fault
 from tests.test_remote_provider import MODEL, run_ingest
 
 
@@ -114,3 +114,13 @@ def test_readiness_probes_the_api_for_free_and_at_most_once_per_interval(tmp_pat
             assert ready.status_code == 200 and ready.json()["providers"]["embeddings"]["reachable"]
     probes = fake_openai.requests[before:]
     assert [r.path for r in probes] == ["/v1/models", "/v1/models"]  # one per API (embeddings, chat), no paid call
+
+
+def test_one_failed_call_does_not_make_the_service_unready(tmp_path, folder, fake_openai) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, collection="docs", max_retries=1)
+    run_ingest(settings, folder)
+    with TestClient(create_app(settings)) as client:
+        fake_openai.queue(*[Fault("status", 503, only="/embeddings")] * 2)
+        assert client.post("/v1/search", json={"query": "redis", "mode": "vector"}).status_code == 503
+        ready = client.get("/readyz")  # the failure is checked with a free probe, which succeeds
+        assert ready.status_code == 200 and ready.json()["providers"]["embeddings"]["reachable"]

@@ -223,3 +223,39 @@ def test_a_collection_left_without_a_dimension_is_repaired_by_the_next_ingest(in
     report = run_ingest(ingested, SAMPLE_DATA / "markdown")
     assert report.added == report.changed == 0
     assert _top_ids(ingested, "redis persistence")
+
+
+def test_upgrading_registers_the_sources_of_older_documents(database_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = database.create_db_engine(database_url)
+    try:
+        database.upgrade(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO collections (id, name, provider, embedding_model, dimension, index_type, "
+                    "chunk_tokens, chunk_overlap, created_at) VALUES (1, 'old', 'local', 'm', 4, 'flat', "
+                    "256, 32, CURRENT_TIMESTAMP)"
+                )
+            )
+            for doc_id, key, source, path in (
+                (1, "docs/sub/a.md", "docs", "/x/docs/sub/a.md"),
+                (2, "docs/b.md", "docs", "/x/docs/b.md"),
+                (3, "note-1", "api", None),
+                (4, "r1", "recs.jsonl", "/y/recs.jsonl"),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO documents (id, collection_id, key, source, path, title, content_hash, "
+                        "metadata, chunk_count, token_count, created_at, updated_at) VALUES (:id, 1, :key, "
+                        ":source, :path, 't', 'h', '{}', 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": doc_id, "key": key, "source": source, "path": path},
+                )
+        database.upgrade(engine)
+        with engine.connect() as conn:
+            rows = sorted(conn.execute(text("SELECT label, location FROM ingest_sources")).all())
+        assert rows == [("api", "api:"), ("docs", "/x/docs"), ("recs.jsonl", "/y/recs.jsonl")]
+    finally:
+        engine.dispose()

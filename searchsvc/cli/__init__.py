@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -71,7 +72,11 @@ def main() -> None:
     except SearchsvcError as exc:
         sys.exit(fail(str(exc), exc.code, exc.exit_code, json_mode))
     except Interrupted:
-        sys.exit(fail(INTERRUPTED, "interrupted", 130, json_mode))
+        # Committed work is safe (the same holds for a kill); don't wait at exit for request threads.
+        fail(INTERRUPTED, "interrupted", 130, json_mode)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(fail(INTERRUPTED, "interrupted", 130, json_mode))
     except typer.Exit as exc:

@@ -114,6 +114,8 @@ class EmbedderRegistry:
         try:
             provider.embed_documents(["dimension probe"])
         except ProviderError as exc:
+            with self._lock:  # a refused name is not kept: callers cannot grow the cache with made-up models
+                self._providers.pop((provider.kind, provider.model), None)
             if exc.status in REFUSED_MODEL_STATUSES:
                 raise InvalidInputError(
                     f"the embeddings API does not accept model {provider.model!r} ({exc}); "

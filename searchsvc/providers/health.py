@@ -16,20 +16,30 @@ PROBE_DEADLINE_SECONDS = 3.0
 class ProviderProbe:
     """Readiness of one API: the latest call's outcome when recent, else ``GET /models`` (never a paid call).
 
-    Probes happen at most once per ``interval`` seconds, however often readiness is asked.
+    A failed call alone does not make the service unready (one request that ran out of retries says
+    little about the next): it is confirmed by a probe. Probes happen at most once per ``interval``
+    seconds, however often readiness is asked.
     """
 
     def __init__(self, client: OpenAICompatibleClient, interval: float) -> None:
         self.client = client
         self.interval = interval
         self._lock = threading.Lock()
+        self._probed_at = float("-inf")
+
+    def _needs_probe(self) -> bool:
+        health, now = self.client.health, time.monotonic()
+        stale = health.ok is None or now - health.at > self.interval
+        unconfirmed = health.ok is False and now - self._probed_at > self.interval
+        return stale or unconfirmed
 
     def state(self) -> dict[str, Any]:
         health = self.client.health
-        if health.ok is None or time.monotonic() - health.at > self.interval:
+        if self._needs_probe():
             with self._lock:
-                if health.ok is None or time.monotonic() - health.at > self.interval:
+                if self._needs_probe():
                     self._probe()
+                    self._probed_at = time.monotonic()
         return {
             "base_url": self.client.base_url,
             "reachable": bool(health.ok),

@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,6 +30,18 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 REFUSED_RETRIES = 2  # a refused connection is retried twice, quickly: a restarting server gets a second
 REFUSED_DELAY_SECONDS = 0.25
 DEFAULT_DEADLINE_SECONDS = 120.0
+
+
+@dataclass
+class _Success:
+    body: Any
+
+
+@dataclass
+class _Failure:
+    problem: str
+    retry_after: float | None = None  # the server's Retry-After, in seconds
+    refused: httpx.ConnectError | None = None  # nothing listens there (or the name does not resolve)
 
 
 class ProviderHealth:
@@ -85,48 +98,55 @@ class OpenAICompatibleClient:
         return self._with_retries("GET", path, None, deadline or self.deadline)
 
     def _with_retries(self, method: str, path: str, body: dict[str, Any] | None, deadline: float) -> Any:
+        """The retry policy: attempts until one succeeds, the retries run out, or the next wait would pass the
+        deadline. A refused connection is retried only briefly; answers that cannot succeed raise at once."""
         started = time.monotonic()
         ends_at = started + deadline
-        last_problem, refused = "no attempt made", 0
-        attempts = 0
+        refused = attempts = 0
+        problem = "no attempt made"
         while attempts <= self.max_retries:
             attempts += 1
-            remaining = max(ends_at - time.monotonic(), 0.001)
-            try:
-                response = self._client.request(method, path, json=body, timeout=_timeout(self.timeout, remaining))
-            except httpx.ConnectError as exc:
+            outcome = self._attempt(method, path, body, max(ends_at - time.monotonic(), 0.001))
+            if isinstance(outcome, _Success):
+                self.health.record(True)
+                return outcome.body
+            problem = outcome.problem
+            if outcome.refused is not None:
                 refused += 1
                 if refused > REFUSED_RETRIES or attempts > self.max_retries:
-                    raise self._unreachable(exc) from exc
-                last_problem, delay = f"connection failed ({exc})", REFUSED_DELAY_SECONDS * refused
-            except httpx.TimeoutException as exc:
-                last_problem, delay = f"timed out ({type(exc).__name__})", backoff_delay(attempts - 1)
-            except httpx.TransportError as exc:
-                last_problem, delay = f"connection failed ({exc!r})", backoff_delay(attempts - 1)
+                    raise self._unreachable(outcome.refused) from outcome.refused
+                delay = REFUSED_DELAY_SECONDS * refused
             else:
-                if response.status_code < 300:
-                    try:
-                        body_json = response.json()
-                    except ValueError:
-                        last_problem, delay = "the response body is not valid JSON", backoff_delay(attempts - 1)
-                    else:
-                        self.health.record(True)
-                        return body_json
-                else:
-                    self._raise_unless_retryable(response, method, path)
-                    last_problem = f"HTTP {response.status_code}: {_error_text(response)}"
-                    wait = retry_after_seconds(response.headers.get("retry-after"))
-                    delay = backoff_delay(attempts - 1, wait)
+                delay = backoff_delay(attempts - 1, outcome.retry_after)
             if attempts > self.max_retries or time.monotonic() + delay >= ends_at:
                 break
-            log.warning("provider %s %s failed (%s); retry %d in %.2fs", method, path, last_problem, attempts, delay)
+            log.warning("provider %s %s failed (%s); retry %d in %.2fs", method, path, problem, attempts, delay)
             time.sleep(delay)
-        self.health.record(False, last_problem)
+        self.health.record(False, problem)
         raise ProviderUnavailableError(
             f"{method} {self.base_url}{path} failed after {attempts} attempts in {time.monotonic() - started:.1f} s "
-            f"(deadline {deadline:.0f} s): {last_problem}. Nothing was stored; check the provider's status and "
+            f"(deadline {deadline:.0f} s): {problem}. Nothing was stored; check the provider's status and "
             "run the command again"
         )
+
+    def _attempt(self, method: str, path: str, body: dict[str, Any] | None, remaining: float) -> _Success | _Failure:
+        """One request: its parsed body, or what went wrong (raises for answers no retry can fix)."""
+        try:
+            response = self._client.request(method, path, json=body, timeout=_timeout(self.timeout, remaining))
+        except httpx.ConnectError as exc:
+            return _Failure(f"connection failed ({exc})", refused=exc)
+        except httpx.TimeoutException as exc:
+            return _Failure(f"timed out ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return _Failure(f"connection failed ({exc!r})")
+        if response.status_code >= 300:
+            self._raise_unless_retryable(response, method, path)
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            return _Failure(f"HTTP {response.status_code}: {_error_text(response)}", retry_after=retry_after)
+        try:
+            return _Success(response.json())
+        except ValueError:
+            return _Failure("the response body is not valid JSON")
 
     def _unreachable(self, exc: Exception) -> ProviderUnavailableError:
         problem = f"cannot connect to {self.base_url} ({exc})"

@@ -72,23 +72,33 @@ def api_models(client: OpenAICompatibleClient) -> list[ModelInfo]:
 
 
 class ModelCatalog:
-    """Local and API models for the HTTP service, the API's list cached for a minute."""
+    """Local and API models for the HTTP service. The API's list (or why it could not be read) is cached
+    for ``ttl`` seconds and fetched by one caller at a time; others get the last answer, never a queue."""
 
     def __init__(self, model_dir: Path | None, client: OpenAICompatibleClient | None, ttl: float = 60.0) -> None:
         self.local = local_models(model_dir)
         self.client = client
         self.ttl = ttl
-        self._cached: tuple[float, list[ModelInfo]] | None = None
-        self._lock = threading.Lock()
+        self._cached: tuple[float, list[ModelInfo], str | None] | None = None  # (when, models, problem)
+        self._refreshing = threading.Lock()
 
     def models(self) -> tuple[list[ModelInfo], str | None]:
         """(models, problem): the API's part is left out, with the reason, when it cannot be listed."""
         if self.client is None:
             return self.local, None
-        with self._lock:
-            if self._cached is None or time.monotonic() - self._cached[0] > self.ttl:
-                try:
-                    self._cached = (time.monotonic(), api_models(self.client))
-                except ProviderError as exc:
-                    return self.local, str(exc)
-            return self.local + self._cached[1], None
+        cached = self._cached
+        if (cached is None or time.monotonic() - cached[0] > self.ttl) and self._refreshing.acquire(blocking=False):
+            try:
+                self._cached = cached = self._fetch(self.client)
+            finally:
+                self._refreshing.release()
+        if cached is None:
+            return self.local, "the API's model list is being fetched; ask again in a moment"
+        return self.local + cached[1], cached[2]
+
+    @staticmethod
+    def _fetch(client: OpenAICompatibleClient) -> tuple[float, list[ModelInfo], str | None]:
+        try:
+            return time.monotonic(), api_models(client), None
+        except ProviderError as exc:
+            return time.monotonic(), [], str(exc)

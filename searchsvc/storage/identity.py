@@ -18,7 +18,10 @@ from searchsvc.storage.schema import DatabaseIdentity
 class DatabaseId:
     """A database's id (made at schema creation) and location (file path, or server and name; no secrets).
 
-    A copied SQLite file shares the id but not the location, so it gets index folders of its own too.
+    The index folder is named for the id alone: every process that reaches the database, however its URL
+    is spelled (localhost or 127.0.0.1, a mount path), shares one index folder and one set of writer
+    locks. A copied database file keeps the id: give the copy its own index folder (the default, when it
+    lives in its own data folder) or run `searchsvc reindex` after pointing it at a shared one.
     """
 
     uuid: str
@@ -27,7 +30,7 @@ class DatabaseId:
     @property
     def namespace(self) -> str:
         """Short, stable name of this database's index folder."""
-        return hashlib.sha256(f"{self.uuid}|{self.location}".encode()).hexdigest()[:16]
+        return hashlib.sha256(self.uuid.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
         return f"{self.location} (id {self.uuid})"

@@ -119,9 +119,10 @@ def source_label(session: Session, collection_id: int, location: str, parts: Seq
     """The label of the source at ``location`` (a resolved path), registered on first use.
 
     A new source takes the shortest tail of ``parts`` (its path's components) that no other source of
-    the collection has: ``docs``, else ``b/docs``, and so on. The caller commits.
+    the collection has and that neither extends nor is extended by another's (``a`` and ``a/b`` would
+    share keys ``a/b/...``): ``docs``, else ``b/docs``..., else ``docs~2``. The caller commits.
     """
-    digest = hashlib.sha256(location.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = _location_hash(location)
     mine = select(IngestSource.label).where(
         IngestSource.collection_id == collection_id, IngestSource.location_hash == digest
     )
@@ -129,11 +130,38 @@ def source_label(session: Session, collection_id: int, location: str, parts: Seq
     if found is not None:
         return found
     taken = set(session.scalars(select(IngestSource.label).where(IngestSource.collection_id == collection_id)))
+
+    def free(label: str) -> bool:
+        return bool(label) and not any(
+            label == other or other.startswith(label + "/") or label.startswith(other + "/") for other in taken
+        )
+
     tails = ["/".join(parts[-n:]) for n in range(1, len(parts) + 1)]
-    label = next((tail for tail in tails if tail and tail not in taken), location)
+    label = next((tail for tail in tails if free(tail)), None)
+    base, number = (parts[-1] if parts else "source"), 2
+    while label is None:
+        label = f"{base}~{number}" if free(f"{base}~{number}") else None
+        number += 1
     session.add(IngestSource(collection_id=collection_id, label=label, location=location, location_hash=digest))
     session.flush()
     return label
+
+
+def registered_source(session: Session, collection_id: int, locations: Sequence[str]) -> tuple[str, str] | None:
+    """(location, label) of the first of ``locations`` that is a registered source of the collection."""
+    by_hash = {_location_hash(location): location for location in locations}
+    rows = dict(
+        session.execute(
+            select(IngestSource.location_hash, IngestSource.label).where(
+                IngestSource.collection_id == collection_id, IngestSource.location_hash.in_(list(by_hash))
+            )
+        ).all()
+    )
+    return next(((by_hash[h], rows[h]) for h in by_hash if h in rows), None)
+
+
+def _location_hash(location: str) -> str:
+    return hashlib.sha256(location.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def cached_hashes(session: Session, model: str, hashes: Iterable[str]) -> set[str]:
