@@ -154,6 +154,12 @@ def test_migrations_create_exactly_the_tables_the_models_describe(database_url: 
         engine.dispose()
 
 
+OLD_COLLECTION = text(
+    "INSERT INTO collections (id, name, provider, embedding_model, dimension, index_type, chunk_tokens, "
+    "chunk_overlap, created_at) VALUES (1, 'old', 'local', 'm', 4, 'flat', 256, 32, CURRENT_TIMESTAMP)"
+)
+
+
 def test_upgrading_a_database_of_the_previous_schema_keeps_its_data(database_url: str) -> None:
     from sqlalchemy import text
 
@@ -161,13 +167,7 @@ def test_upgrading_a_database_of_the_previous_schema_keeps_its_data(database_url
     try:
         database.upgrade(engine, "0002")
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO collections (id, name, provider, embedding_model, dimension, index_type, "
-                    "chunk_tokens, chunk_overlap, created_at) VALUES (1, 'old', 'local', 'm', 4, 'flat', "
-                    "256, 32, CURRENT_TIMESTAMP)"
-                )
-            )
+            conn.execute(OLD_COLLECTION)
             conn.execute(
                 text(
                     "INSERT INTO documents (id, collection_id, key, source, title, content_hash, metadata, "
@@ -232,13 +232,7 @@ def test_upgrading_registers_the_sources_of_older_documents(database_url: str) -
     try:
         database.upgrade(engine, "0006")
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO collections (id, name, provider, embedding_model, dimension, index_type, "
-                    "chunk_tokens, chunk_overlap, created_at) VALUES (1, 'old', 'local', 'm', 4, 'flat', "
-                    "256, 32, CURRENT_TIMESTAMP)"
-                )
-            )
+            conn.execute(OLD_COLLECTION)
             for doc_id, key, source, path in (
                 (1, "docs/sub/a.md", "docs", "/x/docs/sub/a.md"),
                 (2, "docs/b.md", "docs", "/x/docs/b.md"),
