@@ -393,11 +393,13 @@ def ingest_records(
     *,
     chunk_tokens: int,
     chunk_overlap: int,
+    source: str = "api",
     lock_wait_seconds: float = 30.0,
 ) -> IngestReport:
-    """Upsert ``(id, text, title, metadata)`` records through the same pipeline as files."""
+    """Upsert ``(id, text, title, metadata)`` records through the same pipeline as files; ``source`` names
+    where they come from (registered as the location ``source:``, so no folder can take its label)."""
     target = store.ensure_collection(collection, provider)
-    source = store.source_label(target, "api:", ["api"])
+    source = store.source_label(target, f"{source}:", [source])
     pipeline = IngestPipeline(
         store,
         provider,
