@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -25,7 +26,10 @@ class NoDatabaseError(NotFoundError):
         )
 
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+def migrations_dir() -> Path:
+    """The Alembic scripts, from the installed package ``searchsvc.migrations`` (the repository's
+    ``migrations/`` folder, installed under that name), editable install or not."""
+    return Path(str(resources.files("searchsvc.migrations")))
 
 
 def create_db_engine(url: str, create: bool = True) -> Engine:
@@ -58,10 +62,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def alembic_config() -> Config:
-    if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise ConfigError(f"migrations not found at {MIGRATIONS_DIR}; install searchsvc from its source tree")
+    folder = migrations_dir()
+    if not (folder / "env.py").is_file():
+        raise ConfigError(f"migrations not found at {folder}; reinstall searchsvc (pip install searchsvc)")
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(folder))
     return config
 
 

@@ -1,0 +1,1 @@
+"""Alembic migrations, installed as searchsvc.migrations (see pyproject.toml)."""
