@@ -29,10 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ingest.pipeline import ingest_path  # noqa: E402
-from searchsvc.answer import Answerer, AskRequest  # noqa: E402
-from searchsvc.answer_sources import AnswerSource  # noqa: E402
+from searchsvc.answering import Answerer, AnswerSource, AskRequest  # noqa: E402
+from searchsvc.answering.extractive import extract  # noqa: E402
 from searchsvc.config import Settings  # noqa: E402
-from searchsvc.extractive import extract  # noqa: E402
 from searchsvc.providers.chat import ChatProvider  # noqa: E402
 from searchsvc.providers.http_client import OpenAICompatibleClient  # noqa: E402
 from searchsvc.providers.local import LocalEmbeddingProvider  # noqa: E402
@@ -47,7 +46,7 @@ def features(store: Store, embedder: LocalEmbeddingProvider, question: str) -> t
     """(best chunk cosine, best prose sentence cosine) over the hybrid top 8, no floor."""
     hits = search(store, embedder, "sample", question, k=8, min_score=-1).hits
     top = max((h.vector_score for h in hits if h.vector_score is not None), default=-1.0)
-    found = extract(embedder, question, [AnswerSource.from_hit(i + 1, h) for i, h in enumerate(hits)])
+    found = extract(embedder, question, [AnswerSource(i + 1, h) for i, h in enumerate(hits)])
     return top, found.best_score if found else -1.0
 
 
@@ -81,7 +80,7 @@ def answer_all(settings: Settings, store: Store, embedder, chat, questions: list
     answerer = Answerer(store, embedder, chat, settings)
     results = []
     for q in questions:
-        reply = answerer.answer(AskRequest(question=q["question"], collection="sample", k=8))
+        reply = answerer.answer(AskRequest(question=q["question"], collection="sample", k=8)).as_dict()
         cited = {c["document_key"] for c in reply.get("citations", [])}
         right = bool(q["answerable"]) and reply["answered"] and any(k.endswith(q.get("document", "?")) for k in cited)
         results.append({"id": q["id"], "answerable": q["answerable"], "answered": reply["answered"], "right": right})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from searchsvc.errors import InvalidInputError
 from searchsvc.providers.base import EmbeddingLimits
 
 
@@ -28,8 +29,9 @@ def plan_batches(pending: dict[str, tuple[str, int]], limits: EmbeddingLimits) -
         request_tokens = min(request_tokens, limits.tokens_per_minute)
     for text_hash, (text, tokens) in sorted(pending.items(), key=lambda item: item[1][1]):
         if tokens > limits.max_tokens_per_input:
-            raise ValueError(
-                f"a chunk of {tokens} tokens exceeds the model's {limits.max_tokens_per_input}-token input limit"
+            raise InvalidInputError(
+                f"a chunk of {tokens} tokens exceeds the model's {limits.max_tokens_per_input}-token input limit; "
+                "lower SEARCHSVC_CHUNK_TOKENS (or the collection's chunk size)"
             )
         full = len(current.texts) >= limits.max_inputs_per_request
         if current.texts and (full or current.tokens + tokens > request_tokens):

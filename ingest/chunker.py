@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ingest.document import Block, ParsedDocument
+from searchsvc.errors import InvalidInputError
 from searchsvc.providers.token_counting import TokenCounter
 
 SENTENCE_END = re.compile(r"(?<=[.!?;:。！？])[\"')\]]*\s+|\n\s*\n")
@@ -50,7 +51,7 @@ class Chunker:
 
     def __init__(self, tokenizer: TokenCounter, max_tokens: int, overlap: int) -> None:
         if overlap >= max_tokens:
-            raise ValueError("overlap must be smaller than max_tokens")
+            raise InvalidInputError("the chunk overlap must be smaller than the chunk size (SEARCHSVC_CHUNK_OVERLAP)")
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.overlap = overlap

@@ -36,8 +36,6 @@ from searchsvc.store import Store
 __all__ = ["IngestPipeline", "IngestReport", "Progress", "ingest_path", "ingest_records"]
 
 PIPELINE_VERSION = 1  # bump when parsing or chunking changes what a document becomes
-MIN_SAVE_INTERVAL_SECONDS = 2.0  # a running server sees new documents this soon after they are written
-SAVE_COST_MULTIPLE = 10.0  # but never spend more than a tenth of the time saving a large index
 CLASSIFY_BATCH = 256  # documents looked up in SQL at once
 NO_TEXT = "no text to index (a scanned PDF without a text layer, or an empty document)"
 
@@ -75,7 +73,6 @@ class IngestPipeline:
         self.chunker = Chunker(provider.tokenizer, max_tokens, min(chunk_overlap, max_tokens // 2))
         self.progress = progress or NoProgress()
         self.window_chunks = min(16384, max(256, 4 * limits.max_inputs_per_request * limits.max_in_flight))
-        self._next_save = time.monotonic()
 
     def run(
         self,
@@ -109,7 +106,7 @@ class IngestPipeline:
                 collection = self._ingest_window(collection, window, report)
             if everything is not None:
                 self._prune(collection, everything, seen, report)
-            self._finish_index(collection, report)
+            self._finish_index(collection)
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
@@ -226,8 +223,8 @@ class IngestPipeline:
             fingerprint = self._skip_fingerprint(item)
             repo.record_skip(session, collection.id, item.key, item.source, item.path, fingerprint, reason)
             session.commit()
-        if removed and collection.dimension is not None:
-            self.store.index(collection).remove(np.array(removed, dtype=np.int64))
+        if removed:
+            self.store.indexes.follow(collection, removed=removed, publish="no")
             report.removed += 1
 
     def _ingest_window(self, collection: Collection, window: list[_Prepared], report: IngestReport) -> Collection:
@@ -269,8 +266,6 @@ class IngestPipeline:
         return collection
 
     def _write_documents(self, collection: Collection, window: list[_Prepared]) -> None:
-        # Load the index before this write, so it is in step with SQL as it was.
-        index = self.store.index(collection) if collection.dimension is not None else None
         added: list[int] = []
         removed: list[int] = []
         with self.store.session() as session:
@@ -282,17 +277,7 @@ class IngestPipeline:
             self.crashpoints.hit("sql_write")
             session.commit()
         self.crashpoints.hit("index_update")
-        if index is None:
-            return  # nothing embedded yet
-        index.remove(np.array(removed, dtype=np.int64))
-        with self.store.session() as session:
-            for ids, vectors in repo.chunk_vectors(session, collection, np.array(added, dtype=np.int64)):
-                index.add(ids, vectors)
-        if time.monotonic() >= self._next_save:
-            started = time.monotonic()
-            index.save(before_publish=lambda: self.crashpoints.hit("index_save"))
-            cost = time.monotonic() - started
-            self._next_save = time.monotonic() + max(MIN_SAVE_INTERVAL_SECONDS, SAVE_COST_MULTIPLE * cost)
+        self.store.indexes.follow(collection, added, removed, "when_due", lambda: self.crashpoints.hit("index_save"))
 
     def _prune(
         self, collection: Collection, everything: dict[str, repo.Known], seen: set[str], report: IngestReport
@@ -305,19 +290,14 @@ class IngestPipeline:
             repo.delete_skips(session, [k.row_id for k in gone if k.skipped])
             session.commit()
         report.removed += sum(1 for k in gone if not k.skipped)
-        if collection.dimension is not None:
-            self.store.index(collection).remove(np.array(removed, dtype=np.int64))
+        self.store.indexes.follow(collection, removed=removed, publish="no")
 
-    def _finish_index(self, collection: Collection, report: IngestReport) -> None:
+    def _finish_index(self, collection: Collection) -> None:
         if collection.dimension is None:
             collection = self._dimension_from_stored_vectors(collection)
-        if collection.dimension is None:
-            return
-        index = self.store.index(collection)  # loading brings it in step with SQL (and saves if it had to)
-        converted = self.store.fit_index_type(collection, index)
-        # An unchanged run writes no new generation: servers would reload the whole index for nothing.
-        if converted or report.added or report.changed or report.removed:
-            index.save(before_publish=lambda: self.crashpoints.hit("index_save"))
+        # Publishes what is not yet published and fits the index type; an unchanged run publishes nothing
+        # (servers would reload the whole index for nothing).
+        self.store.indexes.follow(collection, publish="now", before_publish=lambda: self.crashpoints.hit("index_save"))
 
     def _dimension_from_stored_vectors(self, collection: Collection) -> Collection:
         """A collection whose chunks all reuse cached vectors (or was left that way by an older version)

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     )
     cors_origins: str = Field("", description="Comma-separated allowed CORS origins ('*' for any).")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_queued_documents: int = Field(
+        20_000, ge=1, description="Upserted documents that may wait to be written; beyond, HTTP 503 + Retry-After."
+    )
     index_refresh_seconds: float = Field(1.0, ge=0, description="How often the server looks for newer indexes.")
 
     # Answers.

@@ -9,8 +9,9 @@ from sqlalchemy import select, update
 
 from searchsvc.errors import StorageError
 from searchsvc.storage import repository as repo
+from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.storage.schema import Chunk, Collection, Document, Embedding
-from searchsvc.storage.vector_index import FaissIndex, IndexPolicy
+from searchsvc.storage.vector_store import VectorIndex
 from searchsvc.store import Store
 
 SAMPLE = 5
@@ -46,12 +47,11 @@ def check_collection(store: Store, collection: Collection) -> CollectionHealth:
     if collection.dimension is None:
         return health
     try:
-        index = FaissIndex.load(store.index_folder(collection.name), store.policy)
-        if index is not None and not index.manifest.belongs_to(*store.owner(collection)):
-            store.load_saved_index(collection)  # raises for another database's index
+        index = store.indexes.published(collection)  # raises for another database's index
+        if index is None and store.indexes.backend.published(collection.name) is not None:
             health.problems.append(
-                f"the index in {index.folder} belongs to no current collection (a deleted namesake's); "
-                "--repair rebuilds it"
+                f"the index in {store.indexes.backend.describe(collection.name)} belongs to no current "
+                "collection (a deleted namesake's); --repair rebuilds it"
             )
             return health
     except StorageError as exc:
@@ -67,7 +67,7 @@ def check_collection(store: Store, collection: Collection) -> CollectionHealth:
 
 
 def _compare(
-    health: CollectionHealth, collection: Collection, index: FaissIndex, sql_ids: np.ndarray, policy: IndexPolicy
+    health: CollectionHealth, collection: Collection, index: VectorIndex, sql_ids: np.ndarray, policy: IndexPolicy
 ) -> None:
     manifest = index.manifest
     if manifest.model != collection.embedding_model:

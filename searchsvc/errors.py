@@ -1,7 +1,24 @@
 """One exception hierarchy: every error says what failed and what to do next.
 
 The CLI turns these into a one-line message and a non-zero exit; the HTTP API maps
-them to one JSON error shape using ``http_status`` and ``code``.
+them to one JSON error shape using ``http_status`` and ``code`` (and a ``Retry-After``
+header when the error knows when to come back). Nothing else should reach a caller:
+a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
+
+    SearchsvcError                      500 internal_error
+    ├── ConfigError                     500 config_error            settings missing or contradictory
+    │   └── ProviderNotConfiguredError  503 provider_not_configured a collection needs an API not configured
+    ├── InvalidInputError               400 invalid_input           asked for what cannot be done as asked
+    ├── NotFoundError                   404 not_found               no such collection, document, conversation
+    ├── IndexMismatchError              409 index_mismatch          vectors of two models about to be mixed
+    ├── CollectionBusyError             409 collection_busy         another process writes the collection
+    ├── ServiceBusyError                503 service_busy            the write queue is full or slow: retry later
+    │   └── ShuttingDownError           503 shutting_down           the server is stopping
+    ├── StorageError                    500 storage_error           the database or an index failed
+    └── ProviderError                   502 provider_error          an embedding or chat API failed
+        ├── ProviderAuthError           502 provider_auth           the API refused the key
+        ├── ProviderResponseError       502 provider_bad_response   an answer we must not store
+        └── ProviderUnavailableError    503 provider_unavailable    still failing after every retry
 """
 
 from __future__ import annotations
@@ -59,6 +76,23 @@ class CollectionBusyError(SearchsvcError):
     code = "collection_busy"
 
 
+class ServiceBusyError(SearchsvcError):
+    """The service cannot take this request now; ``retry_after`` seconds is when to try again."""
+
+    http_status = 503
+    code = "service_busy"
+
+    def __init__(self, message: str, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ShuttingDownError(ServiceBusyError):
+    """The server is stopping; another replica (or this one, restarted) can take the request."""
+
+    code = "shutting_down"
+
+
 class StorageError(SearchsvcError):
     """The database or the vector index could not be read or written."""
 
@@ -67,14 +101,26 @@ class StorageError(SearchsvcError):
 
 
 class ProviderError(SearchsvcError):
-    """An embedding or chat provider failed; ``status`` is the HTTP status it answered with, if any."""
+    """An embedding or chat provider failed: the request (``method`` and ``url``), the HTTP ``status`` it
+    answered with (None when it never answered) and the ``attempts`` made, when known."""
 
     http_status = 502
     code = "provider_error"
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        attempts: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.method = method
+        self.url = url
+        self.attempts = attempts
 
 
 class ProviderAuthError(ProviderError):

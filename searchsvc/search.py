@@ -58,7 +58,7 @@ class SearchHit:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "location": self.location()}
 
-    def location(self) -> str:
+    def location(self, separator: str = " | ") -> str:
         """Where the hit is, for a person: path, heading path, then lines, page or characters."""
         return describe_location(
             self.path or self.document_key,
@@ -68,6 +68,7 @@ class SearchHit:
             self.line_end,
             self.start_char,
             self.end_char,
+            separator=separator,
         )
 
 

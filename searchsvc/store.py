@@ -8,27 +8,28 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import shutil
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from searchsvc.config import Settings
-from searchsvc.errors import CollectionBusyError, IndexMismatchError, InvalidInputError, NotFoundError, StorageError
+from searchsvc.errors import CollectionBusyError, IndexMismatchError, InvalidInputError, NotFoundError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
+from searchsvc.storage.collection_indexes import CollectionIndexes
 from searchsvc.storage.database import open_database
+from searchsvc.storage.faiss_index import FaissBackend
 from searchsvc.storage.identity import read_database_id
-from searchsvc.storage.index_files import read_manifest
+from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.storage.schema import Chunk, Collection, Document
-from searchsvc.storage.vector_index import FaissIndex, IndexPolicy
+from searchsvc.storage.vector_store import VectorIndex
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -40,6 +41,19 @@ def validate_collection_name(name: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    name: str
+    provider: str
+    embedding_model: str
+    dimension: int | None
+    index_type: str
+    index_in_use: str | None
+    documents: int
+    chunks: int
+    created_at: datetime
 
 
 class Store:
@@ -54,14 +68,19 @@ class Store:
         # Each database has its own folder of index folders and lock files: two databases configured
         # with one index folder never share files, and no collection name can reach a lock file.
         self.index_dir = Path(settings.resolved_index_dir) / f"db-{self.database_id.namespace}"
-        self._indexes: dict[str, FaissIndex] = {}
-        self._checked_at: dict[str, float] = {}
-        self._reload_lock = threading.RLock()
         self.policy = IndexPolicy(
             hnsw_min_chunks=settings.hnsw_min_chunks,
             hnsw_m=settings.hnsw_m,
             hnsw_ef_construction=settings.hnsw_ef_construction,
             hnsw_ef_search=settings.hnsw_ef_search,
+        )
+        self.index_backend = FaissBackend(self.index_dir, self.policy)
+        self.indexes = CollectionIndexes(
+            self.index_backend,
+            self._sessions,
+            self.database_id,
+            self.policy,
+            settings.index_refresh_seconds,
         )
 
     def session(self) -> Session:
@@ -71,6 +90,19 @@ class Store:
         self.engine.dispose()
 
     # Collections -------------------------------------------------------------
+
+    def summaries(self, name: str | None = None) -> list[CollectionSummary]:
+        """Every collection (or the one named) with its sizes and the index type built for it; what
+        `searchsvc collections` and GET /v1/collections both show."""
+        with self.session() as session:
+            rows = repo.list_collections(session)
+        found = []
+        for c, documents, chunks in rows:
+            if name is None or c.name == name:
+                in_use = self.index_type_in_use(c.name)
+                found.append(CollectionSummary(c.name, c.provider, c.embedding_model, c.dimension, c.index_type,
+                                               in_use, documents, chunks, c.created_at))  # fmt: skip
+        return found
 
     def get_collection(self, name: str) -> Collection:
         with self.session() as session:
@@ -151,154 +183,45 @@ class Store:
                 session.execute(delete(Document).where(Document.collection_id == collection.id))
                 session.execute(delete(Collection).where(Collection.id == collection.id))
                 session.commit()
-            self._indexes.pop(name, None)
-            shutil.rmtree(self.index_folder(name), ignore_errors=True)
+            self.indexes.drop(name)
 
     def delete_document(self, name: str, key: str, lock_wait_seconds: float = 30.0) -> int:
         """Delete one document with its chunks and vectors; returns how many chunks went."""
         collection = self.get_collection(name)
         with self.writer_lock(name, lock_wait_seconds):
-            index = self.index(collection) if collection.dimension is not None else None
             with self.session() as session:
                 found = repo.get_document(session, collection.id, key)
                 if found is None:
                     raise NotFoundError(f"no document {key!r} in collection {name!r}")
                 removed = repo.delete_documents(session, [found[0].id])
                 session.commit()
-            if index is not None:
-                index.remove(np.array(removed, dtype=np.int64))
-                self.fit_index_type(collection, index)
-                index.save()
+            self.indexes.follow(collection, removed=removed, publish="now")
         return len(removed)
 
-    # Indexes -----------------------------------------------------------------
+    # Indexes (kept in step with SQL by ``self.indexes``) --------------------------
+
+    def index(self, collection: Collection) -> VectorIndex:
+        """The collection's vector index, in step with SQL (see ``CollectionIndexes.get``)."""
+        return self.indexes.get(collection)
 
     def index_type_in_use(self, name: str) -> str | None:
-        """The type of the collection's saved index (``auto`` collections: flat or hnsw by size), if any."""
-        manifest = read_manifest(self.index_folder(name))
-        return manifest.index_type if manifest is not None else None
+        """The type of the collection's published index (``auto`` collections: flat or hnsw by size)."""
+        return self.indexes.published_type(validate_collection_name(name))
 
     def index_folder(self, name: str) -> Path:
-        return self.index_dir / "collections" / validate_collection_name(name)
+        """Where the FAISS backend keeps the collection's index files."""
+        return self.index_backend.folder(validate_collection_name(name))
 
-    def owner(self, collection: Collection) -> tuple[str, int]:
-        """What an index's manifest must name: this database and this collection."""
-        return self.database_id.namespace, collection.id
+    def rebuild_index(self, collection: Collection) -> VectorIndex:
+        """A fresh index from SQL alone, published; the caller holds the writer lock."""
+        return self.indexes.rebuild(collection)
 
-    def load_saved_index(self, collection: Collection) -> FaissIndex | None:
-        """The collection's saved index, None when there is none or it is left from a deleted namesake;
-        StorageError when it was built from another database (a copied folder)."""
-        index = FaissIndex.load(self.index_folder(collection.name), self.policy)
-        if index is None or index.manifest.belongs_to(*self.owner(collection)):
-            return index
-        if index.manifest.database not in (None, self.database_id.namespace):
-            raise StorageError(
-                f"the index in {index.folder} was built from another database (index folder "
-                f"db-{index.manifest.database}), not {self.database_id.describe()}: run `searchsvc reindex` to "
-                "rebuild it from this database"
-            )
-        return None
-
-    def index(self, collection: Collection) -> FaissIndex:
-        """The collection's index, loaded once and brought in step with SQL.
-
-        A newer generation saved by another process (a separate ``searchsvc ingest``) is
-        picked up within ``index_refresh_seconds``: it is loaded completely, then swapped in.
-        """
-        cached = self._indexes.get(collection.name)
-        if cached is not None:
-            return self._fresher(collection, cached)
-        with self._reload_lock:
-            if collection.name in self._indexes:
-                return self._indexes[collection.name]
-            return self._load_index(collection)
-
-    def _load_index(self, collection: Collection) -> FaissIndex:
-        if collection.dimension is None:
-            raise NotFoundError(f"collection {collection.name!r} has no vectors yet; ingest documents first")
-        index = self.load_saved_index(collection)
-        if (
-            index is None
-            or index.dimension != collection.dimension
-            or index.manifest.model != collection.embedding_model
-        ):
-            with self.session() as session:
-                count = len(repo.chunk_ids(session, collection.id))
-            index = self._empty_index(collection, count)  # auto: the type this size calls for
-        added, removed = self.sync_index(collection, index)
-        if added or removed:
-            index.save()
-        self._indexes[collection.name] = index
-        self._checked_at[collection.name] = time.monotonic()
-        return index
-
-    def _fresher(self, collection: Collection, cached: FaissIndex) -> FaissIndex:
-        now = time.monotonic()
-        if now - self._checked_at.get(collection.name, 0.0) < self.settings.index_refresh_seconds:
-            return cached
-        self._checked_at[collection.name] = now
-        manifest = read_manifest(self.index_folder(collection.name))
-        if manifest is None or manifest.generation <= cached.manifest.generation:
-            return cached
-        with self._reload_lock:
-            current = self._indexes.get(collection.name, cached)
-            if current.manifest.generation >= manifest.generation:
-                return current
-            fresh = FaissIndex.load(self.index_folder(collection.name), self.policy)
-            if fresh is None or fresh.dimension != collection.dimension:
-                return current
-            if not fresh.manifest.belongs_to(*self.owner(collection)):
-                return current
-            self._indexes[collection.name] = fresh
-            return fresh
-
-    def rebuild_index(self, collection: Collection) -> FaissIndex:
-        """A fresh index built from SQL alone (no provider call), saved atomically."""
-        with self.session() as session:
-            index = self._empty_index(collection, count=len(repo.chunk_ids(session, collection.id)))
-            for ids, vectors in repo.chunk_vectors(session, collection):
-                index.add(ids, vectors)
-        index.save()
-        self._indexes[collection.name] = index
-        return index
-
-    def sync_index(self, collection: Collection, index: FaissIndex) -> tuple[int, int]:
-        """Add vectors SQL has and the index lacks; drop ids SQL no longer has."""
-        with self.session() as session:
-            sql_ids = repo.chunk_ids(session, collection.id)
-            index_ids = index.ids()
-            missing = np.setdiff1d(sql_ids, index_ids, assume_unique=True)
-            extra = np.setdiff1d(index_ids, sql_ids, assume_unique=True)
-            index.remove(extra)
-            for ids, vectors in repo.chunk_vectors(session, collection, missing) if len(missing) else []:
-                index.add(ids, vectors)
-        return len(missing), len(extra)
-
-    def _empty_index(self, collection: Collection, count: int = 0) -> FaissIndex:
-        assert collection.dimension is not None
-        index_type = self.policy.resolve(collection.index_type, count)
-        folder = self.index_folder(collection.name)
-        return FaissIndex.create(
-            folder, collection.embedding_model, collection.dimension, index_type, self.policy, self.owner(collection)
-        )
-
-    def fit_index_type(self, collection: Collection, index: FaissIndex) -> bool:
-        """Convert the index to the type its size calls for (``auto`` collections); True when it changed.
-
-        Writers call this at the end of a write, with the collection's writer lock held."""
-        current = index.manifest.index_type
-        wanted = self.policy.resolve(collection.index_type, index.count(), current)
-        if wanted == current:
-            return False
-        index.convert(wanted)
-        return True
-
-    def loaded_indexes(self) -> dict[str, FaissIndex]:
-        return dict(self._indexes)
+    def loaded_indexes(self) -> dict[str, VectorIndex]:
+        return self.indexes.loaded()
 
     def forget_index(self, name: str) -> None:
-        """Drop the in-memory copy so the next use reloads from disk."""
-        self._indexes.pop(name, None)
+        """Drop the in-memory copy so the next use loads the published one."""
+        self.indexes.forget(name)
 
     @contextmanager
     def writer_lock(self, name: str, wait_seconds: float = 0.0) -> Iterator[None]:

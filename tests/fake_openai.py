@@ -260,7 +260,7 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return self._embeddings(body, fault)
             if self.path.endswith("/chat/completions"):
                 return self._chat(body, fault)
-            return self._send(404, api_error(f"Invalid URL (POST {self.path})", "invalid_request_error"))
+            return self._send(404, api_error(f"Invalid URL ({self.command} {self.path})", "invalid_request_error"))
 
         def _embeddings(self, body: Any, fault: Fault | None) -> None:
             inputs = embedding_inputs(body)

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from searchsvc.answer import REWRITE_PROMPT
+from searchsvc.answering.prompt import REWRITE_PROMPT
 from searchsvc.api.app import create_app
-from tests.conftest import SAMPLE_DATA, cli_env, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, cli_env, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI, Fault
-from tests.test_remote_provider import MODEL, run_ingest
 
 RW, RO = "rw-secret-key-123", "ro-secret-key-456"
 

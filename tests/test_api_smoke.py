@@ -7,9 +7,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from searchsvc.api.app import create_app
-from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest
 
 
 def test_health_docs_and_search(tmp_path: Path, fake_openai: FakeOpenAI) -> None:

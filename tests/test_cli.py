@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE_DATA, cli_env, make_settings, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, cli_env, make_settings, remote_settings
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL
 
 
 @pytest.mark.parametrize(

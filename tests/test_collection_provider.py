@@ -11,9 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from searchsvc.api.app import create_app
-from tests.conftest import cli_env, make_settings, remote_settings
+from tests.conftest import MODEL, cli_env, make_settings, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest
 
 UNREACHABLE = "http://127.0.0.1:9/v1"
 

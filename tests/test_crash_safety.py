@@ -16,9 +16,8 @@ from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.storage.schema import Chunk, Document
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, cli_env, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, cli_env, remote_settings
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL
 
 CRASH_POINTS = [
     "parsed:4",

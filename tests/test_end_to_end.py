@@ -98,11 +98,13 @@ def test_cli_ingest_and_search_print_json(tmp_path: Path) -> None:
 
 
 def _answer(sample_store, local_provider, question: str) -> dict:  # type: ignore[no-untyped-def]
-    from searchsvc.answer import Answerer, AskRequest
+    from searchsvc.answering import Answerer, AskRequest
 
     store, _ = sample_store
-    return Answerer(store, local_provider, None, store.settings).answer(
-        AskRequest(question=question, collection="docs")
+    return (
+        Answerer(store, local_provider, None, store.settings)
+        .answer(AskRequest(question=question, collection="docs"))
+        .as_dict()
     )
 
 
@@ -140,7 +142,7 @@ def test_html_citations_give_heading_path_and_character_offsets(sample_store, lo
 
 
 def test_candidate_sentences_leave_out_headings_lead_ins_and_code() -> None:
-    from searchsvc.extractive import candidate_sentences
+    from searchsvc.answering.extractive import candidate_sentences
 
     chunk = (
         "## Installing pyenv\n\nTo install it with Homebrew, run the following:\n\n"

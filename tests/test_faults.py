@@ -12,9 +12,8 @@ from fastapi.testclient import TestClient
 
 from searchsvc.api.app import create_app
 from searchsvc.errors import ProviderError, ProviderResponseError, ProviderUnavailableError
-from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest, table_counts
 from tests.fake_openai import Fault
-from tests.test_remote_provider import MODEL, run_ingest, table_counts
 
 RECOVERABLE = {
     "429 burst with Retry-After": [Fault("status", 429, {"Retry-After": "0.2"})] * 3,

@@ -9,9 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from searchsvc.api.app import create_app
-from tests.conftest import remote_settings
+from tests.conftest import MODEL, remote_settings
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL
 
 
 @pytest.fixture

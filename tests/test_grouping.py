@@ -9,9 +9,8 @@ import pytest
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.store import Store
-from tests.conftest import remote_settings
+from tests.conftest import MODEL, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ from searchsvc.search import search
 from searchsvc.storage.keyword_index import affordable_terms, query_terms
 from searchsvc.storage.schema import Chunk
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, cli_env, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, cli_env, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest
 
 
 @pytest.fixture

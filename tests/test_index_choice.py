@@ -11,11 +11,10 @@ from searchsvc.doctor import check_collection
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.storage.index_files import read_manifest
-from searchsvc.storage.vector_index import IndexPolicy
+from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest
 
 QUERIES = ("redis persistence", "compression levels", "how to install", "configuration file syntax")
 

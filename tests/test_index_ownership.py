@@ -16,9 +16,8 @@ from searchsvc.errors import StorageError
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.store import Store
-from tests.conftest import cli_env, make_settings, remote_settings
+from tests.conftest import MODEL, cli_env, make_settings, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest
 
 TOPICS = {
     "quokka": "Quokkas are small marsupials living on Rottnest Island near Perth.",

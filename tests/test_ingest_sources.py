@@ -12,9 +12,8 @@ from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.storage.schema import Document
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest, table_counts
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest, table_counts
 
 
 def _docs(tmp_path: Path, where: str, text: str) -> Path:

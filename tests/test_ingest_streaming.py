@@ -9,9 +9,8 @@ from pathlib import Path
 from ingest.pipeline import ingest_path
 from searchsvc.providers import make_embedding_provider
 from searchsvc.store import Store
-from tests.conftest import cli_env, remote_settings
+from tests.conftest import MODEL, cli_env, remote_settings
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL
 
 # Runs the command line in this interpreter and writes its own peak RSS (VmHWM, kB) to argv[1] on exit.
 # (A child's ru_maxrss would include the forking test process's own high-water mark.)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from searchsvc.errors import ProviderResponseError, ShuttingDownError
 from searchsvc.providers.query_batcher import QueryBatcher
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -84,13 +85,14 @@ def test_a_failing_batch_fails_its_callers_and_the_batcher_lives_on() -> None:
 
 
 def test_the_batcher_refuses_after_close_and_survives_a_bad_batch() -> None:
-    batcher = QueryBatcher(lambda texts: np.ones((len(texts) + 1, 3), dtype=np.float32))  # one row too many
-    with pytest.raises(RuntimeError, match="vectors for 1 queries"):
+    extra_rows = [1]  # the model first answers with one row too many
+    batcher = QueryBatcher(lambda texts: np.ones((len(texts) + extra_rows[0], 3), dtype=np.float32))
+    with pytest.raises(ProviderResponseError, match="vectors came back for 1 queries"):
         batcher.embed("x")
-    batcher._embed_many = lambda texts: np.ones((len(texts), 3), dtype=np.float32)
+    extra_rows[0] = 0
     assert batcher.embed("y").shape == (3,)  # the thread lived on
     batcher.close()
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(ShuttingDownError, match="closed"):
         batcher.embed("z")
 
 

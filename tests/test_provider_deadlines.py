@@ -15,9 +15,8 @@ from fastapi.testclient import TestClient
 
 from searchsvc.api.app import create_app
 from searchsvc.errors import ProviderUnavailableError
-from tests.conftest import cli_env, remote_settings
+from tests.conftest import MODEL, cli_env, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI, Fault
-from tests.test_remote_provider import MODEL, run_ingest
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 from searchsvc.providers.rate_limit import TokenBucket
-from tests.conftest import SAMPLE_DATA, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest
 
 
 def test_bucket_allows_a_minute_at_once_then_paces_at_the_rate() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -11,10 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from ingest.pipeline import IngestReport, ingest_path
-from searchsvc.config import Settings
 from searchsvc.errors import (
     ConfigError,
     IndexMismatchError,
@@ -24,49 +21,10 @@ from searchsvc.errors import (
 )
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
-from searchsvc.storage.schema import Chunk, Document, Embedding
+from searchsvc.storage.schema import Chunk
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, cli_env, make_settings, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, cli_env, make_settings, remote_settings, run_ingest, table_counts
 from tests.fake_openai import FakeOpenAI, Fault, bag_of_words_vector, request_token_counts
-
-MODEL = "fake-embed"  # a model of unknown dimension: the first response fixes it
-
-
-def run_ingest(settings: Settings, folder: Path, collection: str = "docs", prune: bool = False) -> IngestReport:
-    provider = make_embedding_provider(settings)
-    store = Store(settings)
-    try:
-        return ingest_path(
-            store,
-            provider,
-            folder,
-            collection,
-            chunk_tokens=settings.chunk_tokens,
-            chunk_overlap=settings.chunk_overlap,
-            prune=prune,
-        )
-    finally:
-        store.close()
-        provider.close()
-
-
-def table_counts(settings: Settings) -> dict[str, int]:
-    store = Store(settings)
-    try:
-        with store.session() as session:
-            return {
-                table.__tablename__: session.scalar(select(func.count()).select_from(table))
-                for table in (Document, Chunk, Embedding)
-            }
-    finally:
-        store.close()
-
-
-@pytest.fixture
-def small_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    shutil.copytree(SAMPLE_DATA / "markdown" / "pyenv", folder)
-    return folder
 
 
 def test_requests_respect_input_count_and_token_limits(tmp_path: Path, fake_openai: FakeOpenAI) -> None:

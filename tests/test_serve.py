@@ -22,31 +22,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _started_pids(log: Path) -> set[int]:
+    pids = set()
+    for line in log.read_text().splitlines():
+        if '"service started"' in line:
+            pids.add(json.loads(line)["pid"])
+    return pids
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_log_line_is_json_with_a_start_line_and_request_lines(tmp_path: Path, workers: int) -> None:
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "searchsvc", "serve", "--port", str(port), "--workers", str(workers)],
-        env=cli_env(make_settings(tmp_path)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr_file:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "searchsvc", "serve", "--port", str(port), "--workers", str(workers)],
+            env=cli_env(make_settings(tmp_path)),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+            text=True,
+        )
     try:
+        # Every worker logs its start line; wait for all of them (the first one alone answers /healthz).
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        while time.monotonic() < deadline and len(_started_pids(log)) < workers:
+            time.sleep(0.2)
+        assert len(_started_pids(log)) == workers
         for _ in range(6):
             assert httpx.get(f"http://127.0.0.1:{port}/v1/collections", timeout=10).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/no-such-route", timeout=10).status_code == 404
     finally:
         server.send_signal(signal.SIGINT)
-        _, stderr = server.communicate(timeout=30)
-    lines = [line for line in stderr.splitlines() if line.strip()]
+        server.wait(timeout=30)
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is JSON: this fails on the first that is not
     started = [r for r in records if r["message"] == "service started"]
     assert len({r["pid"] for r in started}) == workers

@@ -9,44 +9,45 @@ import numpy as np
 import pytest
 from sqlalchemy import inspect, text
 
+from searchsvc.config import Settings
 from searchsvc.errors import CollectionBusyError, InvalidInputError
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.storage import database
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, postgres_url_or_skip, remote_settings
+from tests.conftest import MODEL, SAMPLE_DATA, make_settings, postgres_url_or_skip, remote_settings, run_ingest
+from tests.fake_embedder import FakeEmbedder
 from tests.fake_openai import FakeOpenAI
-from tests.test_remote_provider import MODEL, run_ingest
 
 
 @pytest.fixture
-def ingested(tmp_path: Path, fake_openai: FakeOpenAI):  # type: ignore[no-untyped-def]
-    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
-    run_ingest(settings, SAMPLE_DATA / "markdown")
+def ingested(tmp_path: Path, fake_embedder: FakeEmbedder) -> Settings:
+    """The sample Markdown ingested with the in-process embedder (the test gets the same one)."""
+    settings = make_settings(tmp_path)
+    run_ingest(settings, SAMPLE_DATA / "markdown", embedder=fake_embedder)
     return settings
 
 
-def _top_ids(settings, query: str) -> list[int]:  # type: ignore[no-untyped-def]
-    provider, store = make_embedding_provider(settings), Store(settings)
+def _top_ids(settings: Settings, embedder: FakeEmbedder, query: str, collection: str = "docs") -> list[int]:
+    store = Store(settings)
     try:
-        return [h.chunk_id for h in search(store, provider, "docs", query, k=10).hits]
+        return [h.chunk_id for h in search(store, embedder, collection, query, k=10).hits]
     finally:
         store.close()
-        provider.close()
 
 
-def test_reindex_rebuilds_from_sql_without_calling_the_api(ingested, fake_openai: FakeOpenAI) -> None:
-    before = _top_ids(ingested, "redis persistence")
+def test_reindex_rebuilds_from_sql_without_calling_the_model(ingested, fake_embedder: FakeEmbedder) -> None:
+    before = _top_ids(ingested, fake_embedder, "redis persistence")
     shutil.rmtree(ingested.resolved_index_dir)
-    calls = len(fake_openai.embedding_requests())
+    calls = len(fake_embedder.calls)
     store = Store(ingested)
     try:
         index = store.rebuild_index(store.get_collection("docs"))
         assert index.count() > 0
     finally:
         store.close()
-    assert len(fake_openai.embedding_requests()) == calls
-    assert _top_ids(ingested, "redis persistence") == before
+    assert len(fake_embedder.calls) == calls
+    assert _top_ids(ingested, fake_embedder, "redis persistence") == before
 
 
 def test_an_index_behind_sql_is_repaired_on_open(ingested) -> None:
@@ -195,22 +196,21 @@ def test_upgrading_a_database_of_the_previous_schema_keeps_its_data(database_url
         engine.dispose()
 
 
-def test_a_collection_made_only_of_cached_vectors_gets_an_index(ingested, fake_openai: FakeOpenAI) -> None:
+def test_a_collection_made_only_of_cached_vectors_gets_an_index(ingested, fake_embedder: FakeEmbedder) -> None:
     """Found by tests/test_index_choice.py: with every vector in the cache, no dimension was recorded."""
-    calls = len(fake_openai.embedding_requests())
-    report = run_ingest(ingested, SAMPLE_DATA / "markdown", collection="copy")
+    calls = len(fake_embedder.calls)
+    report = run_ingest(ingested, SAMPLE_DATA / "markdown", collection="copy", embedder=fake_embedder)
     assert report.chunks_cached == report.chunks > 0
-    assert len(fake_openai.embedding_requests()) == calls
-    provider, store = make_embedding_provider(ingested), Store(ingested)
+    assert len(fake_embedder.calls) == calls
+    store = Store(ingested)
     try:
         assert store.index(store.get_collection("copy")).count() == report.chunks
-        assert search(store, provider, "copy", "redis persistence", k=3).hits
     finally:
         store.close()
-        provider.close()
+    assert _top_ids(ingested, fake_embedder, "redis persistence", collection="copy")
 
 
-def test_a_collection_left_without_a_dimension_is_repaired_by_the_next_ingest(ingested) -> None:
+def test_a_collection_left_without_a_dimension_is_repaired_by_the_next_ingest(ingested, fake_embedder) -> None:
     """Collections hit by the cached-vectors bug (dimension NULL, no index) heal on an unchanged re-run."""
     store = Store(ingested)
     try:
@@ -220,9 +220,9 @@ def test_a_collection_left_without_a_dimension_is_repaired_by_the_next_ingest(in
     finally:
         store.close()
     shutil.rmtree(ingested.resolved_index_dir)
-    report = run_ingest(ingested, SAMPLE_DATA / "markdown")
+    report = run_ingest(ingested, SAMPLE_DATA / "markdown", embedder=fake_embedder)
     assert report.added == report.changed == 0
-    assert _top_ids(ingested, "redis persistence")
+    assert _top_ids(ingested, fake_embedder, "redis persistence")
 
 
 def test_upgrading_registers_the_sources_of_older_documents(database_url: str) -> None:

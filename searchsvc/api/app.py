@@ -25,7 +25,7 @@ from searchsvc.config import Settings
 from searchsvc.errors import SearchsvcError
 from searchsvc.logs import configure_json_logging
 from searchsvc.providers import EmbedderRegistry, make_chat_provider
-from searchsvc.storage.vector_index import set_faiss_threads
+from searchsvc.storage.faiss_index import set_faiss_threads
 from searchsvc.store import Store
 
 log = logging.getLogger("searchsvc.api")
@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
         embedders = EmbedderRegistry(settings)
         chat = make_chat_provider(settings)
         services = Services(settings, store, embedders, chat, upserts=None)  # type: ignore[arg-type]
-        services.upserts = UpsertQueue(services.ingest)
+        services.upserts = UpsertQueue(services.ingest, settings.max_queued_documents)
         app.state.services = services
         app.state.metrics = services.metrics = Metrics(store)
         log.info(
@@ -97,7 +97,9 @@ def create_app(settings: Settings) -> FastAPI:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SearchsvcError)
     async def library_error(_request: Request, exc: SearchsvcError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.http_status)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Request and response models: every field has limits, unknown fields are refused."""
+"""Request models: every field has limits, unknown fields are refused."""
 
 from __future__ import annotations
 

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.pipeline import IngestReport
+from searchsvc.errors import ServiceBusyError, ShuttingDownError
 
 Record = tuple[str, str, str | None, dict[str, Any]]
 MAX_RECORDS_PER_RUN = 2000
+MAX_QUEUED_RECORDS = 10 * MAX_RECORDS_PER_RUN  # beyond this a request is turned away (503) instead of waiting
+RETRY_AFTER_SECONDS = 5.0
 
 
 @dataclass
@@ -29,8 +32,11 @@ class _Job:
 
 
 class UpsertQueue:
-    def __init__(self, run: Callable[[str, list[Record]], IngestReport]) -> None:
+    def __init__(
+        self, run: Callable[[str, list[Record]], IngestReport], max_queued_records: int = MAX_QUEUED_RECORDS
+    ) -> None:
         self._run = run
+        self._max_queued = max_queued_records
         self._jobs: list[_Job] = []
         self._cond = threading.Condition()
         self._closed = False
@@ -38,15 +44,29 @@ class UpsertQueue:
         self._thread.start()
 
     def submit(self, collection: str, records: list[Record], timeout: float = 600.0) -> dict[str, Any]:
-        """Queue records and wait for the report of the run that wrote them (this request's counts)."""
+        """Queue records and wait for the report of the run that wrote them (this request's counts).
+
+        A full queue turns the request away at once (ServiceBusyError: 503 with Retry-After); so does a
+        wait past ``timeout``, after which the records may still be written (upserts are idempotent)."""
         job = _Job(collection, records)
         with self._cond:
             if self._closed:
-                raise RuntimeError("the server is shutting down")
+                raise ShuttingDownError("the server is shutting down: send the upsert again (to another replica)")
+            queued = sum(len(j.records) for j in self._jobs)
+            if queued and queued + len(records) > self._max_queued:
+                raise ServiceBusyError(
+                    f"the write queue is full ({queued:,} documents waiting): send the upsert again in a few "
+                    "seconds, or send fewer documents per second",
+                    RETRY_AFTER_SECONDS,
+                )
             self._jobs.append(job)
             self._cond.notify()
         if not job.done.wait(timeout):
-            raise TimeoutError("the upsert did not finish in time")
+            raise ServiceBusyError(
+                f"the upsert was not written within {timeout:g} s (the writer is busy); it may still be written: "
+                "send it again later (the same documents are not embedded twice)",
+                RETRY_AFTER_SECONDS,
+            )
         if job.error is not None:
             raise job.error
         assert job.result is not None

@@ -43,7 +43,7 @@ def configure(
     overrides = {"data_dir": data_dir, "database_url": database_url, "index_dir": index_dir}
     ctx.obj = Settings(**{k: v for k, v in overrides.items() if v is not None})
     if ctx.obj.faiss_threads:
-        from searchsvc.storage.vector_index import set_faiss_threads
+        from searchsvc.storage.faiss_index import set_faiss_threads
 
         set_faiss_threads(ctx.obj.faiss_threads)
     logging.basicConfig(

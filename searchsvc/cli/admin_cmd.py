@@ -56,21 +56,7 @@ def collections(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 
 def _collection_items(store: Store) -> list[dict[str, object]]:
     try:
-        with store.session() as session:
-            rows = repo.list_collections(session)
-        return [
-            {
-                "name": c.name,
-                "provider": c.provider,
-                "embedding_model": c.embedding_model,
-                "dimension": c.dimension,
-                "index_type": c.index_type,
-                "index_in_use": store.index_type_in_use(c.name),
-                "documents": docs,
-                "chunks": chunks,
-            }
-            for c, docs, chunks in rows
-        ]
+        return [asdict(summary) for summary in store.summaries()]
     finally:
         store.close()
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from searchsvc.answer import Answerer, AskRequest
+from searchsvc.answering import Answerer, AskRequest
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
@@ -45,7 +45,7 @@ def ask(
     try:
         answerer = Answerer(store, embedders.for_collection(store.get_collection(name)), chat, settings)
         if json_out:
-            out.data(answerer.answer(request))
+            out.data(answerer.answer(request).as_dict())
             return
         _print_stream(out, answerer, request)
     finally:
@@ -56,16 +56,16 @@ def ask(
 
 
 def _print_stream(out: Output, answerer: Answerer, request: AskRequest) -> None:
-    for event, data in answerer.stream(request):
-        if event == "delta":
-            sys.stdout.write(data["text"])
+    for event in answerer.stream(request):
+        if event.name == "delta":
+            sys.stdout.write(event.text)
             sys.stdout.flush()
-        elif event == "error":
+        elif event.name == "error":
             sys.stdout.write("\n")
-            raise ProviderError(data["error"]["message"])
-        elif event == "done":
+            raise ProviderError((event.error or {}).get("message", "the answer was cut"))
+        elif event.name == "done":
             sys.stdout.write("\n\n")
-            out.note(f"({data['mode']} answer)")
-            for c in data["citations"]:
-                out.console.print(f"[{c['number']}] {c['location']}", markup=False, highlight=False)
-                out.console.print(f"    “{' '.join(c['quote'].split())[:200]}”", markup=False, highlight=False)
+            out.note(f"({event.answer.mode} answer)")
+            for c in event.answer.citations:
+                out.console.print(f"[{c.source.number}] {c.source.location()}", markup=False, highlight=False)
+                out.console.print(f"    “{' '.join(c.quote.split())[:200]}”", markup=False, highlight=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -75,6 +75,10 @@ def evaluate(
     if json_out:
         out.data(result)
         return
+    _print_table(out, result)
+
+
+def _print_table(out: Output, result: dict[str, Any]) -> None:
     table = Table("mode", "nDCG@10", "Recall@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms")
     for mode, m in result["modes"].items():
         table.add_row(
@@ -83,5 +87,7 @@ def evaluate(
             f"{m['p50_ms']:.1f}",
             f"{m['p95_ms']:.1f}",
         )
-    out.console.print(f"{name}, split {split}, {len(queries)} queries, model {provider.model}")
+    out.console.print(
+        f"{result['collection']}, split {result['split']}, {result['queries']} queries, model {result['model']}"
+    )
     out.console.print(table)

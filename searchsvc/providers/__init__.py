@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from searchsvc.config import DEFAULT_BASE_URL, Settings
 from searchsvc.errors import (
@@ -16,8 +16,14 @@ from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.http_client import OpenAICompatibleClient
 
-if TYPE_CHECKING:
-    from searchsvc.storage.schema import Collection
+
+class Collection(Protocol):
+    """What the registry reads of a stored collection: the provider and model that built it."""
+
+    name: str
+    provider: str
+    embedding_model: str
+
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 LOCAL_ALIASES = frozenset({LOCAL_MODEL, "local", "sentence-transformers/all-MiniLM-L6-v2"})

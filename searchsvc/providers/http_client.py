@@ -42,6 +42,7 @@ class _Failure:
     problem: str
     retry_after: float | None = None  # the server's Retry-After, in seconds
     refused: httpx.ConnectError | None = None  # nothing listens there (or the name does not resolve)
+    status: int | None = None  # the HTTP status it answered with, if it answered
 
 
 class ProviderHealth:
@@ -103,33 +104,39 @@ class OpenAICompatibleClient:
         started = time.monotonic()
         ends_at = started + deadline
         refused = attempts = 0
-        problem = "no attempt made"
+        last = _Failure("no attempt made")
         while attempts <= self.max_retries:
             attempts += 1
-            outcome = self._attempt(method, path, body, max(ends_at - time.monotonic(), 0.001))
+            outcome = self._attempt(method, path, body, max(ends_at - time.monotonic(), 0.001), attempts)
             if isinstance(outcome, _Success):
                 self.health.record(True)
                 return outcome.body
-            problem = outcome.problem
+            last = outcome
             if outcome.refused is not None:
                 refused += 1
                 if refused > REFUSED_RETRIES or attempts > self.max_retries:
-                    raise self._unreachable(outcome.refused) from outcome.refused
+                    raise self._unreachable(outcome.refused, method, path, attempts) from outcome.refused
                 delay = REFUSED_DELAY_SECONDS * refused
             else:
                 delay = backoff_delay(attempts - 1, outcome.retry_after)
             if attempts > self.max_retries or time.monotonic() + delay >= ends_at:
                 break
-            log.warning("provider %s %s failed (%s); retry %d in %.2fs", method, path, problem, attempts, delay)
+            log.warning("provider %s %s failed (%s); retry %d in %.2fs", method, path, last.problem, attempts, delay)
             time.sleep(delay)
-        self.health.record(False, problem)
+        self.health.record(False, last.problem)
         raise ProviderUnavailableError(
             f"{method} {self.base_url}{path} failed after {attempts} attempts in {time.monotonic() - started:.1f} s "
-            f"(deadline {deadline:.0f} s): {problem}. Nothing was stored; check the provider's status and "
-            "run the command again"
+            f"(deadline {deadline:.0f} s): {last.problem}. Nothing was stored; check the provider's status and "
+            "run the command again",
+            last.status,
+            method=method,
+            url=self.base_url + path,
+            attempts=attempts,
         )
 
-    def _attempt(self, method: str, path: str, body: dict[str, Any] | None, remaining: float) -> _Success | _Failure:
+    def _attempt(
+        self, method: str, path: str, body: dict[str, Any] | None, remaining: float, attempt: int
+    ) -> _Success | _Failure:
         """One request: its parsed body, or what went wrong (raises for answers no retry can fix)."""
         try:
             response = self._client.request(method, path, json=body, timeout=_timeout(self.timeout, remaining))
@@ -140,34 +147,40 @@ class OpenAICompatibleClient:
         except httpx.TransportError as exc:
             return _Failure(f"connection failed ({exc!r})")
         if response.status_code >= 300:
-            self._raise_unless_retryable(response, method, path)
+            self._raise_unless_retryable(response, method, path, attempt)
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
-            return _Failure(f"HTTP {response.status_code}: {_error_text(response)}", retry_after=retry_after)
+            problem = f"HTTP {response.status_code}: {_error_text(response)}"
+            return _Failure(problem, retry_after=retry_after, status=response.status_code)
         try:
             return _Success(response.json())
         except ValueError:
             return _Failure("the response body is not valid JSON")
 
-    def _unreachable(self, exc: Exception) -> ProviderUnavailableError:
+    def _unreachable(self, exc: Exception, method: str, path: str, attempts: int) -> ProviderUnavailableError:
         problem = f"cannot connect to {self.base_url} ({exc})"
         self.health.record(False, problem)
         return ProviderUnavailableError(
-            f"{problem}: is the server running? Check SEARCHSVC_BASE_URL. Nothing was stored"
+            f"{problem}: is the server running? Check SEARCHSVC_BASE_URL. Nothing was stored",
+            method=method,
+            url=self.base_url + path,
+            attempts=attempts,
         )
 
-    def _raise_unless_retryable(self, response: httpx.Response, method: str, path: str) -> None:
+    def _raise_unless_retryable(self, response: httpx.Response, method: str, path: str, attempt: int) -> None:
         status = response.status_code
+        where = {"method": method, "url": self.base_url + path, "attempts": attempt}
         if status in (401, 403):
             self.health.record(False, f"HTTP {status}: the API key was refused")
             raise ProviderAuthError(
                 f"the API at {self.base_url} rejected the API key (HTTP {status}: {_error_text(response)}); "
                 f"set a valid key in {self.key_variable}",
                 status,
+                **where,
             )
         if status not in RETRY_STATUSES:
             self.health.record(True)  # it answered: reachable, the request was wrong
             raise ProviderError(
-                f"{method} {self.base_url}{path} returned HTTP {status}: {_error_text(response)}", status
+                f"{method} {self.base_url}{path} returned HTTP {status}: {_error_text(response)}", status, **where
             )
 
     def stream_chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -176,16 +189,25 @@ class OpenAICompatibleClient:
             stream = self._client.stream("POST", "/chat/completions", json={**body, "stream": True})
             response = stream.__enter__()
         except httpx.ConnectError as exc:
-            raise self._unreachable(exc) from exc
+            raise self._unreachable(exc, "POST", "/chat/completions", 1) from exc
         except httpx.TransportError as exc:
-            raise ProviderUnavailableError(f"the chat stream at {self.base_url} failed to start: {exc!r}") from exc
+            raise ProviderUnavailableError(
+                f"the chat stream at {self.base_url} failed to start: {exc!r}",
+                method="POST",
+                url=self.base_url + "/chat/completions",
+                attempts=1,
+            ) from exc
         with contextlib.ExitStack() as cleanup:
             cleanup.push(stream)
             if response.status_code >= 300:
                 response.read()
-                self._raise_unless_retryable(response, "POST", "/chat/completions")
+                self._raise_unless_retryable(response, "POST", "/chat/completions", 1)
                 raise ProviderUnavailableError(
-                    f"chat stream refused: HTTP {response.status_code}: {_error_text(response)}", response.status_code
+                    f"chat stream refused: HTTP {response.status_code}: {_error_text(response)}",
+                    response.status_code,
+                    method="POST",
+                    url=self.base_url + "/chat/completions",
+                    attempts=1,
                 )
             self.health.record(True)
             try:

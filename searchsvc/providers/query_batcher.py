@@ -15,6 +15,8 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from searchsvc.errors import ProviderResponseError, ShuttingDownError
+
 EmbedMany = Callable[[Sequence[str]], np.ndarray]
 
 
@@ -35,7 +37,7 @@ class QueryBatcher:
         future: Future[np.ndarray] = Future()
         with self._start_lock:
             if self._closed:
-                raise RuntimeError("the query embedder is closed")
+                raise ShuttingDownError("the query embedder is closed: the server is shutting down")
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="query-batcher", daemon=True)
                 self._thread.start()
@@ -72,7 +74,7 @@ class QueryBatcher:
         try:
             vectors = self._embed_many([text for text, _ in batch])
             if len(vectors) != len(batch):
-                raise RuntimeError(f"{len(vectors)} vectors for {len(batch)} queries")
+                raise ProviderResponseError(f"{len(vectors)} vectors came back for {len(batch)} queries")
         except BaseException as exc:  # the callers see the error; the thread lives on
             for _, future in batch:
                 future.set_exception(exc)
@@ -89,4 +91,4 @@ class QueryBatcher:
             except queue.Empty:
                 return
             if item is not None:
-                item[1].set_exception(RuntimeError("the query embedder was closed"))
+                item[1].set_exception(ShuttingDownError("the query embedder was closed: the server is shutting down"))

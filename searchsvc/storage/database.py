@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -9,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,6 +93,35 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise StorageError(f"database migration failed on {engine.url!r}: {exc}") from exc
 
 
+# Any constant shared by every searchsvc process: the key of PostgreSQL's advisory lock for migrations.
+_PG_MIGRATION_LOCK = 0x5EA2C45C
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold a lock that every process migrating this database takes: two server workers starting
+    on a new database would otherwise both create its tables, and one would fail."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_MIGRATION_LOCK})
+                conn.commit()
+        return
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def downgrade(engine: Engine, revision: str) -> None:
     config = alembic_config()
     with engine.begin() as conn:
@@ -109,5 +141,8 @@ def open_database(url: str, create: bool = True) -> tuple[Engine, sessionmaker[S
         engine.dispose()
         raise NoDatabaseError(f"the database at {engine.url!r} holds no searchsvc data")
     if revision != head_revision():
-        upgrade(engine)
+        with migration_lock(engine):
+            # Another process (a second server worker, a CLI run) may have migrated while we waited.
+            if current_revision(engine) != head_revision():
+                upgrade(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)

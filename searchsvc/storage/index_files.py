@@ -8,28 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from searchsvc.errors import StorageError
-
-
-@dataclass
-class IndexManifest:
-    """What a saved index is: enough to check it against SQL without loading it."""
-
-    model: str
-    dimension: int
-    index_type: str
-    generation: int
-    count: int
-    database: str | None = None  # namespace of the database it was built from (None: written before 0.2)
-    collection_id: int | None = None  # the collection's row id: a re-created collection is another one
-
-    def belongs_to(self, database: str, collection_id: int) -> bool:
-        return self.database == database and self.collection_id == collection_id
+from searchsvc.storage.vector_store import IndexManifest
 
 
 def read_manifest(folder: Path) -> IndexManifest | None:
@@ -40,6 +25,12 @@ def read_manifest(folder: Path) -> IndexManifest | None:
         return IndexManifest(**json.loads(path.read_text()))
     except (ValueError, TypeError) as exc:
         raise StorageError(f"{path} is unreadable ({exc}); run `searchsvc reindex` to rebuild it") from exc
+
+
+def write_manifest(folder: Path, manifest: IndexManifest) -> None:
+    """Replace the manifest atomically: the generation it names becomes the published one."""
+    payload = json.dumps(asdict(manifest), indent=1).encode()
+    atomic_write(folder / "manifest.json", lambda tmp: tmp.write_bytes(payload))
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:

@@ -6,26 +6,35 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from searchsvc.answer import Answerer, AskRequest
-from searchsvc.api.auth import require_read, require_write
+from searchsvc.answering import Answerer, AnswerEvent, AskRequest
+from searchsvc.answering.conversation import ConversationMemory
+from searchsvc.api.auth import READ, WRITE
 from searchsvc.api.deps import Services, SvcDep
+from searchsvc.api.responses import ANSWER_EVENT_SCHEMA, ERRORS, AskOut, ConversationOut, Deleted
 from searchsvc.api.schemas import AskBody
-from searchsvc.errors import NotFoundError, SearchsvcError
-from searchsvc.storage import conversations
-from searchsvc.storage.schema import Conversation
+from searchsvc.errors import SearchsvcError
 
-router = APIRouter(prefix="/v1", tags=["answers"])
+router = APIRouter(prefix="/v1", tags=["answers"], responses=ERRORS)
 
 
 def _answerer(svc: Services, collection: str) -> Answerer:
     return Answerer(svc.store, svc.embedder_for(collection), svc.chat, svc.settings)
 
 
-@router.post("/ask", dependencies=[Depends(require_read)], summary="Answer a question with numbered citations")
+@router.post(
+    "/ask",
+    dependencies=READ,
+    summary="Answer a question with numbered citations",
+    description="With `stream: true` the answer comes as server-sent events: `sources`, `delta` pieces, then "
+    "`done` (citations, usage) or `error` if it was cut.",
+    response_model=AskOut,
+    response_model_exclude_unset=True,
+    responses={200: {"content": {"text/event-stream": {"schema": ANSWER_EVENT_SCHEMA}}}},
+)
 async def ask(body: AskBody, svc: SvcDep) -> Any:
     request = AskRequest(
         question=body.question,
@@ -41,7 +50,7 @@ async def ask(body: AskBody, svc: SvcDep) -> Any:
     )
     answerer = await run_in_threadpool(_answerer, svc, request.collection)
     if not body.stream:
-        return await run_in_threadpool(answerer.answer, request)
+        return (await run_in_threadpool(answerer.answer, request)).as_dict()
     return StreamingResponse(
         _sse(answerer.stream(request)),
         media_type="text/event-stream",
@@ -49,52 +58,25 @@ async def ask(body: AskBody, svc: SvcDep) -> Any:
     )
 
 
-def _sse(events: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[str]:
+def _sse(events: Iterator[AnswerEvent]) -> Iterator[str]:
     """Server-sent events; an error after the stream started is sent as an ``error`` event."""
     try:
-        for name, data in events:
-            yield f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
+        for event in events:
+            yield f"event: {event.name}\ndata: {json.dumps(event.data(), default=str)}\n\n"
     except SearchsvcError as exc:
         yield f"event: error\ndata: {json.dumps({'error': {'code': exc.code, 'message': str(exc)}})}\n\n"
 
 
-@router.get("/conversations/{conversation_id}", dependencies=[Depends(require_read)], summary="A conversation")
-async def get_conversation(conversation_id: str, svc: SvcDep) -> dict[str, Any]:
-    def run() -> dict[str, Any]:
-        with svc.store.session() as session:
-            conversation = session.get(Conversation, conversation_id)
-            if conversation is None:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
-            turns = conversations.messages(session, conversation_id)
-            return {
-                "id": conversation.id,
-                "collection": conversation.collection,
-                "messages": [
-                    {
-                        "role": m.role,
-                        "content": m.content,
-                        "standalone_query": m.standalone_query,
-                        "citations": m.citations,
-                        "created_at": m.created_at,
-                    }
-                    for m in turns
-                ],
-            }
-
-    return await run_in_threadpool(run)
+@router.get(
+    "/conversations/{conversation_id}", dependencies=READ, summary="A conversation", response_model=ConversationOut
+)
+async def get_conversation(conversation_id: str, svc: SvcDep) -> Any:
+    return await run_in_threadpool(ConversationMemory(svc.store).transcript, conversation_id)
 
 
 @router.delete(
-    "/conversations/{conversation_id}", dependencies=[Depends(require_write)], summary="Delete a conversation"
+    "/conversations/{conversation_id}", dependencies=WRITE, summary="Delete a conversation", response_model=Deleted
 )
-async def delete_conversation(conversation_id: str, svc: SvcDep) -> dict[str, Any]:
-    def run() -> None:
-        with svc.store.session() as session:
-            conversation = session.get(Conversation, conversation_id)
-            if conversation is None:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
-            session.delete(conversation)
-            session.commit()
-
-    await run_in_threadpool(run)
+async def delete_conversation(conversation_id: str, svc: SvcDep) -> Any:
+    await run_in_threadpool(ConversationMemory(svc.store).delete, conversation_id)
     return {"deleted": conversation_id}

@@ -11,13 +11,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from searchsvc.api.deps import SvcDep
+from searchsvc.api.responses import Readiness, Status
 from searchsvc.storage import repository as repo
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
-async def healthz() -> dict[str, str]:
+@router.get("/healthz", summary="The process is up", response_model=Status)
+async def healthz() -> Any:
     return {"status": "ok"}
 
 
@@ -26,6 +27,8 @@ async def healthz() -> dict[str, str]:
     summary="Database reachable, every index loaded, and each API the service needs reachable",
     description="APIs are checked from the outcome of recent calls, else by a cached `GET /models` "
     "(at most every SEARCHSVC_PROVIDER_PROBE_SECONDS): readiness never costs a paid call.",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the body says what is missing."}},
 )
 async def readyz(svc: SvcDep) -> Response:
     def check() -> dict[str, Any]:
@@ -45,6 +48,11 @@ async def readyz(svc: SvcDep) -> Response:
     return JSONResponse(body, status_code=503 if body["unreachable"] else 200)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}, "description": "Metrics"}},
+)
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

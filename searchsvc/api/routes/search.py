@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from searchsvc.api.auth import require_read
+from searchsvc.api.auth import READ
 from searchsvc.api.deps import SvcDep
+from searchsvc.api.responses import ERRORS, SearchOut
 from searchsvc.api.schemas import SearchBody
 from searchsvc.search import search
 
-router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/v1", tags=["search"], dependencies=READ, responses=ERRORS)
 
 
-@router.post("/search", summary="Nearest chunks to a query, with scores and locations")
-async def search_route(body: SearchBody, request: Request, svc: SvcDep) -> dict[str, Any]:
+@router.post("/search", summary="Nearest chunks to a query, with scores and locations", response_model=SearchOut)
+async def search_route(body: SearchBody, request: Request, svc: SvcDep) -> Any:
     name = svc.collection_name(body.collection)
 
     def run() -> Any:

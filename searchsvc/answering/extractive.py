@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.answer_sources import AnswerSource
+from searchsvc.answering.types import AnswerSource
 from searchsvc.citations import prose_sentences
 from searchsvc.providers.base import EmbeddingProvider
 

@@ -1,35 +1,28 @@
-"""The vector index interface, and its FAISS implementation.
+"""The FAISS vector backend: one folder per collection with numbered generations of its index file.
 
-A collection's index lives in its own folder: numbered generations of the FAISS
-file (and, for HNSW, its tombstones) plus ``manifest.json`` naming the current
-generation. Saving writes a new generation and then atomically replaces the
-manifest, so a reader or a crash only ever sees a complete index.
+A collection's index lives in its own folder: numbered generations of the FAISS file (and, for HNSW,
+its tombstones) plus ``manifest.json`` naming the current generation (``index_files``). Saving writes a
+new generation and then atomically replaces the manifest, so a reader or a crash only ever sees a
+complete index.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 import threading
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from searchsvc.errors import IndexMismatchError, StorageError
-from searchsvc.storage.index_files import (
-    IndexManifest,
-    atomic_write,
-    read_manifest,
-    remove_old_generations,
-    save_npy,
-)
+from searchsvc.storage.index_files import atomic_write, read_manifest, remove_old_generations, save_npy, write_manifest
+from searchsvc.storage.index_policy import DEFAULT_POLICY, INDEX_TYPES, IndexPolicy
+from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex
 
-INDEX_TYPES = ("flat", "hnsw")  # what an index file is
-INDEX_CHOICES = ("auto", *INDEX_TYPES)  # what a collection asks for; auto picks by size
 COMPACT_TOMBSTONE_FRACTION = 0.25
 EXACT_FALLBACK_LIMIT = 200_000  # filtered ANN searches re-run exactly below this many matches
 
@@ -67,59 +60,6 @@ class ReadWriteLock:
             with self._cond:
                 self._writer = False
                 self._cond.notify_all()
-
-
-@dataclass(frozen=True)
-class IndexPolicy:
-    """How a collection's index type and HNSW parameters are chosen (settings pass their own)."""
-
-    hnsw_min_chunks: int = 20_000  # auto: exact (flat) below this many vectors, HNSW from here on
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 200
-    hnsw_ef_search: int = 128
-
-    def resolve(self, requested: str, count: int, current: str | None = None) -> str:
-        """The index type for ``count`` vectors; auto keeps an HNSW index until it shrinks below half the limit."""
-        if requested != "auto":
-            return requested
-        if current == "hnsw" and count >= self.hnsw_min_chunks // 2:
-            return "hnsw"
-        return "hnsw" if count >= self.hnsw_min_chunks else "flat"
-
-
-DEFAULT_POLICY = IndexPolicy()
-
-
-class VectorIndex(ABC):
-    """The small surface another vector engine must implement to replace FAISS."""
-
-    dimension: int
-
-    @abstractmethod
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add unit vectors under the given int64 ids (ids must not be present)."""
-
-    @abstractmethod
-    def remove(self, ids: np.ndarray) -> None:
-        """Forget these ids; absent ids are ignored."""
-
-    @abstractmethod
-    def search(
-        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k inner-product scores and ids per query; missing slots have id -1."""
-
-    @abstractmethod
-    def count(self) -> int:
-        """Number of live vectors."""
-
-    @abstractmethod
-    def ids(self) -> np.ndarray:
-        """All live ids, sorted."""
-
-    @abstractmethod
-    def save(self) -> None:
-        """Persist atomically."""
 
 
 class FaissIndex(VectorIndex):
@@ -370,8 +310,7 @@ class FaissIndex(VectorIndex):
         if before_publish is not None:
             before_publish()
         manifest = IndexManifest(**{**asdict(self.manifest), "generation": generation, "count": self.count()})
-        payload = json.dumps(asdict(manifest), indent=1).encode()
-        atomic_write(self.folder / "manifest.json", lambda tmp: tmp.write_bytes(payload))
+        write_manifest(self.folder, manifest)
         self.manifest = manifest
         remove_old_generations(self.folder, generation)
 
@@ -402,3 +341,29 @@ def _new_faiss_index(dimension: int, index_type: str, policy: IndexPolicy) -> fa
     else:
         inner = faiss.IndexFlatIP(dimension)
     return faiss.IndexIDMap2(inner)
+
+
+class FaissBackend(IndexBackend):
+    """Index folders under ``root/collections/<name>``."""
+
+    def __init__(self, root: Path, policy: IndexPolicy = DEFAULT_POLICY) -> None:
+        self.root = root
+        self.policy = policy
+
+    def folder(self, name: str) -> Path:
+        return self.root / "collections" / name
+
+    def create(self, name: str, model: str, dimension: int, index_type: str, owner: tuple[str, int]) -> FaissIndex:
+        return FaissIndex.create(self.folder(name), model, dimension, index_type, self.policy, owner)
+
+    def load(self, name: str) -> FaissIndex | None:
+        return FaissIndex.load(self.folder(name), self.policy)
+
+    def published(self, name: str) -> IndexManifest | None:
+        return read_manifest(self.folder(name))
+
+    def drop(self, name: str) -> None:
+        shutil.rmtree(self.folder(name), ignore_errors=True)
+
+    def describe(self, name: str) -> str:
+        return str(self.folder(name))

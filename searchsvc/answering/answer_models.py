@@ -1,0 +1,137 @@
+"""What writes an answer from numbered sources: a chat model, or, without one, extractive answering
+standing in for it behind the same two calls (rewrite a follow-up question; draft an answer)."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+from searchsvc.answering.extractive import extract
+from searchsvc.answering.prompt import Messages, answer_prompt, rewrite_prompt
+from searchsvc.answering.types import AnswerSource, ModelReply
+from searchsvc.citations import StreamingCitationFilter
+from searchsvc.config import Settings
+from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.chat import ChatProvider
+from searchsvc.providers.token_counting import TiktokenCounter
+
+NO_ANSWER = "I don't know: nothing in the collection is relevant enough to answer that question."
+
+
+class Draft:
+    """An answer being written: the sources the model was shown, the text in pieces, then ``reply``."""
+
+    def __init__(self, sources: list[AnswerSource]) -> None:
+        self.sources = sources
+        self.reply = ModelReply(text="", cited=[])
+
+    def pieces(self) -> Iterator[str]:
+        """The answer text in order; ``reply`` is complete once this is exhausted."""
+        yield self.reply.text
+
+
+class Refusal(Draft):
+    """'I don't know': nothing retrieved, or nothing retrieved close enough to the question."""
+
+    def __init__(self, sources: list[AnswerSource]) -> None:
+        super().__init__(sources)
+        self.reply = ModelReply(text=NO_ANSWER, cited=[], answered=False)
+
+
+class AnswerModel(ABC):
+    mode: str
+
+    @abstractmethod
+    def rewrite(self, history: Messages, question: str) -> str:
+        """The follow-up ``question`` as a query that stands without the conversation."""
+
+    @abstractmethod
+    def draft(
+        self, question: str, sources: list[AnswerSource], model: str | None, params: dict[str, Any], live: bool
+    ) -> Draft:
+        """An answer to ``question`` from ``sources``; ``live`` streams it as it is written."""
+
+
+class ExtractiveAnswerModel(AnswerModel):
+    """The retrieved sentences closest to the question, each cited; no chat model, no key."""
+
+    mode = "extractive"
+
+    def __init__(self, embedder: EmbeddingProvider, settings: Settings) -> None:
+        self.embedder = embedder
+        self.sentence_floor = settings.extractive_floor(embedder.model)
+
+    def rewrite(self, history: Messages, question: str) -> str:
+        last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+        return f"{last_user} {question}".strip()
+
+    def draft(
+        self, question: str, sources: list[AnswerSource], model: str | None, params: dict[str, Any], live: bool
+    ) -> Draft:
+        found = extract(self.embedder, question, sources)
+        if found is None or (self.sentence_floor is not None and found.best_score < self.sentence_floor):
+            return Refusal(sources)
+        draft = Draft(sources)
+        draft.reply = ModelReply(text=found.text, cited=found.cited)
+        return draft
+
+
+class ChatAnswerModel(AnswerModel):
+    """A chat model shown the sources that fit the token budget, its citations checked as it writes."""
+
+    mode = "generative"
+
+    def __init__(self, chat: ChatProvider, settings: Settings) -> None:
+        self.chat = chat
+        self.context_tokens = settings.answer_context_tokens
+        self.counter = TiktokenCounter()
+
+    def rewrite(self, history: Messages, question: str) -> str:
+        rewritten = self.chat.complete(rewrite_prompt(history, question), temperature=0).text.strip()
+        return rewritten or question
+
+    def draft(
+        self, question: str, sources: list[AnswerSource], model: str | None, params: dict[str, Any], live: bool
+    ) -> Draft:
+        messages, used = answer_prompt(question, sources, self.context_tokens, self.counter)
+        return ChatDraft(self.chat, messages, used, model, params, live)
+
+
+class ChatDraft(Draft):
+    def __init__(
+        self,
+        chat: ChatProvider,
+        messages: Messages,
+        sources: list[AnswerSource],
+        model: str | None,
+        params: dict[str, Any],
+        live: bool,
+    ) -> None:
+        super().__init__(sources)
+        self.chat, self.messages, self.model, self.params, self.live = chat, messages, model, params, live
+
+    def pieces(self) -> Iterator[str]:
+        guard = StreamingCitationFilter(len(self.sources))
+        started = time.perf_counter()
+        written: list[str] = []
+        if self.live:
+            for delta in self.chat.stream(self.messages, model=self.model, **self.params):
+                self.reply.usage = delta.usage or self.reply.usage
+                written.append(guard.feed(delta.text))
+                yield written[-1]
+        else:
+            result = self.chat.complete(self.messages, model=self.model, **self.params)
+            self.reply.model, self.reply.usage = result.model, result.usage
+            written.append(guard.feed(result.text))
+            yield written[-1]
+        written.append(guard.flush())
+        yield written[-1]
+        self.reply.text, self.reply.cited, self.reply.invalid_citations = "".join(written), guard.cited, guard.invalid
+        self.reply.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+
+
+def answer_model(chat: ChatProvider | None, embedder: EmbeddingProvider, settings: Settings) -> AnswerModel:
+    """The chat model when one is configured, else extractive answering in its place."""
+    return ChatAnswerModel(chat, settings) if chat is not None else ExtractiveAnswerModel(embedder, settings)

@@ -1,0 +1,159 @@
+"""Retrieval-augmented answers with numbered citations that point at real chunks.
+
+One flow, ``events``: rewrite a follow-up into a standalone query, retrieve, keep the sources relevant
+enough to use, let the answer model write from them, keep only citations that name a source, remember
+the turn. ``stream`` sends its events as they come; ``answer`` collects them into one ``Answer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from searchsvc.answering.answer_models import AnswerModel, ChatAnswerModel, Draft, Refusal, answer_model
+from searchsvc.answering.conversation import ConversationMemory
+from searchsvc.answering.types import Answer, AnswerEvent, AnswerSource, AskRequest, Citation
+from searchsvc.citations import best_quote, claims_by_citation
+from searchsvc.config import Settings
+from searchsvc.errors import ProviderError
+from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.chat import ChatProvider
+from searchsvc.search import search
+from searchsvc.store import Store
+from searchsvc.textclean import clean_text
+
+
+class Answerer:
+    """Answers questions over one store with one embedder and an answer model (chat or extractive)."""
+
+    def __init__(self, store: Store, embedder: EmbeddingProvider, chat: ChatProvider | None, settings: Settings):
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.model: AnswerModel = answer_model(chat, embedder, settings)
+        self.memory = ConversationMemory(store)
+
+    @property
+    def mode(self) -> str:
+        return self.model.mode
+
+    def answer(self, request: AskRequest) -> Answer:
+        """A complete answer (or, with ``models`` and a chat model, one answer per model side by side)."""
+        if request.models and isinstance(self.model, ChatAnswerModel):
+            return self.compare(request)
+        done = [event for event in self.events(request, live=False) if event.name == "done"]
+        assert done and done[0].answer is not None
+        return done[0].answer
+
+    def stream(self, request: AskRequest) -> Iterator[AnswerEvent]:
+        """Events as the answer is written: ``sources``, ``delta`` pieces, then ``done`` (or ``error`` if cut)."""
+        return self.events(request, live=True)
+
+    def events(self, request: AskRequest, live: bool) -> Iterator[AnswerEvent]:
+        question, query = self._question_and_query(request)
+        draft = self._draft(request, question, query, live)
+        answer = Answer(question, query, self.mode, draft.reply.answered, draft.sources)
+        yield AnswerEvent("sources", answer)
+        try:
+            for piece in draft.pieces():
+                if piece:
+                    yield AnswerEvent("delta", answer, text=piece)
+        except ProviderError as exc:
+            if not live:
+                raise
+            yield AnswerEvent("error", answer, error={"code": "stream_cut", "message": f"the answer was cut: {exc}"})
+            return
+        self._complete(answer, draft, request)
+        yield AnswerEvent("done", answer)
+
+    def compare(self, request: AskRequest) -> Answer:
+        """The same sources answered by each of ``request.models``, side by side (not remembered)."""
+        question, query = self._question_and_query(request)
+        sources = self.retrieve(query, request)
+        if not sources:
+            answer = Answer(question, query, self.mode, False, [])
+            self._complete(answer, Refusal([]), request)
+            return answer
+        prompt_question = self._prompt_question(request, question, query)
+        models = request.models or []
+        drafts = {m: self.model.draft(prompt_question, sources, m, request.params, live=False) for m in models}
+
+        def one(model: str) -> dict[str, Any]:
+            draft = drafts[model]
+            try:
+                text = "".join(draft.pieces())
+            except ProviderError as exc:
+                return {"model": model, "error": {"code": exc.code, "message": str(exc)}}
+            reply = draft.reply
+            return {
+                "answer": text,
+                "invalid_citations": reply.invalid_citations,
+                "model": reply.model,
+                "usage": reply.usage,
+                "latency_ms": reply.latency_ms,
+                "citations": [c.as_dict() for c in self.citations(text, draft.sources, reply.cited)],
+            }
+
+        with ThreadPoolExecutor(max_workers=min(8, len(drafts))) as pool:
+            answers = list(pool.map(one, drafts))
+        used = next(iter(drafts.values())).sources
+        return Answer(question, query, self.mode, True, used, answers=answers)
+
+    def retrieve(self, query: str, request: AskRequest) -> list[AnswerSource]:
+        """Sources for an answer. The default floor is on cosine similarity, so it applies in vector and
+        hybrid modes; keyword scores have another scale (bm25, ts_rank) and get no default floor."""
+        floor = request.min_score
+        if floor is None and request.mode != "keyword":
+            floor = self.settings.answer_floor(self.embedder.model)
+        hits = search(
+            self.store,
+            self.embedder,
+            request.collection,
+            query,
+            request.k,
+            filter=request.filter,
+            min_score=floor,
+            mode=request.mode,
+        ).hits
+        return [AnswerSource(number, hit) for number, hit in enumerate(hits, start=1)]
+
+    def citations(self, text: str, sources: list[AnswerSource], cited: list[int]) -> list[Citation]:
+        """The cited sources, in order of first use, each quoted where it supports its claim."""
+        by_number = {s.number: s for s in sources}
+        claims = claims_by_citation(text)
+        return [Citation(by_number[n], best_quote(by_number[n].text, claims.get(n, text))) for n in cited]
+
+    def _question_and_query(self, request: AskRequest) -> tuple[str, str]:
+        """The cleaned question, and the query to retrieve with (rewritten when it follows up a thread)."""
+        question = clean_text(request.question)
+        history = self.memory.history(request.conversation_id)
+        return question, (self.model.rewrite(history, question) if history else question)
+
+    def _draft(self, request: AskRequest, question: str, query: str, live: bool) -> Draft:
+        sources = self.retrieve(query, request)
+        if not sources:
+            return Refusal([])
+        prompt_question = self._prompt_question(request, question, query)
+        return self.model.draft(prompt_question, sources, request.model, request.params, live)
+
+    @staticmethod
+    def _prompt_question(request: AskRequest, question: str, query: str) -> str:
+        # A follow-up is answered as its standalone form: the model is not shown the thread.
+        return query if request.conversation_id else question
+
+    def _complete(self, answer: Answer, draft: Draft, request: AskRequest) -> None:
+        reply = draft.reply
+        answer.text, answer.invalid_citations = reply.text, reply.invalid_citations
+        answer.model, answer.usage, answer.latency_ms = reply.model, reply.usage, reply.latency_ms
+        answer.citations = self.citations(reply.text, draft.sources, reply.cited)
+        if request.conversation_id is not None:
+            citations = [c.as_dict() for c in answer.citations]
+            answer.conversation_id = self.memory.remember(
+                request.conversation_id,
+                request.collection,
+                answer.question,
+                answer.standalone_query,
+                reply.text,
+                citations,
+            )

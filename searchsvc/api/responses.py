@@ -1,0 +1,249 @@
+"""Response models: what every route returns, so /openapi.json (and schemathesis) know the shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Times are stored in UTC; SQLite gives them back without a zone, which is not an RFC 3339 date-time.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable: not_found, invalid_request, provider_unavailable...")
+    message: str = Field(description="What failed and what to do next.")
+    details: list[dict[str, Any]] | None = Field(None, description="Per-field problems of a refused request.")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+# Every route may answer with these; each carries the one JSON error shape.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorOut, "description": "The request cannot be served as sent (the message says why)."},
+    "5XX": {"model": ErrorOut, "description": "A provider or the store failed; Retry-After when it is worth it."},
+}
+
+
+# One server-sent event of a streamed answer (OpenAPI 3.1: the schema of an event stream is that of an event).
+ANSWER_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["sources", "delta", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "The event's JSON."},
+    },
+}
+
+
+class Status(BaseModel):
+    status: str
+
+
+class ProviderState(BaseModel):
+    base_url: str
+    reachable: bool
+    problem: str | None
+    checked_seconds_ago: float
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="'ready' or 'not ready'.")
+    indexes: dict[str, int] | None = Field(None, description="Vectors loaded per collection.")
+    providers: dict[str, ProviderState] | None = None
+    unreachable: list[str] | None = None
+    error: str | None = Field(None, description="Why readiness could not be checked.")
+
+
+class CollectionOut(BaseModel):
+    name: str
+    provider: str = Field(description="'local' or 'openai' (any OpenAI-compatible API).")
+    embedding_model: str
+    dimension: int | None = Field(description="Vector size; null until the first document is embedded.")
+    index_type: str = Field(description="Requested: auto, flat or hnsw.")
+    index_in_use: str | None = Field(description="The index type currently built, if any.")
+    documents: int
+    chunks: int
+    created_at: UtcDatetime
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut]
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+class DocumentDeleted(Deleted):
+    chunks_removed: int
+
+
+class DocumentFields(BaseModel):
+    id: str
+    title: str | None
+    path: str | None
+    source: str = Field(description="The ingest source (folder, file or 'api') the document came from.")
+    metadata: dict[str, Any]
+    content_hash: str
+    tokens: int
+    updated_at: UtcDatetime
+
+
+class DocumentOut(DocumentFields):
+    chunks: int
+
+
+class Span(BaseModel):
+    """Where a chunk sits in its document: headings above it, characters, lines (text) or page (PDF)."""
+
+    heading_path: list[str]
+    start_char: int
+    end_char: int
+    line_start: int | None
+    line_end: int | None
+    page: int | None
+
+
+class ChunkOut(Span):
+    chunk_id: int
+    ordinal: int
+    text: str
+    tokens: int
+
+
+class DocumentDetail(DocumentFields):
+    chunks: list[ChunkOut]
+
+
+class DocumentPage(BaseModel):
+    documents: list[DocumentOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class SkippedFile(BaseModel):
+    path: str
+    reason: str
+
+
+class UpsertOut(BaseModel):
+    collection: str
+    provider: str
+    model: str
+    added: int = Field(description="This request's documents that were new.")
+    changed: int
+    unchanged: int
+    removed: int
+    skipped_before: int
+    chunks: int
+    chunks_cached: int
+    tokens_embedded: int
+    embedding_requests: int
+    seconds: float
+    skipped: list[SkippedFile]
+    written_with_requests: int = Field(description="Requests written together with this one (group commit).")
+
+
+class ChunkPlace(Span):
+    """Which chunk, of which document, and where in it."""
+
+    chunk_id: int
+    document_id: int
+    document_key: str
+    title: str | None
+    path: str | None
+
+
+class HitFields(ChunkPlace):
+    score: float
+    text: str
+    vector_score: float | None
+
+
+class SearchHitOut(HitFields):
+    metadata: dict[str, Any]
+    keyword_score: float | None
+    location: str
+
+
+class SearchOut(BaseModel):
+    collection: str
+    mode: str
+    results: list[SearchHitOut]
+    timings_ms: dict[str, float]
+
+
+class AnswerSourceOut(HitFields):
+    number: int
+
+
+class CitationOut(ChunkPlace):
+    number: int
+    location: str
+    quote: str = Field(description="The sentence of the source that supports the claim, verbatim.")
+
+
+class ModelAnswerOut(BaseModel):
+    model: str | None = None
+    answer: str | None = None
+    invalid_citations: int | None = None
+    usage: dict[str, Any] | None = None
+    latency_ms: float | None = None
+    citations: list[CitationOut] | None = None
+    error: ErrorDetail | None = Field(None, description="Set instead of an answer when this model failed.")
+
+
+class AskOut(BaseModel):
+    question: str
+    standalone_query: str
+    mode: str = Field(description="'generative' (a chat model wrote it) or 'extractive' (quoted sentences).")
+    answered: bool = Field(description="False for 'I don't know'.")
+    sources: list[AnswerSourceOut]
+    answer: str | None = None
+    citations: list[CitationOut] | None = None
+    invalid_citations: int | None = Field(None, description="Citation markers removed: they named no source.")
+    conversation_id: str | None = None
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    latency_ms: float | None = None
+    answers: list[ModelAnswerOut] | None = Field(None, description="With `models`: one answer per model.")
+
+
+class MessageOut(BaseModel):
+    role: str
+    content: str
+    standalone_query: str | None
+    citations: list[dict[str, Any]]
+    created_at: UtcDatetime
+
+
+class ConversationOut(BaseModel):
+    id: str
+    collection: str
+    messages: list[MessageOut]
+
+
+class ModelOut(BaseModel):
+    id: str
+    object: str
+    created: int
+    owned_by: str
+    provider: str = Field(description="'local' or 'api'.")
+    type: str | None
+    dimension: int | None
+
+
+class ModelList(BaseModel):
+    object: str
+    data: list[ModelOut]
+    api_error: str | None = Field(None, description="Why the API's model list could not be read.")
