@@ -29,12 +29,14 @@ def rss_mib(pid: int) -> float:
 
 
 @contextmanager
-def running_server(data_dir: Path, ready_seconds: float = 600) -> Iterator[tuple[str, int]]:
-    """(base URL, pid) of a server on ``data_dir``; loading a large index can take minutes."""
+def running_server(
+    data_dir: Path, ready_seconds: float = 600, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """(base URL, pid) of a server on ``data_dir`` (and ``env``); loading a large index can take minutes."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "searchsvc", "serve", "--port", str(port)],
-        env={**os.environ, "SEARCHSVC_DATA_DIR": str(data_dir)},
+        env={**os.environ, "SEARCHSVC_DATA_DIR": str(data_dir), **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

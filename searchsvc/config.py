@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     index_type: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="New collections' vector index: auto = exact (flat) while small, HNSW from hnsw_min_chunks."
     )
+    vector_backend: Literal["faiss", "pgvector"] = Field(
+        "faiss",
+        description="Where vectors are searched: faiss (index files beside the data, one machine) or pgvector "
+        "(tables in the PostgreSQL database, shared by every server; needs pgvector 0.8+).",
+    )
+    pgvector_element: Literal["vector", "halfvec"] = Field(
+        "vector", description="pgvector column type of new collections: halfvec halves memory and disk (16-bit floats)."
+    )
     keyword_postings_budget: int = Field(
         30_000, ge=1, description="Keyword search drops a query's most common terms past this many postings."
     )

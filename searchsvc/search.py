@@ -25,7 +25,7 @@ MAX_QUERY_CHARS = 4096
 MIN_SCORE_HELP = (
     "in vector and hybrid modes min_score is a floor on cosine similarity (-1 to 1; 0.2-0.4 is typical "
     "for a relevant chunk with MiniLM); in keyword mode it is a floor on the keyword score, 0 or more "
-    "(bm25 on SQLite, typically 5-15 for a good match; ts_rank on PostgreSQL, typically 0.01-0.1)"
+    "(BM25 on SQLite and PostgreSQL alike, typically 5-20 for a good match)"
 )
 MODES = ("vector", "keyword", "hybrid")
 GROUP_FETCH_FACTOR = 5  # chunks fetched per wanted document when grouping
@@ -94,7 +94,7 @@ def search(
 ) -> SearchResult:
     """The ``k`` best chunks for ``query``, best first.
 
-    ``mode`` is ``vector`` (cosine similarity), ``keyword`` (bm25 / ts_rank) or ``hybrid``
+    ``mode`` is ``vector`` (cosine similarity), ``keyword`` (BM25) or ``hybrid``
     (both, fused by reciprocal rank). ``filter`` (see ``searchsvc.filters``) is applied inside
     both retrievals, so ``k`` results come back whenever ``k`` matching chunks exist.
     ``min_score`` is a floor on cosine similarity (on the keyword score in keyword mode).

@@ -6,6 +6,7 @@ Callers see collections and indexes; how the two are kept in step lives here.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,8 +29,9 @@ from searchsvc.storage.database import open_database
 from searchsvc.storage.faiss_index import FaissBackend
 from searchsvc.storage.identity import read_database_id
 from searchsvc.storage.index_policy import IndexPolicy
+from searchsvc.storage.pgvector_index import PgVectorBackend
 from searchsvc.storage.schema import Chunk, Collection, Document
-from searchsvc.storage.vector_store import VectorIndex
+from searchsvc.storage.vector_store import IndexBackend, VectorIndex
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -74,7 +76,7 @@ class Store:
             hnsw_ef_construction=settings.hnsw_ef_construction,
             hnsw_ef_search=settings.hnsw_ef_search,
         )
-        self.index_backend = FaissBackend(self.index_dir, self.policy)
+        self.index_backend = vector_backend(settings, self.engine, self.index_dir, self.policy)
         self.indexes = CollectionIndexes(
             self.index_backend,
             self._sessions,
@@ -208,6 +210,10 @@ class Store:
         """The type of the collection's published index (``auto`` collections: flat or hnsw by size)."""
         return self.indexes.published_type(validate_collection_name(name))
 
+    def drop_index(self, name: str) -> None:
+        """Forget a collection's vector index (derived data): its next use rebuilds it from SQL."""
+        self.indexes.drop(validate_collection_name(name))
+
     def index_folder(self, name: str) -> Path:
         """Where the FAISS backend keeps the collection's index files."""
         return self.index_backend.folder(validate_collection_name(name))
@@ -225,7 +231,15 @@ class Store:
 
     @contextmanager
     def writer_lock(self, name: str, wait_seconds: float = 0.0) -> Iterator[None]:
-        """Exclusive right to write a collection; a second writer waits up to ``wait_seconds``, then is refused."""
+        """Exclusive right to write a collection; a second writer waits up to ``wait_seconds``, then is refused.
+
+        A lock file beside the FAISS indexes (one machine); with pgvector, a PostgreSQL advisory lock, so
+        writers on every machine sharing the database take turns."""
+        validate_collection_name(name)
+        if self.settings.vector_backend == "pgvector":
+            with advisory_lock(self.engine, f"writer:{self.database_id.namespace}:{name}", name, wait_seconds):
+                yield
+            return
         locks = self.index_dir / "locks"
         locks.mkdir(parents=True, exist_ok=True)
         lock_path = locks / f"{validate_collection_name(name)}.lock"
@@ -237,6 +251,13 @@ class Store:
             os.close(fd)
 
 
+def vector_backend(settings: Settings, engine: Engine, index_dir: Path, policy: IndexPolicy) -> IndexBackend:
+    """The configured vector store: FAISS files under ``index_dir``, or pgvector tables in the database."""
+    if settings.vector_backend == "pgvector":
+        return PgVectorBackend(engine, policy, settings.pgvector_element)
+    return FaissBackend(index_dir, policy)
+
+
 def check_model(collection: Collection, provider: EmbeddingProvider) -> None:
     """Refuse to mix vectors of different models (or of one model name from different providers) in one collection."""
     if (collection.provider, collection.embedding_model) != (provider.kind, provider.model):
@@ -246,6 +267,26 @@ def check_model(collection: Collection, provider: EmbeddingProvider) -> None:
             f"{provider.kind} model {provider.model!r}. Vectors of different models cannot be mixed: re-index into a "
             "new collection with --collection NEW_NAME, or configure the original model"
         )
+
+
+@contextmanager
+def advisory_lock(engine: Engine, key: str, name: str, wait_seconds: float) -> Iterator[None]:
+    """A session-level PostgreSQL advisory lock on ``key``, held on its own connection until exit."""
+    number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+    deadline = time.monotonic() + wait_seconds
+    with engine.connect() as conn:
+        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": number}).scalar_one():
+            if time.monotonic() >= deadline:
+                raise CollectionBusyError(
+                    f"another process is writing to collection {name!r}; wait for it to finish and run again"
+                )
+            time.sleep(0.05)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
+            conn.commit()
 
 
 def _acquire(fd: int, name: str, wait_seconds: float) -> None:

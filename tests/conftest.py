@@ -20,6 +20,7 @@ from searchsvc.storage.schema import Chunk, Document, Embedding
 from searchsvc.store import Store
 from tests.fake_embedder import FakeEmbedder
 from tests.fake_openai import FakeOpenAI
+from tests.postgres import PGVECTOR, PostgresServer
 from tests.postgres import SERVER as POSTGRES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,18 +41,32 @@ def _loopback_only_connect(self: socket.socket, address: Any) -> Any:
 socket.socket.connect = _loopback_only_connect  # type: ignore[method-assign]
 
 
-# SEARCHSVC_TEST_DATABASE=postgresql runs the whole suite against PostgreSQL (each test its own database).
+# SEARCHSVC_TEST_DATABASE=postgresql runs the whole suite against PostgreSQL (each test its own database);
+# =pgvector against PostgreSQL with pgvector, with SEARCHSVC_VECTOR_BACKEND=pgvector.
 TEST_DATABASE = os.environ.get("SEARCHSVC_TEST_DATABASE", "sqlite")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Tests of FAISS index files (folders, manifests, generations) have nothing to check with pgvector.
+faiss_only = pytest.mark.skipif(
+    TEST_DATABASE == "pgvector", reason="checks FAISS index files, which the pgvector backend does not use"
+)
 
 
 def postgres_url_or_skip(key: str) -> str:
     """A fresh PostgreSQL database URL; skips (or, in CI, fails) when no server can be had."""
-    if POSTGRES.admin_url() is None:
+    return _database_or_skip(POSTGRES, "PostgreSQL", key)
+
+
+def pgvector_url_or_skip(key: str) -> str:
+    """A fresh database on a PostgreSQL server with pgvector; skips (or, in CI, fails) when none can be had."""
+    return _database_or_skip(PGVECTOR, "PostgreSQL with pgvector", key)
+
+
+def _database_or_skip(server: PostgresServer, what: str, key: str) -> str:
+    if server.admin_url() is None:
         if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {POSTGRES.reason}")
-        pytest.skip(POSTGRES.reason)
-    return POSTGRES.database_url(key)
+            pytest.fail(f"{what} is required in CI: {server.reason}")
+        pytest.skip(server.reason)
+    return server.database_url(key)
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -59,6 +74,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     base: dict[str, Any] = {"data_dir": tmp_path / "data", "api_key": None, "provider": "auto"}
     if TEST_DATABASE == "postgresql":
         base["database_url"] = postgres_url_or_skip(str(tmp_path))
+    elif TEST_DATABASE == "pgvector":
+        base["database_url"] = pgvector_url_or_skip(str(tmp_path))
+        base["vector_backend"] = "pgvector"
     return Settings(**{**base, **overrides})
 
 
@@ -67,6 +85,7 @@ def cli_env(settings: Settings, server: FakeOpenAI | None = None, **extra: str) 
     env = {**os.environ, "SEARCHSVC_DATA_DIR": str(settings.data_dir)}
     if settings.database_url:
         env["SEARCHSVC_DATABASE_URL"] = settings.database_url
+    env["SEARCHSVC_VECTOR_BACKEND"] = settings.vector_backend
     if server is not None:
         env.update(
             {
@@ -104,6 +123,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     POSTGRES.drop_all()
+    PGVECTOR.drop_all()
 
 
 def remote_settings(tmp_path: Path, server: FakeOpenAI, **overrides: Any) -> Settings:

@@ -429,3 +429,14 @@ def test_limits_are_named_in_the_error_with_what_to_do(api: TestClient) -> None:
     big = {"documents": [{"id": "big", "text": "x" * (11 * 1024 * 1024)}]}
     too_large = api.post("/v1/collections/docs/documents", json=big)
     assert too_large.status_code == 413 and "SEARCHSVC_MAX_BODY_BYTES" in too_large.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("model", ["bad\u0000model", "half\udb4dsurrogate", "tab\there"])
+def test_model_names_with_control_characters_are_a_422(api: TestClient, model: str) -> None:
+    """Found by schemathesis on PostgreSQL: a NUL in a model name reached SQL and ended as a 500."""
+    headers = {"content-type": "application/json"}  # json.dumps escapes what UTF-8 cannot carry, as clients do
+    body = json.dumps({"name": "odd", "embedding_model": model})
+    created = api.post("/v1/collections", content=body, headers=headers)
+    assert created.status_code == 422 and "embedding_model" in created.json()["error"]["message"]
+    asked = api.post("/v1/ask", content=json.dumps({"question": "what is redis?", "model": model}), headers=headers)
+    assert asked.status_code == 422

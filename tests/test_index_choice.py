@@ -10,7 +10,6 @@ import pytest
 from searchsvc.doctor import check_collection
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
-from searchsvc.storage.index_files import read_manifest
 from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.store import Store
 from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest
@@ -50,11 +49,11 @@ def _results(settings, collection: str) -> list[list[tuple[str, str]]]:  # type:
 def _index_type(settings, collection: str) -> str:  # type: ignore[no-untyped-def]
     store = Store(settings)
     try:
-        manifest = read_manifest(store.index_folder(collection))
+        index_type = store.index_type_in_use(collection)
     finally:
         store.close()
-    assert manifest is not None
-    return manifest.index_type
+    assert index_type is not None
+    return index_type
 
 
 def _healthy(settings, collection: str) -> None:  # type: ignore[no-untyped-def]
@@ -104,7 +103,9 @@ def large_auto_collection_without_index(tmp_path: Path, fake_openai: FakeOpenAI)
     """An auto collection past its (lowered) HNSW line, whose index files are gone."""
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, hnsw_min_chunks=10)
     run_ingest(settings, SAMPLE_DATA / "markdown")
-    shutil.rmtree(settings.resolved_index_dir)
+    store = Store(settings)
+    store.drop_index("docs")
+    store.close()
     return settings
 
 

@@ -16,7 +16,7 @@ from searchsvc.errors import StorageError
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
 from searchsvc.store import Store
-from tests.conftest import MODEL, cli_env, make_settings, remote_settings, run_ingest
+from tests.conftest import MODEL, cli_env, faiss_only, make_settings, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
 
 TOPICS = {
@@ -61,6 +61,7 @@ def two_databases(tmp_path: Path, fake_openai: FakeOpenAI):  # type: ignore[no-u
     return first, second
 
 
+@faiss_only
 def test_two_databases_sharing_an_index_folder_each_find_their_own_documents(two_databases) -> None:
     first, second = two_databases
     for settings, prefix in ((first, "first/"), (second, "second/")):
@@ -77,6 +78,7 @@ def test_two_databases_sharing_an_index_folder_each_find_their_own_documents(two
         assert json.loads(doctor.stdout)["ok"], doctor.stdout
 
 
+@faiss_only
 def test_an_index_copied_from_another_database_is_refused_and_reindex_heals_it(two_databases) -> None:
     first, second = two_databases
     stores = Store(first), Store(second)
@@ -122,6 +124,7 @@ def test_collection_names_like_lock_files_are_ordinary_collections(tmp_path: Pat
     assert repair.returncode == 0 and json.loads(repair.stdout)["ok"], repair.stdout + repair.stderr
 
 
+@faiss_only
 def test_the_index_folder_is_named_for_the_database(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     store = Store(settings)
@@ -133,6 +136,7 @@ def test_the_index_folder_is_named_for_the_database(tmp_path: Path) -> None:
         store.close()
 
 
+@faiss_only
 def test_every_spelling_of_one_database_url_shares_one_index_folder(tmp_path: Path) -> None:
     """A server on 127.0.0.1 and a CLI on localhost (SQLite: the file reached through a symlinked folder)
     must see the same index files and writer locks."""

@@ -38,10 +38,10 @@ def _top_ids(settings: Settings, embedder: FakeEmbedder, query: str, collection:
 
 def test_reindex_rebuilds_from_sql_without_calling_the_model(ingested, fake_embedder: FakeEmbedder) -> None:
     before = _top_ids(ingested, fake_embedder, "redis persistence")
-    shutil.rmtree(ingested.resolved_index_dir)
     calls = len(fake_embedder.calls)
     store = Store(ingested)
     try:
+        store.drop_index("docs")
         index = store.rebuild_index(store.get_collection("docs"))
         assert index.count() > 0
     finally:
@@ -110,7 +110,9 @@ def test_collection_names_cannot_escape_the_index_folder(ingested) -> None:
     try:
         for bad in ("../evil", "a/b", "", ".hidden", "x" * 65):
             with pytest.raises(InvalidInputError):
-                store.index_folder(bad)
+                store.drop_index(bad)
+            with pytest.raises(InvalidInputError), store.writer_lock(bad):
+                pass
     finally:
         store.close()
 
@@ -142,7 +144,7 @@ def test_migrations_create_exactly_the_tables_the_models_describe(database_url: 
 
     from searchsvc.storage.schema import Base
 
-    derived = ("chunks_fts", "search_vector", "ix_chunks_search_vector")  # the keyword index, maintained by triggers
+    derived = ("chunks_fts", "search_vector", "search_length", "ix_chunks_search_vector")  # keyword index (triggers)
     engine = database.create_db_engine(database_url)
     try:
         database.upgrade(engine)
@@ -217,9 +219,9 @@ def test_a_collection_left_without_a_dimension_is_repaired_by_the_next_ingest(in
         with store.session() as session:
             session.execute(text("UPDATE collections SET dimension = NULL WHERE name = 'docs'"))
             session.commit()
+        store.drop_index("docs")
     finally:
         store.close()
-    shutil.rmtree(ingested.resolved_index_dir)
     report = run_ingest(ingested, SAMPLE_DATA / "markdown", embedder=fake_embedder)
     assert report.added == report.changed == 0
     assert _top_ids(ingested, fake_embedder, "redis persistence")

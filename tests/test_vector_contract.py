@@ -1,7 +1,8 @@
 """The contract every vector backend must pass, written once and parametrised by backend.
 
-A new backend (pgvector) adds itself to BACKENDS and runs these tests unchanged. Only the interface
-of ``searchsvc.storage.vector_store`` is used here.
+Each backend adds itself to BACKENDS and runs these tests unchanged. Only the interface of
+``searchsvc.storage.vector_store`` is used here. The pgvector ones run on a real PostgreSQL with
+pgvector (tests/postgres.py starts one) and carry the ``pgvector`` marker.
 """
 
 from __future__ import annotations
@@ -13,19 +14,32 @@ import numpy as np
 import pytest
 
 from searchsvc.errors import IndexMismatchError, StorageError
+from searchsvc.storage.database import open_database
 from searchsvc.storage.faiss_index import FaissBackend
 from searchsvc.storage.index_policy import IndexPolicy
+from searchsvc.storage.pgvector_index import PgVectorBackend
 from searchsvc.storage.vector_store import IndexBackend
+from tests.conftest import pgvector_url_or_skip
 
 pytestmark = pytest.mark.vector_contract
 
 DIMENSION = 32
 OWNER = ("test-database", 1)
 Factory = Callable[[Path], IndexBackend]
+
+
+def pgvector_backend(root: Path) -> PgVectorBackend:
+    engine, _ = open_database(pgvector_url_or_skip(str(root)))
+    return PgVectorBackend(engine, IndexPolicy())
+
+
 BACKENDS: dict[str, tuple[Factory, str]] = {
     "faiss-flat": (lambda root: FaissBackend(root, IndexPolicy()), "flat"),
     "faiss-hnsw": (lambda root: FaissBackend(root, IndexPolicy()), "hnsw"),
+    "pgvector-flat": (pgvector_backend, "flat"),
+    "pgvector-hnsw": (pgvector_backend, "hnsw"),
 }
+MARKS = {name: [pytest.mark.pgvector] for name in BACKENDS if name.startswith("pgvector")}
 
 
 def unit_vectors(count: int, seed: int = 7) -> np.ndarray:
@@ -33,7 +47,7 @@ def unit_vectors(count: int, seed: int = 7) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-@pytest.fixture(params=list(BACKENDS))
+@pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, [])) for name in BACKENDS])
 def made(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     """(backend, a new index of the parametrised type holding 200 vectors under ids 1000..1199, vectors)."""
     factory, index_type = BACKENDS[request.param]
@@ -139,3 +153,19 @@ def test_a_dropped_index_is_gone(made) -> None:
     index.save()
     backend.drop("docs")
     assert backend.load("docs") is None and backend.published("docs") is None
+
+
+def test_a_selective_filter_gets_the_exact_top_k_from_a_large_graph(made) -> None:
+    """A graph walk with a filter few vectors pass misses some of them: such filters are scored exactly."""
+    backend, small, _ = made
+    index = backend.create("large", "model-x", DIMENSION, small.manifest.index_type, ("test-database", 2))
+    vectors = unit_vectors(6000, seed=21)
+    ids = np.arange(1, 6001, dtype=np.int64)
+    index.add(ids, vectors)
+    index.save()  # a backend may build its graph when publishing
+    allowed = np.sort(np.random.default_rng(8).choice(ids, 40, replace=False))
+    for query in unit_vectors(20, seed=22):
+        scores, found = index.search(query[None, :], 10, allowed)
+        want_ids, want_scores = exact_top(vectors[allowed - 1], allowed, query, 10)
+        assert found[0].tolist() == want_ids.tolist()
+        assert np.allclose(scores[0], want_scores, atol=1e-5)

@@ -102,7 +102,7 @@ class Answerer:
 
     def retrieve(self, query: str, request: AskRequest) -> list[AnswerSource]:
         """Sources for an answer. The default floor is on cosine similarity, so it applies in vector and
-        hybrid modes; keyword scores have another scale (bm25, ts_rank) and get no default floor."""
+        hybrid modes; keyword scores have another scale (BM25) and get no default floor."""
         floor = request.min_score
         if floor is None and request.mode != "keyword":
             floor = self.settings.answer_floor(self.embedder.model)

@@ -19,7 +19,7 @@ class Strict(BaseModel):
 
 MIN_SCORE_DESCRIPTION = (
     "Drop results scoring below this. Vector and hybrid modes: a floor on cosine similarity, -1 to 1. "
-    "Keyword mode: a floor on the keyword score, 0 or more (bm25 on SQLite, ts_rank on PostgreSQL)."
+    "Keyword mode: a floor on the keyword score, 0 or more (BM25, the same scale on SQLite and PostgreSQL)."
 )
 
 
@@ -73,10 +73,19 @@ class UpsertBody(Strict):
         return docs
 
 
+def model_name(value: str | None) -> str | None:
+    """A model name is sent to providers and stored: no control characters, no lone surrogates."""
+    if value is not None and any(ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("model names cannot contain control characters or lone surrogates")
+    return value
+
+
 class CollectionBody(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     embedding_model: str | None = Field(None, max_length=256, description="Default: the configured model.")
     index_type: Literal["auto", "flat", "hnsw"] | None = None
+
+    _model_name = field_validator("embedding_model")(model_name)
 
 
 class AskBody(Strict):
@@ -111,7 +120,11 @@ class AskBody(Strict):
     def _model_names(cls, value: list[str] | None) -> list[str] | None:
         if value and any(not m or len(m) > 256 for m in value):
             raise ValueError("model names must be 1 to 256 characters")
+        for name in value or []:
+            model_name(name)
         return value
+
+    _model_name = field_validator("model")(model_name)
 
     @model_validator(mode="after")
     def _floor_fits_the_mode(self) -> AskBody:

@@ -18,10 +18,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from searchsvc.errors import IndexMismatchError, StorageError
+from searchsvc.errors import StorageError
 from searchsvc.storage.index_files import atomic_write, read_manifest, remove_old_generations, save_npy, write_manifest
-from searchsvc.storage.index_policy import DEFAULT_POLICY, INDEX_TYPES, IndexPolicy
-from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex
+from searchsvc.storage.index_policy import DEFAULT_POLICY, INDEX_TYPES, IndexPolicy, exact_for_filter
+from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex, checked_batch
 
 COMPACT_TOMBSTONE_FRACTION = 0.25
 EXACT_FALLBACK_LIMIT = 200_000  # filtered ANN searches re-run exactly below this many matches
@@ -129,12 +129,7 @@ class FaissIndex(VectorIndex):
             self._add(ids, vectors)
 
     def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(ids), self.dimension):
-            raise IndexMismatchError(
-                f"vectors of shape {vectors.shape} cannot join an index of dimension {self.dimension}"
-            )
+        ids, vectors = checked_batch(ids, vectors, self.dimension)
         if self._tombstones and self._tombstones.intersection(ids.tolist()):
             self._compact()
         if len(ids) and np.isin(ids, self._all_ids()).any():
@@ -214,11 +209,14 @@ class FaissIndex(VectorIndex):
         if self._index.ntotal == 0 or k <= 0:
             empty = np.full((len(queries), max(k, 0)), -1, dtype=np.int64)
             return np.zeros(empty.shape, dtype=np.float32), empty
-        params = self._search_params(allowed_ids)
         k_eff = min(k, self._index.ntotal)
-        scores, ids = self._index.search(queries, k_eff, params=params)
-        if allowed_ids is not None and self.manifest.index_type != "flat":
-            scores, ids = self._exact_if_short(queries, k_eff, allowed_ids, scores, ids)
+        graph = self.manifest.index_type != "flat"
+        if graph and allowed_ids is not None and exact_for_filter(len(allowed_ids), self._index.ntotal):
+            scores, ids = self._exact_over(queries, k_eff, allowed_ids)
+        else:
+            scores, ids = self._index.search(queries, k_eff, params=self._search_params(allowed_ids))
+            if graph and allowed_ids is not None:
+                scores, ids = self._exact_if_short(queries, k_eff, allowed_ids, scores, ids)
         if k_eff < k:
             pad = k - k_eff
             scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
@@ -228,18 +226,17 @@ class FaissIndex(VectorIndex):
     def _exact_if_short(
         self, queries: np.ndarray, k: int, allowed_ids: np.ndarray, scores: np.ndarray, ids: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """An ANN graph walk can miss matches of a selective filter: fall back to exact search over them."""
-        live = (
-            np.setdiff1d(allowed_ids, np.fromiter(self._tombstones, dtype=np.int64))
-            if self._tombstones
-            else allowed_ids
-        )
-        wanted = min(k, len(live))
-        if (ids >= 0).sum(axis=1).min() >= wanted or len(live) > EXACT_FALLBACK_LIMIT:
+        """An ANN graph walk can miss matches of a filter: fall back to exact search when it came up short."""
+        live = self._live(allowed_ids)
+        if (ids >= 0).sum(axis=1).min() >= min(k, len(live)) or len(live) > EXACT_FALLBACK_LIMIT:
             return scores, ids
+        return self._exact_over(queries, k, live)
+
+    def _exact_over(self, queries: np.ndarray, k: int, allowed_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k among the allowed ids (the live ones this index holds), padded with -1."""
+        live = self._live(allowed_ids)
         present = live[np.isin(live, self._all_ids())]
-        vectors = self.vectors_for(present).astype(np.float32)
-        exact = queries @ vectors.T
+        exact = queries @ self.vectors_for(present).astype(np.float32).T
         order = np.argsort(-exact, axis=1)[:, :k]
         top_scores = np.take_along_axis(exact, order, axis=1)
         top_ids = present[order]
@@ -248,6 +245,11 @@ class FaissIndex(VectorIndex):
             top_scores = np.pad(top_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
             top_ids = np.pad(top_ids, ((0, 0), (0, pad)), constant_values=-1)
         return top_scores.astype(np.float32), top_ids
+
+    def _live(self, allowed_ids: np.ndarray) -> np.ndarray:
+        if not self._tombstones:
+            return allowed_ids
+        return np.setdiff1d(allowed_ids, np.fromiter(self._tombstones, dtype=np.int64))
 
     def _search_params(self, allowed_ids: np.ndarray | None) -> faiss.SearchParameters | None:
         selector = None

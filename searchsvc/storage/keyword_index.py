@@ -1,4 +1,4 @@
-"""Keyword (full-text) retrieval in SQL: SQLite FTS5 with bm25, or PostgreSQL tsvector with ts_rank.
+"""Keyword (full-text) retrieval in SQL, ranked by BM25: SQLite FTS5, or PostgreSQL tsvector (postgres_bm25).
 
 The index itself is kept in step with ``chunks`` by database triggers (migration 0003), so every
 insert, update and delete of a chunk updates it in the same transaction.
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, column, func, literal_column, select, table, text, true
 from sqlalchemy.orm import Session
 
+from searchsvc.storage.postgres_bm25 import bm25_search
 from searchsvc.storage.schema import Chunk, Document
 
 TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -126,7 +127,7 @@ def keyword_search(
         return []
     terms = affordable_terms(session, terms, postings_budget)
     if session.get_bind().dialect.name == "postgresql":
-        return _postgres(session, collection_id, terms, k, condition)
+        return bm25_search(session, collection_id, terms, k, condition)
     return _sqlite(session, collection_id, terms, k, condition)
 
 
@@ -143,7 +144,7 @@ def affordable_terms(session: Session, terms: list[str], budget: int) -> list[st
 
 def _document_frequency(session: Session, term: str, cap: int) -> int:
     """How many chunks hold ``term`` (counted up to ``cap``), cached per database for a few minutes."""
-    key = (str(session.get_bind().url), term, cap)
+    key = (str(session.get_bind().engine.url), term, cap)
     now = time.monotonic()
     with _df_lock:
         cached = _df_cache.get(key)
@@ -208,22 +209,6 @@ def _fts_matches(session: Session, match: str, cap: int) -> int:
     """How many chunks match, counting no further than ``cap``."""
     capped = select(fts.c.rowid).where(text("chunks_fts MATCH :match")).limit(cap).subquery()
     return int(session.execute(select(func.count()).select_from(capped), {"match": match}).scalar_one())
-
-
-def _postgres(
-    session: Session, collection_id: int, terms: list[str], k: int, condition: ColumnElement[bool] | None
-) -> list[tuple[int, float]]:
-    tsquery = func.to_tsquery("english", " | ".join(terms))
-    vector = literal_column("chunks.search_vector")
-    rank = func.ts_rank(vector, tsquery)
-    stmt: Any = (
-        select(Chunk.id, rank.label("score"))
-        .join(Document, Document.id == Chunk.document_id)
-        .where(vector.op("@@")(tsquery), Chunk.collection_id == collection_id, _or_true(condition))
-        .order_by(rank.desc(), Chunk.id)  # ties broken by insertion order, the same on every database
-        .limit(k)
-    )
-    return [(int(chunk_id), float(value)) for chunk_id, value in session.execute(stmt)]
 
 
 def _or_true(condition: ColumnElement[bool] | None) -> ColumnElement[bool]:

