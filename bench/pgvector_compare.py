@@ -179,6 +179,7 @@ def write_collection(url: str, vectors: np.ndarray, words: list[str], seed: int 
     """The vectors as a collection "scifact" in SQL (10 chunks per document), as ingestion would leave it."""
     store = Store(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())))
     rng = np.random.default_rng(seed)
+    vocabulary = np.array(words)  # once: rng.choice on a list converts the whole list on every call
     try:
         with store.session() as session:
             collection = Collection(
@@ -194,7 +195,7 @@ def write_collection(url: str, vectors: np.ndarray, words: list[str], seed: int 
             session.commit()
             for start in range(0, len(vectors), ADD_BATCH):
                 span = range(start, min(len(vectors), start + ADD_BATCH))
-                _insert(session, collection.id, span, vectors, [" ".join(rng.choice(words, 60)) for _ in span])
+                _insert(session, collection.id, span, vectors, [" ".join(rng.choice(vocabulary, 60)) for _ in span])
                 session.commit()
     finally:
         store.close()
@@ -269,6 +270,7 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--seconds", type=float, default=20.0, help="per HTTP cell")
     parser.add_argument("--no-http", action="store_true", help="only the in-process backend comparison")
+    parser.add_argument("--http-only", action="store_true", help="only the HTTP comparison")
     args = parser.parse_args()
     set_faiss_threads(1)  # one thread per search, as `searchsvc serve` runs them
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="pgvector-compare-"))
@@ -276,7 +278,7 @@ def main() -> None:
     clients = [int(c) for c in args.clients.split(",")]
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            for row in run(size, real, qs, clients, work):
+            for row in [] if args.http_only else run(size, real, qs, clients, work):
                 print(json.dumps(row), flush=True)
             if not args.no_http:
                 http_rows(size, corpus(real, size), scifact_words(args.scifact_db), clients, args.seconds, work)
