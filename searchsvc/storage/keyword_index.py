@@ -7,14 +7,12 @@ insert, update and delete of a chunk updates it in the same transaction.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from typing import Any
 
 from sqlalchemy import ColumnElement, column, func, literal_column, select, table, text, true
 from sqlalchemy.orm import Session
 
-from searchsvc.storage.postgres_bm25 import bm25_search
+from searchsvc.storage.postgres_bm25 import bm25_search, cached
 from searchsvc.storage.schema import Chunk, Document
 
 TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -98,12 +96,8 @@ STOPWORDS = frozenset(
 # (lowest idf, least weight in bm25) are dropped, the rarest kept. On SciFact (10k chunks) no query
 # reaches it (the largest needs 21k postings), so its rankings are exactly those of the full query.
 DEFAULT_POSTINGS_BUDGET = 30_000
-DF_CACHE_SECONDS = 300.0
-DF_CACHE_MAX = 50_000
 
 fts = table("chunks_fts", column("rowid"), column("header"), column("body"))
-_df_cache: dict[tuple[str, str, int], tuple[float, int]] = {}
-_df_lock = threading.Lock()
 
 
 def query_terms(query: str) -> list[str]:
@@ -144,26 +138,17 @@ def affordable_terms(session: Session, terms: list[str], budget: int) -> list[st
 
 def _document_frequency(session: Session, term: str, cap: int) -> int:
     """How many chunks hold ``term`` (counted up to ``cap``), cached per database for a few minutes."""
-    key = (str(session.get_bind().engine.url), term, cap)
-    now = time.monotonic()
-    with _df_lock:
-        cached = _df_cache.get(key)
-    if cached is not None and now - cached[0] < DF_CACHE_SECONDS:
-        return cached[1]
-    if session.get_bind().dialect.name == "postgresql":
+
+    def count() -> int:
+        if session.get_bind().dialect.name != "postgresql":
+            return _fts_matches(session, f'"{term}"', cap)
+        vector = literal_column("chunks.search_vector")
         matching: Any = (
-            select(literal_column("1"))
-            .select_from(Chunk)
-            .where(literal_column("chunks.search_vector").op("@@")(func.plainto_tsquery("english", term)))
+            select(literal_column("1")).select_from(Chunk).where(vector.op("@@")(func.plainto_tsquery("english", term)))
         )
-        count = session.execute(select(func.count()).select_from(matching.limit(cap).subquery())).scalar_one()
-    else:
-        count = _fts_matches(session, f'"{term}"', cap)
-    with _df_lock:
-        if len(_df_cache) >= DF_CACHE_MAX:
-            _df_cache.clear()
-        _df_cache[key] = (now, int(count))
-    return int(count)
+        return int(session.execute(select(func.count()).select_from(matching.limit(cap).subquery())).scalar_one())
+
+    return int(cached(session, f"capped-df:{cap}:{term}", count))
 
 
 def _sqlite(

@@ -83,16 +83,17 @@ def _idf(chunks: int, matching: int) -> float:
 
 def _corpus(session: Session) -> tuple[int, float]:
     """Number of chunks and their average keyword length, over every collection (FTS5's scope too)."""
-    return _cached(session, "corpus", lambda: tuple(session.execute(
+    return cached(session, "corpus", lambda: tuple(session.execute(
         text("SELECT count(*), coalesce(avg(search_length), 0) FROM chunks")).one()))  # fmt: skip
 
 
 def _document_frequency(session: Session, lexeme: str) -> int:
     sql = text("SELECT count(*) FROM chunks WHERE search_vector @@ to_tsquery('simple', :q)")
-    return _cached(session, f"df:{lexeme}", lambda: int(session.execute(sql, {"q": f"'{lexeme}'"}).scalar_one()))
+    return cached(session, f"df:{lexeme}", lambda: int(session.execute(sql, {"q": f"'{lexeme}'"}).scalar_one()))
 
 
-def _cached(session: Session, key: str, compute: Any) -> Any:
+def cached(session: Session, key: str, compute: Any) -> Any:
+    """``compute()``, remembered per database for STATS_SECONDS (corpus statistics change slowly)."""
     full = (str(session.get_bind().engine.url), key)
     now = time.monotonic()
     with _lock:
