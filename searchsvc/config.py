@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     pgvector_element: Literal["vector", "halfvec"] = Field(
         "vector", description="pgvector column type of new collections: halfvec halves memory and disk (16-bit floats)."
     )
+    pgvector_build_memory: str = Field(
+        "1GB",
+        pattern=r"^[1-9][0-9]*(kB|MB|GB)$",
+        description="maintenance_work_mem for an HNSW build (e.g. 4GB): the graph should fit, else the build slows "
+        "down several times; about 2.2 kB per float32 vector of 384 dimensions.",
+    )
     keyword_postings_budget: int = Field(
         30_000, ge=1, description="Keyword search drops a query's most common terms past this many postings."
     )

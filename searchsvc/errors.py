@@ -15,6 +15,7 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
     ├── ServiceBusyError                503 service_busy            the write queue is full or slow: retry later
     │   └── ShuttingDownError           503 shutting_down           the server is stopping
     ├── StorageError                    500 storage_error           the database or an index failed
+    │   └── ReadOnlyDatabaseError       503 read_only_database      a write reached a read-only standby
     └── ProviderError                   502 provider_error          an embedding or chat API failed
         ├── ProviderAuthError           502 provider_auth           the API refused the key
         ├── ProviderResponseError       502 provider_bad_response   an answer we must not store
@@ -98,6 +99,13 @@ class StorageError(SearchsvcError):
 
     http_status = 500
     code = "storage_error"
+
+
+class ReadOnlyDatabaseError(StorageError):
+    """A write reached a database that only reads: a streaming standby (read replica)."""
+
+    http_status = 503
+    code = "read_only_database"
 
 
 class ProviderError(SearchsvcError):

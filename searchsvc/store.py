@@ -254,7 +254,7 @@ class Store:
 def vector_backend(settings: Settings, engine: Engine, index_dir: Path, policy: IndexPolicy) -> IndexBackend:
     """The configured vector store: FAISS files under ``index_dir``, or pgvector tables in the database."""
     if settings.vector_backend == "pgvector":
-        return PgVectorBackend(engine, policy, settings.pgvector_element)
+        return PgVectorBackend(engine, policy, settings.pgvector_element, settings.pgvector_build_memory)
     return FaissBackend(index_dir, policy)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -67,6 +68,12 @@ def _database_or_skip(server: PostgresServer, what: str, key: str) -> str:
             pytest.fail(f"{what} is required in CI: {server.reason}")
         pytest.skip(server.reason)
     return server.database_url(key)
+
+
+def unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:
+    """``count`` random unit vectors, the same for the same seed."""
+    vectors = np.random.default_rng(seed).normal(size=(count, dimension)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

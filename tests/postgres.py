@@ -31,8 +31,15 @@ LOCAL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 class PostgresServer:
-    def __init__(self, url_variable: str = "SEARCHSVC_TEST_POSTGRES_URL", with_pgvector: bool = False) -> None:
+    def __init__(
+        self,
+        url_variable: str = "SEARCHSVC_TEST_POSTGRES_URL",
+        with_pgvector: bool = False,
+        server_settings: dict[str, str] | None = None,
+    ) -> None:
+        """``server_settings`` (e.g. ``{"shared_buffers": "8GB"}``) apply to a server this object starts."""
         self._url_variable = url_variable
+        self._server_settings = server_settings or {}
         self._with_pgvector = with_pgvector
         self._admin_url: str | None = None
         self._reason = ""
@@ -108,7 +115,7 @@ class PostgresServer:
         folder = Path(tempfile.mkdtemp(prefix="searchsvc-pg-"))
         os.chmod(folder, 0o777)
         _as_postgres([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres"])
-        url = _start_server(bin_dir, folder)
+        url = _start_server(bin_dir, folder, self._server_settings)
         self._owned_dir, self._bin_dir = folder, bin_dir
         return url
 
@@ -121,10 +128,11 @@ class PostgresServer:
                 conn.execute(statement)
 
 
-def _start_server(bin_dir: Path, folder: Path) -> str:
+def _start_server(bin_dir: Path, folder: Path, settings: dict[str, str] | None = None) -> str:
     """Start the cluster in ``folder/data`` on a free loopback port; its admin URL once it answers."""
     port = _free_port()
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    extra = "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1{extra}"
     pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-w", "-l", str(folder / "log"), "-o", options]
     _as_postgres([*pg_ctl, "start"])
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"

@@ -10,7 +10,7 @@ import pytest
 from searchsvc.doctor import check_collection
 from searchsvc.providers import make_embedding_provider
 from searchsvc.search import search
-from searchsvc.storage.index_policy import IndexPolicy
+from searchsvc.storage.index_policy import FILTERED_EF_MAX, IndexPolicy, filtered_ef_search
 from searchsvc.store import Store
 from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
@@ -34,11 +34,34 @@ def test_policy_picks_the_type_by_size(requested: str, count: int, current: str 
     assert IndexPolicy(hnsw_min_chunks=100).resolve(requested, count, current) == expected
 
 
-def _results(settings, collection: str) -> list[list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("allowed", "total", "expected"),
+    [
+        (1_000_000, 1_000_000, 128),  # everything allowed: the usual breadth
+        (500_000, 1_000_000, 256),  # half: twice as wide, to meet as many allowed vectors
+        (250_000, 1_000_000, 512),
+        (50_000, 1_000_000, FILTERED_EF_MAX),  # 5%: 2,560 wanted, capped at pgvector's maximum
+        (10, 0, 128),  # no count known yet
+    ],
+)
+def test_filtered_walks_widen_by_the_filters_selectivity(allowed: int, total: int, expected: int) -> None:
+    assert filtered_ef_search(128, allowed, total) == expected
+    assert filtered_ef_search(2000, 50_000, 1_000_000) == 2000  # a configured breadth above the cap is kept
+
+
+def _results(settings, collection: str) -> list[list[tuple[float, str, str]]]:  # type: ignore[no-untyped-def]
+    """Each query's hits as (score, document, text), best first; equal scores (the fake embedder makes
+    exact ties) in a fixed order, since flat and HNSW sum in different orders and may break them apart."""
     provider, store = make_embedding_provider(settings), Store(settings)
     try:
         return [
-            [(h.document_key, h.text) for h in search(store, provider, collection, q, k=10, mode="vector").hits]
+            sorted(
+                (
+                    (round(h.score, 5), h.document_key, h.text)
+                    for h in search(store, provider, collection, q, k=10, mode="vector").hits
+                ),
+                key=lambda hit: (-hit[0], hit[1], hit[2]),
+            )
             for q in QUERIES
         ]
     finally:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from searchsvc.config import Settings
-from searchsvc.errors import ConfigError
+from searchsvc.errors import ConfigError, ReadOnlyDatabaseError
 from searchsvc.search import search
 from searchsvc.storage.database import open_database
 from searchsvc.storage.index_policy import EXACT_FILTER_MAX, IndexPolicy
@@ -32,6 +32,7 @@ from tests.conftest import (
     postgres_url_or_skip,
     remote_settings,
     run_ingest,
+    unit_vectors,
 )
 from tests.fake_embedder import FakeEmbedder
 from tests.fake_openai import FakeOpenAI
@@ -39,11 +40,6 @@ from tests.postgres import PGVECTOR
 from tests.test_serve import _free_port
 
 pytestmark = pytest.mark.pgvector
-
-
-def unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:
-    vectors = np.random.default_rng(seed).normal(size=(count, dimension)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def test_filtered_hnsw_searches_return_k_of_k_at_every_selectivity(tmp_path: Path) -> None:
@@ -169,7 +165,7 @@ def test_a_streaming_standby_serves_searches_and_refuses_writes(tmp_path: Path, 
                 time.sleep(0.2)
         store = Store(replica, create=False)
         try:
-            with pytest.raises(Exception, match="read-only"):
+            with pytest.raises(ReadOnlyDatabaseError, match="read-only standby"):
                 store.delete_document("docs", store_key(store))
         finally:
             store.close()
@@ -186,3 +182,39 @@ def _top(settings: Settings, embedder: FakeEmbedder) -> list[int]:
 def store_key(store: Store) -> str:
     with store.session() as session:
         return session.scalars(select(Document.key)).first() or ""
+
+
+def test_a_server_on_a_standby_answers_searches_and_sends_writes_to_the_primary(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """Read replicas with the server itself: `searchsvc serve` on a streaming standby searches what the
+    primary wrote (and what it writes later), and a write through it is a 503 that names the primary."""
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, vector_backend="pgvector",
+                               database_url=pgvector_url_or_skip(str(tmp_path)))  # fmt: skip
+    ports = _free_port(), _free_port()
+    primary = _serve(settings, fake_openai, tmp_path / "primary", ports[0])
+    one, two = (f"http://127.0.0.1:{port}/v1" for port in ports)
+    servers = [primary]
+    try:
+        first = {"documents": [{"id": "a", "text": "Aardvarks dig burrows at night."}]}
+        assert httpx.post(f"{one}/collections/docs/documents", json=first, timeout=30).status_code == 200
+        with PGVECTOR.standby() as standby_admin:
+            database = make_url(settings.database_url or "").database
+            replica = settings.model_copy(update={"database_url": standby_admin.rsplit("/", 1)[0] + f"/{database}"})
+            servers.append(_serve(replica, fake_openai, tmp_path / "replica", ports[1]))
+            query = {"query": "quolls hunting at dusk", "k": 1, "collection": "docs"}
+            assert httpx.post(f"{two}/search", json=query, timeout=30).json()["results"][0]["document_key"] == "a"
+            second = {"documents": [{"id": "q", "text": "Quolls are marsupials hunting at dusk."}]}
+            refused = httpx.post(f"{two}/collections/docs/documents", json=second, timeout=30)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "read_only_database"
+            assert "primary" in refused.json()["error"]["message"]
+            assert httpx.post(f"{one}/collections/docs/documents", json=second, timeout=30).status_code == 200
+            written = time.monotonic()
+            while httpx.post(f"{two}/search", json=query, timeout=30).json()["results"][0]["document_key"] != "q":
+                assert time.monotonic() - written < 5.0, "the standby's server did not see the primary's write"
+                time.sleep(0.05)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)

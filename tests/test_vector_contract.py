@@ -19,7 +19,7 @@ from searchsvc.storage.faiss_index import FaissBackend
 from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.storage.pgvector_index import PgVectorBackend
 from searchsvc.storage.vector_store import IndexBackend
-from tests.conftest import pgvector_url_or_skip
+from tests.conftest import pgvector_url_or_skip, unit_vectors
 
 pytestmark = pytest.mark.vector_contract
 
@@ -42,18 +42,13 @@ BACKENDS: dict[str, tuple[Factory, str]] = {
 MARKS = {name: [pytest.mark.pgvector] for name in BACKENDS if name.startswith("pgvector")}
 
 
-def unit_vectors(count: int, seed: int = 7) -> np.ndarray:
-    vectors = np.random.default_rng(seed).normal(size=(count, DIMENSION)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
 @pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, [])) for name in BACKENDS])
 def made(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     """(backend, a new index of the parametrised type holding 200 vectors under ids 1000..1199, vectors)."""
     factory, index_type = BACKENDS[request.param]
     backend = factory(tmp_path)
     index = backend.create("docs", "model-x", DIMENSION, index_type, OWNER)
-    vectors = unit_vectors(200)
+    vectors = unit_vectors(200, DIMENSION, seed=7)
     index.add(np.arange(1000, 1200, dtype=np.int64), vectors)
     return backend, index, vectors
 
@@ -67,7 +62,7 @@ def exact_top(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -
 def test_search_returns_the_exact_ids_and_scores_at_small_sizes(made) -> None:
     _, index, vectors = made
     ids = np.arange(1000, 1200)
-    for query in unit_vectors(10, seed=3):
+    for query in unit_vectors(10, DIMENSION, seed=3):
         scores, found = index.search(query[None, :], 10)
         want_ids, want_scores = exact_top(vectors, ids, query, 10)
         assert found[0].tolist() == want_ids.tolist()
@@ -92,7 +87,7 @@ def test_removals_are_visible_at_once(made) -> None:
 def test_a_filter_returns_k_results_whenever_k_are_allowed(made) -> None:
     _, index, vectors = made
     allowed = np.array([1003, 1050, 1101, 1150, 1199], dtype=np.int64)
-    for query in unit_vectors(5, seed=11):
+    for query in unit_vectors(5, DIMENSION, seed=11):
         _scores, found = index.search(query[None, :], 5, allowed)
         assert sorted(found[0].tolist()) == allowed.tolist()  # all five, however the graph is walked
         want_ids, _ = exact_top(vectors[allowed - 1000], allowed, query, 5)
@@ -107,7 +102,7 @@ def test_more_than_there_is_pads_with_minus_one(made) -> None:
 
 def test_cosines_are_the_inner_products_of_stored_vectors(made) -> None:
     _, index, vectors = made
-    query = unit_vectors(1, seed=5)[0]
+    query = unit_vectors(1, DIMENSION, seed=5)[0]
     got = index.cosines(query, [1000, 1100, 5])
     assert set(got) == {1000, 1100}
     assert abs(got[1100] - float(vectors[100] @ query)) < 1e-5
@@ -159,12 +154,12 @@ def test_a_selective_filter_gets_the_exact_top_k_from_a_large_graph(made) -> Non
     """A graph walk with a filter few vectors pass misses some of them: such filters are scored exactly."""
     backend, small, _ = made
     index = backend.create("large", "model-x", DIMENSION, small.manifest.index_type, ("test-database", 2))
-    vectors = unit_vectors(6000, seed=21)
+    vectors = unit_vectors(6000, DIMENSION, seed=21)
     ids = np.arange(1, 6001, dtype=np.int64)
     index.add(ids, vectors)
     index.save()  # a backend may build its graph when publishing
     allowed = np.sort(np.random.default_rng(8).choice(ids, 40, replace=False))
-    for query in unit_vectors(20, seed=22):
+    for query in unit_vectors(20, DIMENSION, seed=22):
         scores, found = index.search(query[None, :], 10, allowed)
         want_ids, want_scores = exact_top(vectors[allowed - 1], allowed, query, 10)
         assert found[0].tolist() == want_ids.tolist()

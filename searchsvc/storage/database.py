@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from searchsvc.errors import ConfigError, NotFoundError, StorageError
+from searchsvc.errors import ConfigError, NotFoundError, ReadOnlyDatabaseError, StorageError
 
 
 class NoDatabaseError(NotFoundError):
@@ -52,7 +53,21 @@ def create_db_engine(url: str, create: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _refuse_writes_on_a_standby)
+    return engine
+
+
+READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: what a hot standby answers to any write
+
+
+def _refuse_writes_on_a_standby(context: Any) -> None:
+    """A write on a read replica becomes one clear error (raised from SQLAlchemy's error hook)."""
+    if getattr(context.original_exception, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        raise ReadOnlyDatabaseError(
+            "this server's database is a read-only standby (a read replica): it answers searches; send writes "
+            "to a searchsvc whose SEARCHSVC_DATABASE_URL is the primary"
+        ) from context.original_exception
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

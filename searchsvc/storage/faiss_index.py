@@ -20,7 +20,13 @@ import numpy as np
 
 from searchsvc.errors import StorageError
 from searchsvc.storage.index_files import atomic_write, read_manifest, remove_old_generations, save_npy, write_manifest
-from searchsvc.storage.index_policy import DEFAULT_POLICY, INDEX_TYPES, IndexPolicy, exact_for_filter
+from searchsvc.storage.index_policy import (
+    DEFAULT_POLICY,
+    INDEX_TYPES,
+    IndexPolicy,
+    exact_for_filter,
+    filtered_ef_search,
+)
 from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex, checked_batch
 
 COMPACT_TOMBSTONE_FRACTION = 0.25
@@ -260,7 +266,10 @@ class FaissIndex(VectorIndex):
             selector = dead if selector is None else faiss.IDSelectorAnd(selector, dead)
             self._keepalive = dead  # SWIG does not keep inner selectors alive
         if self.manifest.index_type == "hnsw":
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.policy.hnsw_ef_search)
+            ef = self.policy.hnsw_ef_search
+            if allowed_ids is not None:
+                ef = filtered_ef_search(ef, len(allowed_ids), self._index.ntotal)
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
         return None if selector is None else faiss.SearchParameters(sel=selector)
 
     def count(self) -> int:

@@ -23,20 +23,29 @@ import numpy as np
 from sqlalchemy import Connection, Engine, text
 
 from searchsvc.errors import ConfigError, IndexMismatchError, StorageError
-from searchsvc.storage.index_policy import DEFAULT_POLICY, IndexPolicy, exact_for_filter
+from searchsvc.storage.index_policy import DEFAULT_POLICY, IndexPolicy, exact_for_filter, filtered_ef_search
 from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex, checked_batch
 
 MIN_VERSION = (0, 8)  # hnsw.iterative_scan
 ELEMENT_TYPES = ("vector", "halfvec")
 OPS = {"vector": "vector_ip_ops", "halfvec": "halfvec_ip_ops"}
-BUILD_MEMORY = "512MB"  # maintenance_work_mem for an HNSW build: the graph should fit, else it is slow
+BUILD_MEMORY = "1GB"  # maintenance_work_mem for an HNSW build: the graph should fit, else it is slow
 
 
 class PgVectorIndex(VectorIndex):
     """One collection's vectors in one table. Every call is its own transaction."""
 
-    def __init__(self, engine: Engine, manifest: IndexManifest, table: str, element: str, policy: IndexPolicy):
+    def __init__(
+        self,
+        engine: Engine,
+        manifest: IndexManifest,
+        table: str,
+        element: str,
+        policy: IndexPolicy,
+        build_memory: str = BUILD_MEMORY,
+    ) -> None:
         self.engine = engine
+        self.build_memory = build_memory
         self.manifest = manifest
         self.dimension = manifest.dimension
         self.table = table
@@ -81,7 +90,7 @@ class PgVectorIndex(VectorIndex):
         self.manifest = replace(self.manifest, index_type=index_type)
 
     def _build_hnsw(self, conn: Connection) -> None:
-        conn.execute(text(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'"))
+        conn.execute(text("SELECT set_config('maintenance_work_mem', :m, true)"), {"m": self.build_memory})
         conn.execute(
             text(
                 f"CREATE INDEX IF NOT EXISTS {self.table}_hnsw ON {self.table} USING hnsw "
@@ -119,7 +128,7 @@ class PgVectorIndex(VectorIndex):
         if k <= 0:
             return scores, ids
         with self._connection() as conn:
-            exact = self._exact_path(conn, allowed_ids)
+            exact = self._exact_path(allowed_ids)
             for row, query in enumerate(queries):
                 found = self._nearest(conn, query, k, allowed_ids, exact)
                 if allowed_ids is not None and not exact and len(found) < min(k, len(allowed_ids)):
@@ -128,15 +137,13 @@ class PgVectorIndex(VectorIndex):
                     ids[row, column], scores[row, column] = chunk_id, score
         return scores, ids
 
-    def _exact_path(self, conn: Connection, allowed_ids: np.ndarray | None) -> bool:
+    def _exact_path(self, allowed_ids: np.ndarray | None) -> bool:
         if self.manifest.index_type != "hnsw":
             return True
         if allowed_ids is None:
             return False
-        if exact_for_filter(len(allowed_ids), 0):
-            return True
-        estimate = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :n"), {"n": self.table}).scalar()
-        return exact_for_filter(len(allowed_ids), float(estimate or 0))
+        # The selectivity estimate uses the count as of this handle's load or last publication: no query.
+        return exact_for_filter(len(allowed_ids), float(self.manifest.count))
 
     def _nearest(
         self, conn: Connection, query: np.ndarray, k: int, allowed_ids: np.ndarray | None, exact: bool
@@ -146,6 +153,8 @@ class PgVectorIndex(VectorIndex):
             conn.exec_driver_sql("SET LOCAL enable_indexscan = off")  # the HNSW graph would post-filter
         else:
             ef = max(self.policy.hnsw_ef_search, k)
+            if allowed_ids is not None:
+                ef = filtered_ef_search(ef, len(allowed_ids), self.manifest.count)
             settings = (
                 "set_config('hnsw.ef_search', %(ef)s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
             )
@@ -202,12 +211,19 @@ class PgVectorIndex(VectorIndex):
 class PgVectorBackend(IndexBackend):
     """Vector tables of one PostgreSQL database, registered in ``vector_indexes``."""
 
-    def __init__(self, engine: Engine, policy: IndexPolicy = DEFAULT_POLICY, element: str = "vector") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        policy: IndexPolicy = DEFAULT_POLICY,
+        element: str = "vector",
+        build_memory: str = BUILD_MEMORY,
+    ) -> None:
         if element not in ELEMENT_TYPES:
             raise ConfigError(f"unknown pgvector element type {element!r}: choose one of {', '.join(ELEMENT_TYPES)}")
         self.engine = engine
         self.policy = policy
         self.element = element
+        self.build_memory = build_memory
         check_pgvector(engine)
 
     def create(self, name: str, model: str, dimension: int, index_type: str, owner: tuple[str, int]) -> PgVectorIndex:
@@ -228,13 +244,15 @@ class PgVectorBackend(IndexBackend):
             )  # fmt: skip
             conn.commit()
         manifest = IndexManifest(model, dimension, index_type, 0, 0, database, collection_id)
-        return PgVectorIndex(self.engine, manifest, table, self.element, self.policy)
+        return PgVectorIndex(self.engine, manifest, table, self.element, self.policy, self.build_memory)
 
     def load(self, name: str) -> PgVectorIndex | None:
         row = self._row(name)
         if row is None:
             return None
-        index = PgVectorIndex(self.engine, _manifest(row), row["table_name"], row["element_type"], self.policy)
+        index = PgVectorIndex(
+            self.engine, _manifest(row), row["table_name"], row["element_type"], self.policy, self.build_memory
+        )
         # Rows are live: the count recorded at the last publication may be behind (a writer killed after
         # adding, before publishing). A loaded handle states what the table holds.
         index.manifest = replace(index.manifest, count=index.count())
