@@ -116,6 +116,17 @@ def _serve(settings: Settings, fake: FakeOpenAI, data_dir: Path, port: int) -> s
     raise AssertionError(f"searchsvc serve did not start: {server.communicate()[1][-2000:]}")
 
 
+def _wait_for_top(api: str, query: dict[str, object], key: str, within: float) -> None:
+    """Search through ``api`` until document ``key`` is the top hit, failing after ``within`` seconds."""
+    started = time.monotonic()
+    while True:
+        hits = httpx.post(f"{api}/search", json=query, timeout=30).json()["results"]
+        if hits and hits[0]["document_key"] == key:
+            return
+        assert time.monotonic() - started < within, f"{key!r} was not the top hit within {within} s"
+        time.sleep(0.05)
+
+
 def test_two_servers_on_separate_machines_share_one_database(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
     """Separate data folders (no shared files): an upsert through one is found through the other within 1 s."""
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
@@ -132,13 +143,7 @@ def test_two_servers_on_separate_machines_share_one_database(tmp_path: Path, fak
         assert httpx.post(f"{two}/search", json=query, timeout=30).status_code == 200  # warm: collection known
         second = {"documents": [{"id": "q", "text": "Quolls are marsupials hunting at dusk."}]}
         assert httpx.post(f"{one}/collections/docs/documents", json=second, timeout=30).status_code == 200
-        written = time.monotonic()
-        while True:
-            hits = httpx.post(f"{two}/search", json=query, timeout=30).json()["results"]
-            if hits and hits[0]["document_key"] == "q":
-                break
-            assert time.monotonic() - written < 1.0, "the other server did not see the upsert within 1 s"
-            time.sleep(0.05)
+        _wait_for_top(two, query, "q", within=1.0)  # the other server sees the upsert
         assert not list((tmp_path / "machine-1").rglob("*.faiss"))  # no index files anywhere
     finally:
         for server in servers:
@@ -210,10 +215,7 @@ def test_a_server_on_a_standby_answers_searches_and_sends_writes_to_the_primary(
             assert refused.json()["error"]["code"] == "read_only_database"
             assert "primary" in refused.json()["error"]["message"]
             assert httpx.post(f"{one}/collections/docs/documents", json=second, timeout=30).status_code == 200
-            written = time.monotonic()
-            while httpx.post(f"{two}/search", json=query, timeout=30).json()["results"][0]["document_key"] != "q":
-                assert time.monotonic() - written < 5.0, "the standby's server did not see the primary's write"
-                time.sleep(0.05)
+            _wait_for_top(two, query, "q", within=5.0)  # the standby's server sees the primary's write
     finally:
         for server in servers:
             server.terminate()
