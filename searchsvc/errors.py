@@ -9,6 +9,7 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
     ├── ConfigError                     500 config_error            settings missing or contradictory
     │   └── ProviderNotConfiguredError  503 provider_not_configured a collection needs an API not configured
     ├── InvalidInputError               400 invalid_input           asked for what cannot be done as asked
+    │   └── PathNotAllowedError         403 path_not_allowed        a job's folder is outside the allowed roots
     ├── NotFoundError                   404 not_found               no such collection, document, conversation
     ├── IndexMismatchError              409 index_mismatch          vectors of two models about to be mixed
     ├── CollectionBusyError             409 collection_busy         another process writes the collection
@@ -54,6 +55,13 @@ class InvalidInputError(SearchsvcError):
     http_status = 400
     code = "invalid_input"
     exit_code = 2
+
+
+class PathNotAllowedError(InvalidInputError):
+    """A path given over HTTP lies outside the folders the server lets jobs read (SEARCHSVC_INGEST_ROOTS)."""
+
+    http_status = 403
+    code = "path_not_allowed"
 
 
 class NotFoundError(SearchsvcError):

@@ -17,7 +17,6 @@ import glob
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+from tests.servers import free_port
 
 LOCAL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -130,7 +131,7 @@ class PostgresServer:
 
 def _start_server(bin_dir: Path, folder: Path, settings: dict[str, str] | None = None) -> str:
     """Start the cluster in ``folder/data`` on a free loopback port; its admin URL once it answers."""
-    port = _free_port()
+    port = free_port()
     extra = "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1{extra}"
     pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-w", "-l", str(folder / "log"), "-o", options]
@@ -169,12 +170,6 @@ def _reachable(url: str) -> bool:
         return True
     except Exception:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(command: list[str]) -> None:

@@ -5,7 +5,6 @@ streaming standby serving searches."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from searchsvc.errors import ConfigError, ReadOnlyDatabaseError
 from searchsvc.search import search
 from searchsvc.storage.database import open_database
 from searchsvc.storage.index_policy import EXACT_FILTER_MAX, IndexPolicy
+from searchsvc.storage.pg_params import BigintArray, use_binary_arrays
 from searchsvc.storage.pgvector_index import PgVectorBackend
 from searchsvc.storage.schema import Document
 from searchsvc.store import Store
@@ -37,9 +37,21 @@ from tests.conftest import (
 from tests.fake_embedder import FakeEmbedder
 from tests.fake_openai import FakeOpenAI
 from tests.postgres import PGVECTOR
-from tests.test_serve import _free_port
+from tests.servers import free_port, start_server
 
 pytestmark = pytest.mark.pgvector
+
+
+def test_allowed_ids_reach_postgresql_as_one_bigint_array_whatever_their_values(tmp_path: Path) -> None:
+    engine, _ = open_database(pgvector_url_or_skip(str(tmp_path)))
+    cases = [np.array([], dtype=np.int64), np.array([7]), np.arange(1, 30_001) * 3, np.array([1, 2**40, 2**62])]
+    with engine.connect() as conn:
+        use_binary_arrays(conn.connection.driver_connection)
+        for ids in cases:
+            sql = "SELECT pg_typeof(%(ids)s)::text, %(ids)s"
+            kind, got = conn.exec_driver_sql(sql, {"ids": BigintArray(ids)}).one()
+            assert kind == "bigint[]" and got == ids.tolist()
+    engine.dispose()
 
 
 def test_filtered_hnsw_searches_return_k_of_k_at_every_selectivity(tmp_path: Path) -> None:
@@ -102,18 +114,7 @@ def test_pgvector_on_sqlite_or_without_the_extension_is_a_one_line_error(tmp_pat
 
 
 def _serve(settings: Settings, fake: FakeOpenAI, data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = cli_env(settings, fake, SEARCHSVC_DATA_DIR=str(data_dir))
-    command = [sys.executable, "-m", "searchsvc", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    raise AssertionError(f"searchsvc serve did not start: {server.communicate()[1][-2000:]}")
+    return start_server(cli_env(settings, fake, SEARCHSVC_DATA_DIR=str(data_dir)), port)
 
 
 def _wait_for_top(api: str, query: dict[str, object], key: str, within: float) -> None:
@@ -133,7 +134,7 @@ def test_two_servers_on_separate_machines_share_one_database(tmp_path: Path, fak
     if settings.vector_backend != "pgvector":
         settings = settings.model_copy(update={"vector_backend": "pgvector",
                                                "database_url": pgvector_url_or_skip(str(tmp_path))})  # fmt: skip
-    ports = _free_port(), _free_port()
+    ports = free_port(), free_port()
     servers = [_serve(settings, fake_openai, tmp_path / f"machine-{i}", port) for i, port in enumerate(ports)]
     one, two = (f"http://127.0.0.1:{port}/v1" for port in ports)
     try:
@@ -196,7 +197,7 @@ def test_a_server_on_a_standby_answers_searches_and_sends_writes_to_the_primary(
     primary wrote (and what it writes later), and a write through it is a 503 that names the primary."""
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, vector_backend="pgvector",
                                database_url=pgvector_url_or_skip(str(tmp_path)))  # fmt: skip
-    ports = _free_port(), _free_port()
+    ports = free_port(), free_port()
     primary = _serve(settings, fake_openai, tmp_path / "primary", ports[0])
     one, two = (f"http://127.0.0.1:{port}/v1" for port in ports)
     servers = [primary]

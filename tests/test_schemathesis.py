@@ -3,7 +3,6 @@ response has a documented status, content type and shape (the response models of
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,28 +22,25 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 from searchsvc.api.app import create_app  # noqa: E402
-from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest  # noqa: E402  # noqa: E402
+from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest  # noqa: E402
 from tests.fake_openai import FakeOpenAI  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
-MAX_EXAMPLES = 100  # per operation with inputs: about 1,300 generated requests over the 16 operations
+MAX_EXAMPLES = 100  # per operation with inputs: about 1,300 generated requests over the 20 operations
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def live_schema(tmp_path_factory) -> Iterator[object]:  # type: ignore[no-untyped-def]
     with FakeOpenAI(api_key=None) as fake:
         tmp = tmp_path_factory.mktemp("schemathesis")
+        (tmp / "jobs").mkdir()
         settings_ = remote_settings(
-            Path(tmp), fake, embedding_model=MODEL, collection="docs", max_retries=0, api_key="unused"
-        )
+            Path(tmp), fake, embedding_model=MODEL, collection="docs", max_retries=0, api_key="unused",
+            ingest_roots=str(tmp / "jobs"), job_workers=0,  # generated jobs: nothing to read, none run
+        )  # fmt: skip
         run_ingest(settings_, SAMPLE_DATA / "markdown" / "redis")
-        port = _free_port()
+        port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(settings_), host="127.0.0.1", port=port, log_level="error"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -82,4 +78,4 @@ def test_generated_requests_get_no_server_error_and_documented_responses(live_sc
         _fuzz(result.ok(), sent, failures)
     print(f"schemathesis: {sum(sent.values())} generated requests over {len(sent)} operations")
     assert not failures, failures[:5]
-    assert len(sent) >= 16 and sum(sent.values()) >= 1000
+    assert len(sent) >= 20 and sum(sent.values()) >= 1000

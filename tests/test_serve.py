@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import cli_env, make_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import free_port
 
 
 def _started_pids(log: Path) -> set[int]:
@@ -32,7 +26,7 @@ def _started_pids(log: Path) -> set[int]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_log_line_is_json_with_a_start_line_and_request_lines(tmp_path: Path, workers: int) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as stderr_file:
         server = subprocess.Popen(

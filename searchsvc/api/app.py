@@ -19,10 +19,11 @@ from searchsvc import __version__
 from searchsvc.api.deps import Services
 from searchsvc.api.docs_pages import install_docs
 from searchsvc.api.metrics import Metrics
-from searchsvc.api.routes import ask, collections, health, models, search
+from searchsvc.api.routes import ask, collections, health, jobs, models, search
 from searchsvc.api.write_queue import UpsertQueue
 from searchsvc.config import Settings
 from searchsvc.errors import SearchsvcError
+from searchsvc.jobs.runner import JobRunner
 from searchsvc.logs import configure_json_logging
 from searchsvc.providers import EmbedderRegistry, make_chat_provider
 from searchsvc.storage.faiss_index import set_faiss_threads
@@ -54,6 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
         services.upserts = UpsertQueue(services.ingest, settings.max_queued_documents)
         app.state.services = services
         app.state.metrics = services.metrics = Metrics(store)
+        runner = JobRunner(store, services.run_job, settings)
+        runner.start()
         log.info(
             "service started",
             extra={
@@ -66,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            runner.close()  # a running job is handed back at its next progress report, resumed by the next runner
             services.upserts.close()
             embedders.close()
             if chat is not None:
@@ -89,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"], allow_headers=["*"]
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (health.router, search.router, collections.router, ask.router, models.router):
+    for router in (health.router, search.router, collections.router, jobs.router, ask.router, models.router):
         app.include_router(router)
     return app
 

@@ -11,13 +11,15 @@ from ingest.pipeline import IngestReport, ingest_records
 from searchsvc.api.metrics import Metrics
 from searchsvc.api.write_queue import Record, UpsertQueue
 from searchsvc.config import Settings
+from searchsvc.jobs.ingest_job import run_ingest_job
+from searchsvc.jobs.progress import JobProgress
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.health import ProviderProbe
 from searchsvc.providers.http_client import OpenAICompatibleClient
 from searchsvc.providers.models import ModelCatalog
-from searchsvc.storage.schema import Collection
+from searchsvc.storage.schema import Collection, IngestJob
 from searchsvc.store import Store
 
 
@@ -72,6 +74,13 @@ class Services:
             self.metrics.embedding_calls.labels(embedder.kind).inc(report.embedding_requests)
             self.metrics.embedding_tokens.labels(embedder.kind).inc(report.tokens_embedded)
         return report
+
+    def run_job(self, job: IngestJob, progress: JobProgress) -> None:
+        """Run one ingestion job (called by the job runner's threads)."""
+        report = run_ingest_job(self.store, self.embedders, self.settings, job, progress)
+        if self.metrics is not None:
+            self.metrics.embedding_calls.labels(report.provider).inc(report.embedding_requests)
+            self.metrics.embedding_tokens.labels(report.provider).inc(report.tokens_embedded)
 
     def collection_name(self, requested: str | None) -> str:
         return requested or self.settings.collection

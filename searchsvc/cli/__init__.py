@@ -61,7 +61,15 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def main() -> None:
     """Entry point: library errors and usage errors become one ``error:`` line and a non-zero exit."""
-    from searchsvc.cli import admin_cmd, ask_cmd, eval_cmd, ingest_cmd, search_cmd, serve_cmd  # noqa: F401  (register)
+    from searchsvc.cli import (  # noqa: F401  (register the commands)
+        admin_cmd,
+        ask_cmd,
+        eval_cmd,
+        ingest_cmd,
+        jobs_cmd,
+        search_cmd,
+        serve_cmd,
+    )
 
     json_mode = "--json" in sys.argv
     signal.signal(signal.SIGINT, _interrupt)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from ingest.pipeline import IngestReport, ingest_path
 from searchsvc.cli import app
-from searchsvc.cli.output import Output
+from searchsvc.cli.output import Output, document_progress
 from searchsvc.config import Settings
 from searchsvc.crashpoints import Crashpoints
 from searchsvc.errors import InvalidInputError
+from searchsvc.jobs import repository as jobs
+from searchsvc.jobs.view import job_json
 from searchsvc.providers import EmbedderRegistry
-from searchsvc.store import Store
+from searchsvc.store import Store, validate_collection_name
 
 
 class _RichProgress:
@@ -48,6 +50,14 @@ def ingest(
     include: Annotated[list[str] | None, typer.Option(help="Glob of relative paths to include (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Glob of relative paths to exclude (repeatable).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--async",
+            help="Queue it as a job and print the job's id: a `searchsvc serve` on the same database runs it "
+            "(follow it with `searchsvc jobs watch ID`).",
+        ),
+    ] = False,
 ) -> None:
     """Parse, chunk, embed and index documents; unchanged documents are skipped.
 
@@ -59,21 +69,26 @@ def ingest(
     if not path.exists():
         raise InvalidInputError(f"{path} does not exist; pass a folder, a .jsonl file or a document")
     name = collection or settings.collection
+    options = {"prune": prune, "include": include, "exclude": exclude}
+    if queue:
+        _queue_job(settings, out, name, path, options)
+        return
+    report = _ingest_here(settings, out, path, name, options)
+    if json_out:
+        out.data(report.as_dict())
+    else:
+        _print_report(out, report)
+
+
+def _ingest_here(settings: Settings, out: Output, path: Path, name: str, options: dict[str, Any]) -> IngestReport:
+    """Run the ingestion in this process, with a progress bar (none with --json)."""
     store = Store(settings)
     embedders = EmbedderRegistry(settings)
     try:
         provider = embedders.for_existing_or_new(store.find_collection(name))
         out.note(f"Embedding with {provider.describe()}")
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("documents"),
-            TextColumn("{task.fields[embedded]}"),
-            TimeElapsedColumn(),
-            console=out.status_console,
-            disable=json_out,
-            transient=True,
+        with document_progress(
+            out, "[progress.description]{task.description}", "documents {task.fields[embedded]}"
         ) as bar:
             report = ingest_path(
                 store,
@@ -82,9 +97,9 @@ def ingest(
                 name,
                 chunk_tokens=settings.chunk_tokens,
                 chunk_overlap=settings.chunk_overlap,
-                prune=prune,
-                include=include,
-                exclude=exclude,
+                prune=options["prune"],
+                include=options["include"],
+                exclude=options["exclude"],
                 progress=_RichProgress(bar),
                 crashpoints=Crashpoints(settings.crash_at),
                 max_file_bytes=settings.max_file_bytes,
@@ -92,10 +107,22 @@ def ingest(
     finally:
         store.close()
         embedders.close()
-    if json_out:
-        out.data(report.as_dict())
-    else:
-        _print_report(out, report)
+    return report
+
+
+def _queue_job(settings: Settings, out: Output, name: str, path: Path, options: dict[str, Any]) -> None:
+    validate_collection_name(name)
+    store = Store(settings)
+    try:
+        with store.session() as session:
+            job = job_json(jobs.create(session, name, {"path": str(path.resolve())}, options))
+    finally:
+        store.close()
+    if out.json_mode:
+        out.data(job)
+        return
+    out.console.print(job["id"], highlight=False)  # alone on stdout: id=$(searchsvc ingest --async ...)
+    out.note(f"queued; a `searchsvc serve` on this database runs it: searchsvc jobs watch {job['id']}")
 
 
 def _print_report(out: Output, report: IngestReport) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 @dataclass
@@ -28,6 +29,21 @@ class Output:
         """A status line for people; silent with --json so stdout stays machine-readable."""
         if not self.json_mode:
             self.status_console.print(message, highlight=False)
+
+
+def document_progress(out: Output, label: str, detail: str) -> Progress:
+    """A progress bar of documents on stderr (none with --json): ``label`` before the bar, ``detail`` after
+    the count; both are rich format strings over the task's fields."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(detail),
+        TimeElapsedColumn(),
+        console=out.status_console,
+        disable=out.json_mode,
+        transient=True,
+    )
 
 
 def fail(message: str, code: str, exit_code: int, json_mode: bool) -> int:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, text
 
 from searchsvc.errors import ConfigError, IndexMismatchError, StorageError
 from searchsvc.storage.index_policy import DEFAULT_POLICY, IndexPolicy, exact_for_filter, filtered_ef_search
+from searchsvc.storage.pg_params import BigintArray, use_binary_arrays
 from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex, checked_batch
 
 MIN_VERSION = (0, 8)  # hnsw.iterative_scan
@@ -166,7 +167,7 @@ class PgVectorIndex(VectorIndex):
         )
         params: dict[str, Any] = {"q": _literal(query), "k": int(k)}
         if allowed_ids is not None:
-            params["ids"] = np.asarray(allowed_ids, dtype=np.int64).tolist()
+            params["ids"] = BigintArray(allowed_ids)
         rows = conn.exec_driver_sql(sql, params).all()
         conn.rollback()  # end the transaction, and with it the SET LOCALs
         return sorted(((int(i), -float(d)) for i, d in rows), key=lambda r: -r[1])  # relaxed order: sort
@@ -176,14 +177,14 @@ class PgVectorIndex(VectorIndex):
             return {}
         sql = f"SELECT chunk_id, (embedding <#> %(q)s::{self.element}) FROM {self.table} WHERE chunk_id = ANY(%(ids)s)"
         with self._connection() as conn:
-            rows = conn.exec_driver_sql(sql, {"q": _literal(query), "ids": [int(i) for i in ids]}).all()
+            rows = conn.exec_driver_sql(sql, {"q": _literal(query), "ids": BigintArray(np.asarray(ids))}).all()
         return {int(i): -float(d) for i, d in rows}
 
     def vectors_for(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
         sql = f"SELECT chunk_id, embedding::vector::text FROM {self.table} WHERE chunk_id = ANY(%(ids)s)"
         with self._connection() as conn:
-            rows = dict(conn.exec_driver_sql(sql, {"ids": ids.tolist()}).all())
+            rows = dict(conn.exec_driver_sql(sql, {"ids": BigintArray(ids)}).all())
         return np.array([_parse(rows[int(i)]) for i in ids], dtype=np.float32).reshape(len(ids), self.dimension)
 
     def count(self) -> int:
@@ -199,6 +200,7 @@ class PgVectorIndex(VectorIndex):
     def _connection(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
+                use_binary_arrays(conn.connection.driver_connection)
                 yield conn
         except (StorageError, IndexMismatchError):
             raise

@@ -1,0 +1,79 @@
+"""Request and response models of the ingestion jobs API (``/v1/ingest-jobs``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from searchsvc.api.responses import UtcDatetime
+from searchsvc.api.schemas import NAME_PATTERN, Strict
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobSource(Strict):
+    path: str | None = Field(
+        None, min_length=1, max_length=4096, description="A folder, .jsonl file or document on the server."
+    )
+    file_ids: list[str] | None = Field(None, min_length=1, max_length=2000, description="Uploaded files (Files API).")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> JobSource:
+        if (self.path is None) == (self.file_ids is None):
+            raise ValueError('give exactly one of "path" and "file_ids"')
+        return self
+
+
+class IngestJobBody(Strict):
+    collection: str = Field(pattern=NAME_PATTERN, description="Collection to ingest into (created if new).")
+    source: JobSource
+    prune: bool = Field(False, description="Delete documents of this source that are no longer present.")
+    include: list[str] | None = Field(None, max_length=100, description="Globs of relative paths to include.")
+    exclude: list[str] | None = Field(None, max_length=100, description="Globs of relative paths to exclude.")
+
+
+class JobDocuments(BaseModel):
+    total: int | None = Field(description="Documents found (null until counted).")
+    done: int
+    added: int
+    changed: int
+    unchanged: int
+    removed: int
+    skipped: int
+    failed: int
+
+
+class JobSkip(BaseModel):
+    path: str
+    reason: str
+
+
+class IngestJobOut(BaseModel):
+    id: str
+    object: Literal["ingest_job"]
+    collection: str
+    source: dict[str, Any]
+    options: dict[str, Any]
+    status: JobStatus
+    message: str | None = Field(description="Why it failed, was cancelled or handed back; null otherwise.")
+    cancel_requested: bool
+    attempts: int = Field(description="Runs started (a job whose runner died is resumed, at most 3 times).")
+    worker: str | None = Field(description="host:pid of the runner that has (or last had) it.")
+    documents: JobDocuments
+    chunks: int
+    chunks_cached: int = Field(description="Chunks whose vectors came from the embedding cache.")
+    tokens: int = Field(description="Tokens embedded (paid for) by this job.")
+    requests: int = Field(description="Embedding requests sent.")
+    skips: list[JobSkip] = Field(description="Each skipped document with its reason (the first 500).")
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    heartbeat_at: UtcDatetime | None = Field(description="When its runner last proved it was alive.")
+    elapsed_seconds: float | None
+    eta_seconds: float | None = Field(description="Estimated time left at the pace so far (null: not known yet).")
+
+
+class IngestJobList(BaseModel):
+    object: Literal["list"]
+    data: list[IngestJobOut]

@@ -1,0 +1,53 @@
+"""What running an ingestion job means: the same pipeline as ``searchsvc ingest``, reporting to the job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ingest.pipeline import IngestReport, ingest_path
+from searchsvc.config import Settings
+from searchsvc.errors import InvalidInputError, PathNotAllowedError
+from searchsvc.jobs.progress import JobProgress
+from searchsvc.providers import EmbedderRegistry
+from searchsvc.storage.schema import IngestJob
+from searchsvc.store import Store
+
+
+def allowed_path(raw: str, roots: list[Path]) -> Path:
+    """A path given over HTTP, resolved, if it lies inside one of ``roots`` and exists."""
+    path = Path(raw)
+    path = (path if path.is_absolute() else roots[0] / path).resolve()
+    if not any(path == root or path.is_relative_to(root) for root in roots):
+        shown = ", ".join(str(root) for root in roots)
+        raise PathNotAllowedError(
+            f"{path} is outside the folders this server ingests from ({shown}); set SEARCHSVC_INGEST_ROOTS to allow it"
+        )
+    if not path.exists():
+        raise InvalidInputError(f"{path} does not exist on the server; give a folder, a .jsonl file or a document")
+    return path
+
+
+def run_ingest_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob,
+                   progress: JobProgress) -> IngestReport:  # fmt: skip
+    path = Path(job.source["path"])
+    if not path.exists():
+        raise InvalidInputError(f"{path} does not exist on the machine running this job")
+    options: dict[str, Any] = job.options or {}
+    embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
+    report = IngestReport(job.collection, embedder.kind, embedder.model)
+    progress.watch(report)
+    return ingest_path(
+        store,
+        embedder,
+        path,
+        job.collection,
+        chunk_tokens=settings.chunk_tokens,
+        chunk_overlap=settings.chunk_overlap,
+        prune=bool(options.get("prune")),
+        include=options.get("include"),
+        exclude=options.get("exclude"),
+        progress=progress,
+        max_file_bytes=settings.max_file_bytes,
+        report=report,
+    )

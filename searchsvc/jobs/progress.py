@@ -1,0 +1,100 @@
+"""A running job's progress, written to its row as the pipeline reports it (at most twice a second), and
+the cancellation check: a cancelled job stops at its next report, keeping what it committed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from ingest.report import IngestReport
+from searchsvc.jobs import repository as jobs
+from searchsvc.store import Store
+
+FLUSH_SECONDS = 0.5
+log = logging.getLogger("searchsvc.jobs")
+
+
+class JobCancelled(Exception):
+    """Raised inside the pipeline when the job was cancelled (or handed to another runner)."""
+
+
+class JobInterrupted(Exception):
+    """Raised inside the pipeline when this runner stops (its server shuts down): the job is handed back."""
+
+
+class JobProgress:
+    """The pipeline's ``Progress`` for one job: counts from the run's report, kept in SQL."""
+
+    def __init__(self, store: Store, job_id: str, worker: str, stopping: threading.Event) -> None:
+        self.store, self.job_id, self.worker, self.stopping = store, job_id, worker, stopping
+        self.report = IngestReport("", "", "")  # the run's own, once it starts (watch)
+        self.total: int | None = None
+        self.done = 0
+        self._flushed = 0.0
+
+    def watch(self, report: IngestReport) -> None:
+        """Report the counts of this run's report from now on."""
+        self.report = report
+
+    def documents(self, total: int | None) -> None:
+        self.total = total
+        self.flush(force=True)
+
+    def advance(self, documents: int) -> None:
+        self.done += documents
+        self.flush()
+
+    def embedded(self, chunks: int, tokens: int) -> None:
+        self.flush()
+
+    def counts(self) -> dict[str, int | None]:
+        r = self.report
+        return {"documents_total": self.total, "documents_done": self.done, "added": r.added, "changed": r.changed,
+                "unchanged": r.unchanged, "removed": r.removed, "skipped": len(r.skipped), "failed": 0,
+                "chunks": r.chunks, "chunks_cached": r.chunks_cached, "tokens": r.tokens_embedded,
+                "requests": r.embedding_requests}  # fmt: skip
+
+    def flush(self, force: bool = False) -> None:
+        if self.stopping.is_set():
+            raise JobInterrupted(self.job_id)
+        if not force and time.monotonic() - self._flushed < FLUSH_SECONDS:
+            return
+        self._flushed = time.monotonic()
+        with self.store.session() as session:
+            stop = jobs.save_progress(session, self.job_id, self.worker, self.counts(), self.report.skipped)
+        if stop:
+            raise JobCancelled(self.job_id)
+
+    def final(self) -> None:
+        """The last counts, whatever ended the run (never raises: the job's status matters more)."""
+        try:
+            with self.store.session() as session:
+                jobs.save_progress(session, self.job_id, self.worker, self.counts(), self.report.skipped)
+        except Exception as exc:
+            log.warning("the final counts of job %s were not saved: %s", self.job_id, exc)
+
+
+class Heartbeat:
+    """Proves a job's runner is alive every ``seconds``, even while one long embedding request runs."""
+
+    def __init__(self, beat: Callable[[], None], seconds: float) -> None:
+        self._beat, self._seconds = beat, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds):
+            try:
+                self._beat()
+            except Exception as exc:  # retried at the next beat; the job's own writes report lasting failures
+                log.warning("job heartbeat failed: %s", exc)

@@ -1,0 +1,31 @@
+"""`searchsvc serve` as a real process for tests: started on a free loopback port, waited for."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(env: dict[str, str], port: int, ready_seconds: float = 60) -> subprocess.Popen[str]:
+    """A `searchsvc serve` process with ``env``, once /healthz answers (its stderr is kept for failures)."""
+    command = [sys.executable, "-m", "searchsvc", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + ready_seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError(f"searchsvc serve did not start: {server.communicate()[1][-2000:]}")
