@@ -25,7 +25,7 @@ from ingest.chunker import Chunker
 from ingest.document import ParseError, SkippedDocument, SourceDocument, SourceUnavailable
 from ingest.embedding import embed_pending
 from ingest.report import IngestReport, NoProgress, Progress
-from ingest.sources import DEFAULT_MAX_FILE_BYTES, count_candidates, discover, record_document, source_root
+from ingest.sources import DEFAULT_MAX_FILE_BYTES, count_candidates, discover, record_document, resolve_source
 from searchsvc.crashpoints import NO_CRASHES, Crashpoints
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
@@ -348,12 +348,7 @@ def ingest_path(
     folders and JSONL files; a single file is ingested as part of the nearest folder above it that was
     ingested before (else its own folder), leaving the rest alone.
     """
-    root = source_root(path)
-    target = store.ensure_collection(collection, provider)
-    if root.kind == "file":  # part of a folder ingested before: the same key as when that folder is ingested
-        above = store.registered_folder(target, Path(path).resolve())
-        root = source_root(path, above[0]) if above is not None else root
-    label = store.source_label(target, str(root.location), root.parts)
+    root, label = resolve_source(store, store.ensure_collection(collection, provider), path)
     pipeline = IngestPipeline(
         store,
         provider,

@@ -19,6 +19,8 @@ from pathlib import Path
 from ingest.document import ParsedDocument, SkippedDocument, SourceDocument, SourceUnavailable
 from ingest.parsers import format_for, parse_bytes
 from ingest.parsers.text import SNIFF_BYTES, looks_binary, parse_text
+from searchsvc.storage.schema import Collection
+from searchsvc.store import Store
 from searchsvc.textclean import clean_json, clean_text
 
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -88,12 +90,21 @@ def discover(
         yield from walk_folder(root.location, label, include, exclude, max_file_bytes, follow_external_symlinks)
 
 
+def resolve_source(store: Store, target: Collection, path: Path) -> tuple[SourceRoot, str]:
+    """How ``path`` is understood in ``target`` (a file as part of a folder ingested before), and its label."""
+    root = source_root(path)
+    if root.kind == "file":  # part of a folder ingested before: the same key as when that folder is ingested
+        above = store.registered_folder(target, Path(path).resolve())
+        root = source_root(path, above[0]) if above is not None else root
+    return root, store.source_label(target, str(root.location), root.parts)
+
+
 def count_candidates(path: Path, include: list[str] | None, exclude: list[str] | None) -> int | None:
     """How many documents ``discover`` will yield, cheaply (names only), for progress; None if unknown."""
     root = source_root(path)
     if root.kind != "folder":
         return 1 if root.kind == "file" else None
-    return sum(1 for _ in _candidate_files(root.location, include, exclude, False))
+    return sum(1 for _ in candidate_files(root.location, include, exclude, False))
 
 
 def walk_folder(
@@ -105,14 +116,14 @@ def walk_folder(
     follow_external_symlinks: bool,
 ) -> Iterator[Found]:
     """Supported files below ``root`` in sorted order; hidden entries and symlink loops are skipped."""
-    for file_path, relative in _candidate_files(root, include, exclude, follow_external_symlinks, report=True):
+    for file_path, relative in candidate_files(root, include, exclude, follow_external_symlinks, report=True):
         if file_path is None:
             yield SkippedDocument(relative, "symlink points outside the ingested folder")
         else:
             yield file_document(file_path, f"{label}/{relative}", label, max_file_bytes)
 
 
-def _candidate_files(
+def candidate_files(
     root: Path, include: list[str] | None, exclude: list[str] | None, follow_external: bool, report: bool = False
 ) -> Iterator[tuple[Path | None, str]]:
     """(path, relative path) of supported files; (None, relative) for links leading outside, if ``report``."""

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
         None, ge=1, le=256, description="FAISS OpenMP threads: default 1 in `serve` (one per query), all in ingest."
     )
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    broker_url: SecretStr | None = Field(
+        None,
+        description="amqp://... or redis://...: ingestion jobs go to Celery workers (`searchsvc worker`), split "
+        "into batches of job_batch_documents; unset: each server runs jobs itself.",
+    )
+    job_queue: str = Field(
+        "searchsvc.ingest", pattern=r"^[A-Za-z0-9_.:-]{1,200}$", description="Broker queue of this deployment's jobs."
+    )
+    job_batch_documents: int = Field(64, ge=1, le=10_000, description="Documents per batch a worker takes.")
     ingest_roots: str = Field(
         "",
         description="Folders (separated by ':') whose files ingestion jobs created over HTTP may read; default: the "

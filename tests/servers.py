@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import httpx
 
@@ -29,3 +30,14 @@ def start_server(env: dict[str, str], port: int, ready_seconds: float = 60) -> s
             time.sleep(0.2)
     server.kill()
     raise AssertionError(f"searchsvc serve did not start: {server.communicate()[1][-2000:]}")
+
+
+def wait_until(read: Any, until: Any, within: float, what: str) -> Any:
+    """``read()`` until ``until(value)``; fails naming ``what`` and the last value after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = read()
+        if until(value):
+            return value
+        assert time.monotonic() < deadline, f"{what} within {within} s; last seen: {value}"
+        time.sleep(0.1)

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from searchsvc.doctor import check_collection
 from searchsvc.store import Store
 from tests.conftest import MODEL, cli_env, make_settings, remote_settings
 from tests.fake_openai import FakeOpenAI
-from tests.servers import free_port, start_server
+from tests.servers import free_port, start_server, wait_until
 
 ENDED = ("succeeded", "failed", "cancelled")
 
@@ -36,16 +35,6 @@ def _folder(root: Path, count: int) -> Path:
         (folder / f"note-{n:03d}.md").write_text(f"# Note {n}\n\nItem {n} is about topic{n} and word{n * 7}.\n")
     (folder / "empty.md").write_text("")
     return folder
-
-
-def _wait(read: Any, until: Any, within: float, what: str) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        job = read()
-        if until(job):
-            return job
-        assert time.monotonic() < deadline, f"{what} within {within} s; the job is {job}"
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -61,7 +50,7 @@ def test_a_job_ingests_a_folder_and_reports_every_count(api: TestClient, tmp_pat
     assert created.status_code == 202 and created.json()["status"] in ("queued", "running")
     job_id = created.json()["id"]
 
-    job = _wait(lambda: api.get(f"/v1/ingest-jobs/{job_id}").json(), lambda j: j["status"] in ENDED, 120, "ended")
+    job = wait_until(lambda: api.get(f"/v1/ingest-jobs/{job_id}").json(), lambda j: j["status"] in ENDED, 120, "ended")
     assert job["status"] == "succeeded" and job["message"] is None and job["attempts"] == 1
     assert job["documents"] == {"total": 13, "done": 13, "added": 12, "changed": 0, "unchanged": 0,
                                 "removed": 0, "skipped": 1, "failed": 0}  # fmt: skip
@@ -75,7 +64,9 @@ def test_a_job_ingests_a_folder_and_reports_every_count(api: TestClient, tmp_pat
     assert [j["id"] for j in listed["data"]] == [job_id]
 
     again = api.post("/v1/ingest-jobs", json={"collection": "notes", "source": {"path": str(folder)}}).json()
-    rerun = _wait(lambda: api.get(f"/v1/ingest-jobs/{again['id']}").json(), lambda j: j["status"] in ENDED, 60, "x")
+    rerun = wait_until(
+        lambda: api.get(f"/v1/ingest-jobs/{again['id']}").json(), lambda j: j["status"] in ENDED, 60, "x"
+    )
     assert rerun["documents"]["unchanged"] == 13 and rerun["tokens"] == 0  # nothing paid twice
 
 
@@ -130,10 +121,10 @@ def test_a_running_job_is_cancelled_and_keeps_what_it_committed(tmp_path: Path, 
     try:
         body = {"collection": "c", "source": {"path": str(folder)}}
         job_id = httpx.post(f"{base}/v1/ingest-jobs", json=body, timeout=10).json()["id"]
-        _wait(lambda: len(fake_openai.embedding_requests()), lambda n: n >= 2, 30, "two embedding requests")
+        wait_until(lambda: len(fake_openai.embedding_requests()), lambda n: n >= 2, 30, "two embedding requests")
         asked = httpx.delete(f"{base}/v1/ingest-jobs/{job_id}", timeout=10).json()
         assert asked["cancel_requested"] is True
-        job = _wait(lambda: _read(base, job_id), lambda j: j["status"] in ENDED, 10, "cancelled")
+        job = wait_until(lambda: _read(base, job_id), lambda j: j["status"] in ENDED, 10, "cancelled")
         assert job["status"] == "cancelled" and "kept" in job["message"]
         assert len(fake_openai.embedding_requests()) < 10  # 40 texts in fours: it stopped well before the end
     finally:
@@ -151,7 +142,7 @@ def test_a_job_whose_server_was_killed_is_resumed_by_the_next_and_pays_once(
     first, base = _slow_server(settings, fake_openai, port), f"http://127.0.0.1:{port}"
     body = {"collection": "c", "source": {"path": str(folder)}}
     job_id = httpx.post(f"{base}/v1/ingest-jobs", json=body, timeout=10).json()["id"]
-    _wait(lambda: len(fake_openai.embedding_requests()), lambda n: n >= 3, 30, "three embedding requests")
+    wait_until(lambda: len(fake_openai.embedding_requests()), lambda n: n >= 3, 30, "three embedding requests")
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
 
@@ -161,7 +152,7 @@ def test_a_job_whose_server_was_killed_is_resumed_by_the_next_and_pays_once(
         f"http://127.0.0.1:{port}",
     )
     try:
-        job = _wait(lambda: _read(base, job_id), lambda j: j["status"] in ENDED, 60, "resumed and ended")
+        job = wait_until(lambda: _read(base, job_id), lambda j: j["status"] in ENDED, 60, "resumed and ended")
     finally:
         second.terminate()
         second.wait(timeout=30)

@@ -55,7 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
         services.upserts = UpsertQueue(services.ingest, settings.max_queued_documents)
         app.state.services = services
         app.state.metrics = services.metrics = Metrics(store)
-        runner = JobRunner(store, services.run_job, settings)
+        # Without a broker this server runs jobs itself; with one, Celery workers do.
+        runner = JobRunner(store, services.run_job, settings if settings.broker_url is None else _no_runners(settings))
         runner.start()
         log.info(
             "service started",
@@ -96,6 +97,10 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (health.router, search.router, collections.router, jobs.router, ask.router, models.router):
         app.include_router(router)
     return app
+
+
+def _no_runners(settings: Settings) -> Settings:
+    return settings.model_copy(update={"job_workers": 0})
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -14,8 +14,7 @@ from searchsvc.cli.output import Output, document_progress
 from searchsvc.config import Settings
 from searchsvc.crashpoints import Crashpoints
 from searchsvc.errors import InvalidInputError
-from searchsvc.jobs import repository as jobs
-from searchsvc.jobs.view import job_json
+from searchsvc.jobs.submit import submit_job
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.store import Store, validate_collection_name
 
@@ -114,15 +113,15 @@ def _queue_job(settings: Settings, out: Output, name: str, path: Path, options: 
     validate_collection_name(name)
     store = Store(settings)
     try:
-        with store.session() as session:
-            job = job_json(jobs.create(session, name, {"path": str(path.resolve())}, options))
+        job = submit_job(store, settings, name, {"path": str(path.resolve())}, options)
     finally:
         store.close()
     if out.json_mode:
         out.data(job)
         return
     out.console.print(job["id"], highlight=False)  # alone on stdout: id=$(searchsvc ingest --async ...)
-    out.note(f"queued; a `searchsvc serve` on this database runs it: searchsvc jobs watch {job['id']}")
+    runs = "a `searchsvc worker`" if settings.broker_url else "a `searchsvc serve` on this database"
+    out.note(f"queued; {runs} runs it: searchsvc jobs watch {job['id']}")
 
 
 def _print_report(out: Output, report: IngestReport) -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 from searchsvc.cli import app
 from searchsvc.cli.output import Output, document_progress
 from searchsvc.config import Settings
-from searchsvc.errors import InvalidInputError
+from searchsvc.errors import ConfigError, InvalidInputError
 from searchsvc.jobs import repository as jobs
 from searchsvc.jobs.view import job_json
 from searchsvc.store import Store
@@ -135,3 +135,22 @@ def _print_end(out: Output, job: dict[str, Any]) -> None:
     )
     for skip in job["skips"]:
         out.console.print(f"  skipped {skip['path']}: {skip['reason']}", highlight=False, style="yellow", markup=False)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Batches this worker runs at once (threads).")] = 1,
+) -> None:
+    """Run ingestion jobs from the broker (SEARCHSVC_BROKER_URL, amqp:// or redis://) until stopped.
+
+    Start any number, on any machine that sees the same database and the same files: each takes one
+    batch of documents at a time; a killed worker's batch goes to another."""
+    settings: Settings = ctx.obj
+    if settings.broker_url is None:
+        raise ConfigError(
+            "no SEARCHSVC_BROKER_URL: set amqp://... or redis://...; without one, `searchsvc serve` runs jobs"
+        )
+    from searchsvc.jobs.celery_tasks import run_worker
+
+    run_worker(settings, concurrency)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -23,12 +24,17 @@ class Output:
 
     def data(self, payload: Any) -> None:
         """Print the command's result as JSON (json mode only)."""
-        sys.stdout.write(json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(payload, indent=2, default=_json_value, ensure_ascii=False) + "\n")
 
     def note(self, message: str) -> None:
         """A status line for people; silent with --json so stdout stays machine-readable."""
         if not self.json_mode:
             self.status_console.print(message, highlight=False)
+
+
+def _json_value(value: Any) -> str:
+    """Dates as ISO 8601 (RFC 3339 with a zone, as the HTTP API writes them); anything else as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def document_progress(out: Output, label: str, detail: str) -> Progress:

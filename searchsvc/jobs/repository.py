@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from searchsvc.errors import NotFoundError
@@ -40,6 +40,12 @@ def create(session: Session, collection: str, source: dict[str, Any], options: d
     session.add(job)
     session.commit()
     return job
+
+
+def discard(session: Session, job_id: str) -> None:
+    """Forget a job that never started (its broker refused it)."""
+    session.execute(delete(IngestJob).where(IngestJob.id == job_id, IngestJob.status == "queued"))
+    session.commit()
 
 
 def get(session: Session, job_id: str) -> IngestJob:
@@ -127,17 +133,41 @@ def heartbeat(session: Session, job_id: str, worker: str) -> None:
     session.commit()
 
 
-def finish(session: Session, job_id: str, worker: str, status: str, message: str | None = None) -> None:
-    """End a running job (or hand it back: status ``queued``)."""
+def finish(session: Session, job_id: str, worker: str | None, status: str, message: str | None = None) -> None:
+    """End a running job (or hand it back: status ``queued``); ``worker`` None: whoever runs it (distributed)."""
     values: dict[str, Any] = {"status": status, "message": message}
     if status in TERMINAL:
         values["finished_at"] = now()
     else:  # handed back by its runner (stopping, or the collection busy): not an attempt that died
         values["attempts"] = IngestJob.attempts - 1
+    mine = IngestJob.worker == worker if worker is not None else IngestJob.id == job_id
+    session.execute(
+        update(IngestJob).where(IngestJob.id == job_id, mine, IngestJob.status == "running").values(**values)
+    )
+    session.commit()
+
+
+def start_distributed(session: Session, job_id: str, worker: str, total: int | None) -> None:
+    """A distributed job's plan is made: it runs (by every worker that takes a batch), ``total`` documents."""
     session.execute(
         update(IngestJob)
-        .where(IngestJob.id == job_id, IngestJob.worker == worker, IngestJob.status == "running")
-        .values(**values)
+        .where(IngestJob.id == job_id, IngestJob.status.in_(("queued", "running")))
+        .values(
+            status="running",
+            worker=worker,
+            started_at=now(),
+            heartbeat_at=now(),
+            counts={"documents_total": total},
+            attempts=IngestJob.attempts + 1,
+        )
+    )
+    session.commit()
+
+
+def touch(session: Session, job_id: str) -> None:
+    """A distributed job's heartbeat: some worker is working on it."""
+    session.execute(
+        update(IngestJob).where(IngestJob.id == job_id, IngestJob.status == "running").values(heartbeat_at=now())
     )
     session.commit()
 

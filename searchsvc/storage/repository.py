@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from searchsvc.storage.schema import (
@@ -185,18 +187,17 @@ def collection_vector_dimension(session: Session, collection: Collection) -> int
 
 
 def store_embeddings(session: Session, model: str, vectors: dict[str, np.ndarray]) -> None:
-    """Insert vectors for hashes not yet stored (a concurrent writer may have stored some)."""
+    """Insert vectors for hashes not yet stored; a concurrent writer (another worker embedding the same
+    text) may store one first: its row is kept (the same text gives the same vector)."""
     present = cached_hashes(session, model, vectors)
-    for text_hash, vector in vectors.items():
-        if text_hash not in present:
-            session.add(
-                Embedding(
-                    model=model,
-                    text_hash=text_hash,
-                    dimension=int(vector.shape[0]),
-                    vector=np.asarray(vector, dtype=np.float32).tobytes(),
-                )
-            )
+    rows = [{"model": model, "text_hash": text_hash, "dimension": int(vector.shape[0]),
+             "vector": np.asarray(vector, dtype=np.float32).tobytes()}
+            for text_hash, vector in vectors.items() if text_hash not in present]  # fmt: skip
+    if not rows:
+        return
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), 1000):  # within every driver's limit of parameters per statement
+        session.execute(insert(Embedding).values(rows[start : start + 1000]).on_conflict_do_nothing())
 
 
 def write_document(session: Session, collection_id: int, doc: NewDocument) -> tuple[list[int], list[int]]:

@@ -14,6 +14,7 @@ from searchsvc.api.responses import ERRORS
 from searchsvc.errors import InvalidInputError
 from searchsvc.jobs import repository as jobs
 from searchsvc.jobs.ingest_job import allowed_path
+from searchsvc.jobs.submit import submit_job
 from searchsvc.jobs.view import job_json
 
 router = APIRouter(prefix="/v1/ingest-jobs", tags=["ingestion jobs"], responses=ERRORS)
@@ -26,16 +27,16 @@ NO_FILES_API = (
 
 @router.post("", status_code=202, dependencies=WRITE, summary="Start an ingestion job", response_model=IngestJobOut)
 async def create_job(body: IngestJobBody, svc: SvcDep) -> Any:
-    """Queued at once; a runner (this server's, when SEARCHSVC_JOB_WORKERS > 0) takes it. Watch it with
-    GET /v1/ingest-jobs/{id}. Paths must lie inside SEARCHSVC_INGEST_ROOTS (default: the server's folder)."""
+    """Queued at once; a runner takes it: Celery workers with SEARCHSVC_BROKER_URL (503 if the broker is
+    unreachable), else a server's own (SEARCHSVC_JOB_WORKERS). Watch it with GET /v1/ingest-jobs/{id}.
+    Paths must lie inside SEARCHSVC_INGEST_ROOTS (default: the server's folder)."""
 
     def run() -> dict[str, Any]:
         if body.source.path is None:
             raise InvalidInputError(NO_FILES_API)
         path = allowed_path(body.source.path, svc.settings.ingest_root_list)
         options = {"prune": body.prune, "include": body.include, "exclude": body.exclude}
-        with svc.store.session() as session:
-            return job_json(jobs.create(session, body.collection, {"path": str(path)}, options))
+        return submit_job(svc.store, svc.settings, body.collection, {"path": str(path)}, options)
 
     return await run_in_threadpool(run)
 

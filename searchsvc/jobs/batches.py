@@ -1,0 +1,92 @@
+"""The ``ingest_job_batches`` table: a distributed job's documents in batches any worker may take."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from searchsvc.jobs.repository import MAX_SKIPS, now
+from searchsvc.storage.schema import IngestJob, IngestJobBatch
+
+SUMMED = ("documents_done", "added", "changed", "unchanged", "removed", "skipped", "failed", "chunks",
+          "chunks_cached", "tokens", "requests")  # fmt: skip
+
+
+def plan(session: Session, job_id: str, batches: list[list[str]]) -> None:
+    """Record the batches once (a redelivered plan finds them and keeps them)."""
+    if session.scalar(select(func.count()).where(IngestJobBatch.job_id == job_id)):
+        return
+    for number, paths in enumerate(batches):
+        session.add(IngestJobBatch(job_id=job_id, number=number, paths=paths, status="pending", attempts=0,
+                                   counts={}, skips=[], updated_at=now()))  # fmt: skip
+    session.commit()
+
+
+def pending(session: Session, job_id: str) -> list[int]:
+    query = select(IngestJobBatch.number).where(IngestJobBatch.job_id == job_id, IngestJobBatch.status != "done")
+    return list(session.scalars(query.order_by(IngestJobBatch.number)))
+
+
+def take(session: Session, job_id: str, number: int, worker: str, stale_seconds: float) -> IngestJobBatch | str:
+    """The batch, now this worker's: when pending, or running by a worker silent for ``stale_seconds`` (it
+    died; the broker redelivered its message). Else why not: "done" or "busy" (another worker has it)."""
+    silent = now() - timedelta(seconds=stale_seconds)
+    free = or_(
+        IngestJobBatch.status == "pending", and_(IngestJobBatch.status == "running", IngestJobBatch.updated_at < silent)
+    )
+    taken = session.execute(
+        update(IngestJobBatch)
+        .where(IngestJobBatch.job_id == job_id, IngestJobBatch.number == number, free)
+        .values(status="running", worker=worker, attempts=IngestJobBatch.attempts + 1, updated_at=now())
+    )
+    session.commit()
+    batch = session.get(IngestJobBatch, (job_id, number))
+    if batch is None or batch.status == "done":
+        return "done"
+    return batch if taken.rowcount == 1 else "busy"
+
+
+def touch(session: Session, job_id: str, number: int, worker: str) -> None:
+    """A running batch's heartbeat (and its job's)."""
+    mine = IngestJobBatch.job_id == job_id, IngestJobBatch.number == number, IngestJobBatch.worker == worker
+    session.execute(update(IngestJobBatch).where(*mine, IngestJobBatch.status == "running").values(updated_at=now()))
+    session.execute(
+        update(IngestJob).where(IngestJob.id == job_id, IngestJob.status == "running").values(heartbeat_at=now())
+    )
+    session.commit()
+
+
+def done(session: Session, job_id: str, number: int, counts: dict[str, Any], skips: list[dict[str, str]]) -> None:
+    session.execute(
+        update(IngestJobBatch)
+        .where(IngestJobBatch.job_id == job_id, IngestJobBatch.number == number)
+        .values(status="done", counts=counts, skips=skips[:MAX_SKIPS], updated_at=now())
+    )
+    session.commit()
+
+
+def summarise(session: Session, job_id: str) -> None:
+    """The job's counts and skips: the sums of its finished batches (the total is kept)."""
+    rows = session.scalars(
+        select(IngestJobBatch).where(IngestJobBatch.job_id == job_id, IngestJobBatch.status == "done")
+    )
+    totals: Counter[str] = Counter()
+    skips: list[dict[str, Any]] = []
+    for batch in rows:
+        totals.update({key: int(batch.counts.get(key) or 0) for key in SUMMED})
+        skips.extend(batch.skips)
+    job = session.get(IngestJob, job_id)
+    if job is not None:
+        total = (job.counts or {}).get("documents_total")
+        session.execute(update(IngestJob).where(IngestJob.id == job_id).values(
+            counts={"documents_total": total, **totals}, skips=skips[:MAX_SKIPS], heartbeat_at=now()))  # fmt: skip
+        session.commit()
+
+
+def planned_paths(session: Session, job_id: str) -> list[list[str]]:
+    query = select(IngestJobBatch.paths).where(IngestJobBatch.job_id == job_id).order_by(IngestJobBatch.number)
+    return [list(paths) for paths in session.scalars(query)]

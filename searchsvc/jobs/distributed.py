@@ -1,0 +1,144 @@
+"""A job split into batches of documents that any worker may take (the Celery mode; no Celery here).
+
+plan: list the source's files (names only) and record batches of ``job_batch_documents`` in SQL.
+batch: embed the batch's new text into the cache without the writer lock (``ingest.prefetch``), then
+run the ordinary pipeline over the batch under the lock, waiting for its turn; record the batch done.
+Every step is idempotent: a redelivered batch finds committed documents unchanged and paid-for
+vectors cached. The batch that finds none left finishes the job (prune, status)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from ingest.batch_steps import prefetch, prune_source
+from ingest.document import SkippedDocument, SourceDocument
+from ingest.pipeline import IngestPipeline, IngestReport
+from ingest.sources import candidate_files, discover, file_document, resolve_source, source_root
+from searchsvc.config import Settings
+from searchsvc.errors import InvalidInputError
+from searchsvc.jobs import batches
+from searchsvc.jobs import repository as jobs
+from searchsvc.jobs.progress import JobCancelled
+from searchsvc.providers import EmbedderRegistry
+from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.storage.schema import IngestJob
+from searchsvc.store import Store
+
+LOCK_WAIT_SECONDS = 3600.0  # a batch waits this long for its turn to write (other batches write quickly)
+
+
+def plan_job(store: Store, settings: Settings, job_id: str, worker: str) -> list[int]:
+    """Record the job's batches and mark it running; the numbers of batches still to do."""
+    with store.session() as session:
+        job = jobs.get(session, job_id)
+        if job.status in jobs.TERMINAL:
+            return []
+        path = Path(job.source["path"])
+        if not path.exists():
+            jobs.start_distributed(session, job_id, worker, None)
+            jobs.finish(session, job_id, worker, "failed", f"{path} does not exist on the worker ({worker})")
+            return []
+        root = source_root(path)
+        options = job.options or {}
+        if root.kind == "folder" and root.only is None:
+            files = [
+                rel for _, rel in candidate_files(root.location, options.get("include"), options.get("exclude"), False)
+            ]
+            size = settings.job_batch_documents
+            planned = [files[i : i + size] for i in range(0, len(files), size)] or [[]]
+            total: int | None = len(files)
+        else:
+            planned, total = [[]], (1 if root.kind == "file" else None)  # one batch: the whole source
+        batches.plan(session, job_id, planned)
+        jobs.start_distributed(session, job_id, worker, total)
+        return batches.pending(session, job_id)
+
+
+class BatchBusy(Exception):
+    """Another worker is running this batch right now (a duplicate message): try again later."""
+
+
+def run_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job_id: str, number: int,
+              worker: str) -> bool:  # fmt: skip
+    """Ingest one batch; True when no batch of the job is left (the caller then finishes the job)."""
+    with store.session() as session:
+        job = jobs.get(session, job_id)
+        if job.status in jobs.TERMINAL:
+            return False
+        if job.cancel_requested:
+            raise JobCancelled(job_id)
+        batch = batches.take(session, job_id, number, worker, settings.job_stale_seconds)
+        if batch == "busy":
+            raise BatchBusy(f"batch {number} of {job_id}")
+        paths = None if isinstance(batch, str) else list(batch.paths)
+    if paths is None:
+        return _all_done(store, job_id)
+    report = _ingest_batch(store, embedders, settings, job, paths)
+    with store.session() as session:
+        counts = {"documents_done": report.added + report.changed + report.unchanged + len(report.skipped),
+                  "added": report.added, "changed": report.changed, "unchanged": report.unchanged,
+                  "skipped": len(report.skipped), "chunks": report.chunks, "chunks_cached": report.chunks_cached,
+                  "tokens": report.tokens_embedded, "requests": report.embedding_requests}  # fmt: skip
+        batches.done(session, job_id, number, counts, report.skipped)
+        batches.summarise(session, job_id)
+    return _all_done(store, job_id)
+
+
+def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob,
+                  paths: list[str]) -> IngestReport:  # fmt: skip
+    path = Path(job.source["path"])
+    if not path.exists():
+        raise InvalidInputError(f"{path} does not exist on this worker")
+    embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
+    target = store.ensure_collection(job.collection, embedder)
+    root, label = resolve_source(store, target, path)
+    options = job.options or {}
+
+    def found() -> Iterator[SourceDocument | SkippedDocument]:
+        if not paths:
+            yield from discover(path, options.get("include"), options.get("exclude"), settings.max_file_bytes,
+                                label=label, root=root)  # fmt: skip
+        for rel in paths:
+            yield file_document(root.location / rel, f"{label}/{rel}", label, settings.max_file_bytes)
+
+    pipeline = _pipeline(store, embedder, settings, job.collection)
+    spent = prefetch(pipeline, found())  # no lock: workers embed side by side
+    whole = not paths and root.only is None and bool(options.get("prune"))  # a one-batch source prunes itself
+    report = pipeline.run(found(), source=label, prune=whole, total=None)  # under the lock: writes only
+    report.chunks_cached = max(0, report.chunks_cached - spent.chunks)  # cached before the job, not by it
+    report.tokens_embedded += spent.tokens_embedded
+    report.embedding_requests += spent.embedding_requests
+    return report
+
+
+def _pipeline(store: Store, embedder: EmbeddingProvider, settings: Settings, collection: str) -> IngestPipeline:
+    return IngestPipeline(store, embedder, collection, chunk_tokens=settings.chunk_tokens,
+                          chunk_overlap=settings.chunk_overlap, lock_wait_seconds=LOCK_WAIT_SECONDS)  # fmt: skip
+
+
+def _all_done(store: Store, job_id: str) -> bool:
+    with store.session() as session:
+        return not batches.pending(session, job_id)
+
+
+def finish_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job_id: str, worker: str) -> None:
+    """After the last batch: prune what the source no longer has (if asked), then mark the job succeeded."""
+    with store.session() as session:
+        job = jobs.get(session, job_id)
+        if job.status in jobs.TERMINAL:
+            return
+        keys = batches.planned_paths(session, job_id)
+    if (job.options or {}).get("prune") and all(keys):
+        embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
+        target = store.ensure_collection(job.collection, embedder)
+        _, label = resolve_source(store, target, Path(job.source["path"]))
+        prune_source(
+            _pipeline(store, embedder, settings, job.collection),
+            label,
+            {f"{label}/{rel}" for batch in keys for rel in batch},
+        )
+    with store.session() as session:
+        batches.summarise(session, job_id)
+        jobs.finish(session, job_id, None, "succeeded")
+    del worker  # the job is nobody's in particular: any worker may finish it
