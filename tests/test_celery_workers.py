@@ -114,3 +114,27 @@ def test_a_job_whose_source_is_missing_on_the_worker_fails_with_the_reason(
         worker.wait(timeout=30)
         store.close()
     assert job["status"] == "failed" and "does not exist on the worker" in job["message"]
+
+
+def test_a_cancelled_distributed_job_stops_within_its_running_batch(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    _broker_or_skip()
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(40):
+        (folder / f"note-{n:03d}.md").write_text(f"# Note {n}\n\nItem {n} is about topic{n}.\n")
+    settings = _settings(tmp_path, fake_openai)
+    fake_openai.latency = 0.25
+    store = Store(settings)
+    worker = _worker(settings, fake_openai, tmp_path / "worker.log")
+    try:
+        job_id = submit_job(store, settings, "c", {"path": str(folder)}, {"prune": False})["id"]
+        wait_until(lambda: len(fake_openai.embedding_requests()), lambda n: n >= 2, 60, "two embedding requests")
+        with store.session() as session:
+            assert jobs.request_cancel(session, job_id).cancel_requested
+        job = wait_until(lambda: _job(store, job_id), lambda j: j["status"] in jobs.TERMINAL, 30, "the job ended")
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+        store.close()
+    assert job["status"] == "cancelled" and "kept" in job["message"]
+    assert len(fake_openai.embedding_requests()) < 10  # 40 texts, one per request: it stopped in its first batches

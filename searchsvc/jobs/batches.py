@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from searchsvc.jobs.repository import MAX_SKIPS, now
@@ -90,3 +90,20 @@ def summarise(session: Session, job_id: str) -> None:
 def planned_paths(session: Session, job_id: str) -> list[list[str]]:
     query = select(IngestJobBatch.paths).where(IngestJobBatch.job_id == job_id).order_by(IngestJobBatch.number)
     return [list(paths) for paths in session.scalars(query)]
+
+
+def stalled(session: Session, stale_seconds: float) -> list[tuple[str, int]]:
+    """(job, batch) not done, of running jobs silent for ``stale_seconds``, whose batch is pending or silent too."""
+    cutoff = now() - timedelta(seconds=stale_seconds)
+    silent_job = IngestJob.status == "running", IngestJob.heartbeat_at < cutoff
+    waiting = or_(
+        IngestJobBatch.status == "pending", and_(IngestJobBatch.status == "running", IngestJobBatch.updated_at < cutoff)
+    )
+    query = select(IngestJobBatch.job_id, IngestJobBatch.number).join(IngestJob, IngestJob.id == IngestJobBatch.job_id)
+    return [(job_id, number) for job_id, number in session.execute(query.where(*silent_job, waiting))]
+
+
+def _free(cutoff: datetime) -> ColumnElement[bool]:
+    """A batch nobody works on: pending, or running by a worker silent since ``cutoff``."""
+    abandoned = and_(IngestJobBatch.status == "running", IngestJobBatch.updated_at < cutoff)
+    return or_(IngestJobBatch.status == "pending", abandoned)

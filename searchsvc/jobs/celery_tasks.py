@@ -8,15 +8,17 @@ kill. Celery is imported here only: without a broker nothing needs it."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
+import threading
 from typing import Any
 
 from searchsvc.config import Settings
 from searchsvc.errors import ConfigError, SearchsvcError, ServiceBusyError
 from searchsvc.jobs import batches
 from searchsvc.jobs import repository as jobs
-from searchsvc.jobs.distributed import BatchBusy, finish_job, plan_job, run_batch
+from searchsvc.jobs.distributed import BatchBusy, finish_job, plan_job, run_batch, stalled_batches
 from searchsvc.jobs.progress import Heartbeat, JobCancelled
 from searchsvc.jobs.runner import CANCELLED, runner_id
 from searchsvc.providers import EmbedderRegistry
@@ -47,9 +49,15 @@ def make_celery(settings: Settings) -> Any:
     return app
 
 
+@functools.cache
+def _sender(broker: str, queue: str) -> Any:
+    """One Celery app (and connection pool) per broker and queue for sending, kept for the process."""
+    return make_celery(Settings(broker_url=broker, job_queue=queue))
+
+
 def dispatch(settings: Settings, job_id: str) -> None:
-    """Send a new job to the workers; an unreachable broker is a clear 503 (the job is marked failed)."""
-    app = make_celery(settings)
+    """Send a new job to the workers; an unreachable broker is a clear 503 (the job is not kept)."""
+    app = _sender(broker_url(settings), settings.job_queue)
     try:
         app.send_task(PLAN, args=[job_id], retry=True, retry_policy={"max_retries": 2, "interval_start": 0.5})
     except Exception as exc:
@@ -81,12 +89,26 @@ class WorkerTasks:
 
     def plan(self, job_id: str) -> None:
         try:
-            numbers = plan_job(self.store, self.settings, job_id, self.name)
+            numbers = plan_job(self.store, self.embedders, self.settings, job_id, self.name)
+        except JobCancelled:
+            self._end(job_id, "cancelled", CANCELLED)
+            return
         except Exception as exc:
             self._failed(job_id, "planning", exc)
             return
-        for number in numbers:
+        self.send_batches([(job_id, number) for number in numbers])  # a failure here: the watchdog resends
+
+    def send_batches(self, found: list[tuple[str, int]]) -> None:
+        for job_id, number in found:
             self.app.send_task(BATCH, args=[job_id, number])
+
+    def watch(self, stopping: threading.Event) -> None:
+        """Every ``job_stale_seconds``: send again the batches of jobs nobody has worked on for that long."""
+        while not stopping.wait(self.settings.job_stale_seconds):
+            try:
+                self.send_batches(stalled_batches(self.store, self.settings))
+            except Exception as exc:  # the broker or the database is away: the next period tries again
+                log.warning("the job watchdog could not resend stalled batches: %s", exc)
 
     def batch(self, task: Any, job_id: str, number: int) -> None:
         def beat() -> None:
@@ -125,9 +147,12 @@ def run_worker(settings: Settings, concurrency: int) -> None:
     """A Celery worker in this process: ``concurrency`` threads, each taking one batch at a time."""
     app = make_celery(settings)
     tasks = WorkerTasks(app, settings)
+    stopping = threading.Event()
+    threading.Thread(target=tasks.watch, args=(stopping,), name="job-watchdog", daemon=True).start()
     try:
         app.worker_main(["worker", "--pool", "threads", "--concurrency", str(concurrency),
                          "--queues", settings.job_queue, "--hostname", f"searchsvc-{tasks.name}@{socket.gethostname()}",
                          "--loglevel", "INFO", "--without-gossip", "--without-mingle"])  # fmt: skip
     finally:
+        stopping.set()
         tasks.close()

@@ -8,18 +8,20 @@ vectors cached. The batch that finds none left finishes the job (prune, status).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.batch_steps import prefetch, prune_source
 from ingest.document import SkippedDocument, SourceDocument
 from ingest.pipeline import IngestPipeline, IngestReport
+from ingest.report import NoProgress, Progress
 from ingest.sources import candidate_files, discover, file_document, resolve_source, source_root
 from searchsvc.config import Settings
 from searchsvc.errors import InvalidInputError
 from searchsvc.jobs import batches
 from searchsvc.jobs import repository as jobs
-from searchsvc.jobs.progress import JobCancelled
+from searchsvc.jobs.progress import FLUSH_SECONDS, JobCancelled
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage.schema import IngestJob
@@ -28,17 +30,23 @@ from searchsvc.store import Store
 LOCK_WAIT_SECONDS = 3600.0  # a batch waits this long for its turn to write (other batches write quickly)
 
 
-def plan_job(store: Store, settings: Settings, job_id: str, worker: str) -> list[int]:
+def plan_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job_id: str, worker: str) -> list[int]:
     """Record the job's batches and mark it running; the numbers of batches still to do."""
     with store.session() as session:
         job = jobs.get(session, job_id)
         if job.status in jobs.TERMINAL:
             return []
+        if job.cancel_requested:
+            raise JobCancelled(job_id)
         path = Path(job.source["path"])
         if not path.exists():
-            jobs.start_distributed(session, job_id, worker, None)
-            jobs.finish(session, job_id, worker, "failed", f"{path} does not exist on the worker ({worker})")
+            jobs.finish(session, job_id, None, "failed", f"{path} does not exist on the worker ({worker})")
             return []
+        # The collection and the source's label exist before any batch runs: batches run side by side.
+        target = store.ensure_collection(
+            job.collection, embedders.for_existing_or_new(store.find_collection(job.collection))
+        )
+        resolve_source(store, target, path)
         root = source_root(path)
         options = job.options or {}
         if root.kind == "folder" and root.only is None:
@@ -102,7 +110,7 @@ def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings,
         for rel in paths:
             yield file_document(root.location / rel, f"{label}/{rel}", label, settings.max_file_bytes)
 
-    pipeline = _pipeline(store, embedder, settings, job.collection)
+    pipeline = _pipeline(store, embedder, settings, job.collection, CancelCheck(store, job.id))
     spent = prefetch(pipeline, found())  # no lock: workers embed side by side
     whole = not paths and root.only is None and bool(options.get("prune"))  # a one-batch source prunes itself
     report = pipeline.run(found(), source=label, prune=whole, total=None)  # under the lock: writes only
@@ -112,9 +120,31 @@ def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings,
     return report
 
 
-def _pipeline(store: Store, embedder: EmbeddingProvider, settings: Settings, collection: str) -> IngestPipeline:
-    return IngestPipeline(store, embedder, collection, chunk_tokens=settings.chunk_tokens,
+def _pipeline(store: Store, embedder: EmbeddingProvider, settings: Settings, collection: str,
+              progress: Progress | None = None) -> IngestPipeline:  # fmt: skip
+    return IngestPipeline(store, embedder, collection, chunk_tokens=settings.chunk_tokens, progress=progress,
                           chunk_overlap=settings.chunk_overlap, lock_wait_seconds=LOCK_WAIT_SECONDS)  # fmt: skip
+
+
+class CancelCheck(NoProgress):
+    """A batch's progress: stops it (JobCancelled) at the first report after its job was cancelled."""
+
+    def __init__(self, store: Store, job_id: str) -> None:
+        self.store, self.job_id, self._checked = store, job_id, 0.0
+
+    def advance(self, documents: int) -> None:
+        self._check()
+
+    def embedded(self, chunks: int, tokens: int) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        if time.monotonic() - self._checked < FLUSH_SECONDS:
+            return
+        self._checked = time.monotonic()
+        with self.store.session() as session:
+            if jobs.get(session, self.job_id).cancel_requested:
+                raise JobCancelled(self.job_id)
 
 
 def _all_done(store: Store, job_id: str) -> bool:
@@ -128,6 +158,8 @@ def finish_job(store: Store, embedders: EmbedderRegistry, settings: Settings, jo
         job = jobs.get(session, job_id)
         if job.status in jobs.TERMINAL:
             return
+        if job.cancel_requested:
+            raise JobCancelled(job_id)
         keys = batches.planned_paths(session, job_id)
     if (job.options or {}).get("prune") and all(keys):
         embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
@@ -142,3 +174,14 @@ def finish_job(store: Store, embedders: EmbedderRegistry, settings: Settings, jo
         batches.summarise(session, job_id)
         jobs.finish(session, job_id, None, "succeeded")
     del worker  # the job is nobody's in particular: any worker may finish it
+
+
+def stalled_batches(store: Store, settings: Settings) -> list[tuple[str, int]]:
+    """Batches of running jobs that nobody has worked on for ``job_stale_seconds`` (their messages were lost,
+    or every worker died): the caller sends them again; each job's heartbeat is touched so it is not resent
+    before the next period."""
+    with store.session() as session:
+        found = batches.stalled(session, settings.job_stale_seconds)
+        for job_id in {job_id for job_id, _ in found}:
+            jobs.touch(session, job_id)
+    return found

@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from searchsvc.errors import NotFoundError
@@ -18,6 +18,7 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 STATUSES = ("queued", "running", *TERMINAL)
 MAX_ATTEMPTS = 3  # a job whose runner died this many times is failed, not resumed again
 MAX_SKIPS = 500  # skip and failure reasons kept per job (the counts stay exact)
+HANDBACK_SECONDS = 5.0  # a job handed back (its collection busy, its server stopping) waits this long
 
 
 def now() -> datetime:
@@ -69,9 +70,9 @@ def claim_next(session: Session, worker: str) -> IngestJob | None:
     Atomic across processes: the update only succeeds while the job is still queued."""
     running = aliased(IngestJob)
     busy = exists().where(running.collection == IngestJob.collection, running.status == "running")
-    candidates = session.scalars(
-        select(IngestJob.id).where(IngestJob.status == "queued", ~busy).order_by(IngestJob.created_at).limit(5)
-    ).all()
+    rested = or_(IngestJob.heartbeat_at.is_(None), IngestJob.heartbeat_at < now() - timedelta(seconds=HANDBACK_SECONDS))
+    ready = IngestJob.status == "queued", ~IngestJob.cancel_requested, rested, ~busy
+    candidates = session.scalars(select(IngestJob.id).where(*ready).order_by(IngestJob.created_at).limit(5)).all()
     for job_id in candidates:
         claimed = session.execute(
             update(IngestJob)
@@ -134,16 +135,19 @@ def heartbeat(session: Session, job_id: str, worker: str) -> None:
 
 
 def finish(session: Session, job_id: str, worker: str | None, status: str, message: str | None = None) -> None:
-    """End a running job (or hand it back: status ``queued``); ``worker`` None: whoever runs it (distributed)."""
+    """End a running job, or hand it back (status ``queued``: tried again after HANDBACK_SECONDS). ``worker``
+    None: a distributed job, which any worker may end, planned (running) or not (queued)."""
     values: dict[str, Any] = {"status": status, "message": message}
     if status in TERMINAL:
         values["finished_at"] = now()
     else:  # handed back by its runner (stopping, or the collection busy): not an attempt that died
         values["attempts"] = IngestJob.attempts - 1
-    mine = IngestJob.worker == worker if worker is not None else IngestJob.id == job_id
-    session.execute(
-        update(IngestJob).where(IngestJob.id == job_id, mine, IngestJob.status == "running").values(**values)
-    )
+        values["heartbeat_at"] = now()  # claim_next waits HANDBACK_SECONDS from here: other jobs go first
+    if worker is None:
+        where = IngestJob.id == job_id, IngestJob.status.in_(("queued", "running"))
+    else:
+        where = IngestJob.id == job_id, IngestJob.worker == worker, IngestJob.status == "running"
+    session.execute(update(IngestJob).where(*where).values(**values))
     session.commit()
 
 
@@ -151,7 +155,7 @@ def start_distributed(session: Session, job_id: str, worker: str, total: int | N
     """A distributed job's plan is made: it runs (by every worker that takes a batch), ``total`` documents."""
     session.execute(
         update(IngestJob)
-        .where(IngestJob.id == job_id, IngestJob.status.in_(("queued", "running")))
+        .where(IngestJob.id == job_id, IngestJob.status == "queued")  # a redelivered plan keeps the counts
         .values(
             status="running",
             worker=worker,
@@ -173,16 +177,16 @@ def touch(session: Session, job_id: str) -> None:
 
 
 def request_cancel(session: Session, job_id: str) -> IngestJob:
-    """Cancel: a queued job at once; a running one at its next progress report; a finished one stays."""
-    job = get(session, job_id)
-    if job.status == "queued":
-        session.execute(
-            update(IngestJob)
-            .where(IngestJob.id == job_id, IngestJob.status == "queued")
-            .values(status="cancelled", finished_at=now(), message="cancelled before it started")
-        )
-    elif job.status == "running":
-        session.execute(update(IngestJob).where(IngestJob.id == job_id).values(cancel_requested=True))
+    """Cancel: a queued job at once; a running one at its next progress report; a finished one stays.
+    The flag is set first, so a runner claiming the job at this moment sees it."""
+    get(session, job_id)
+    live = IngestJob.id == job_id, IngestJob.status.in_(("queued", "running"))
+    session.execute(update(IngestJob).where(*live).values(cancel_requested=True))
+    session.execute(
+        update(IngestJob)
+        .where(IngestJob.id == job_id, IngestJob.status == "queued")
+        .values(status="cancelled", finished_at=now(), message="cancelled before it started")
+    )
     session.commit()
     session.expire_all()
     return get(session, job_id)

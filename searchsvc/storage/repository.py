@@ -192,7 +192,8 @@ def store_embeddings(session: Session, model: str, vectors: dict[str, np.ndarray
     present = cached_hashes(session, model, vectors)
     rows = [{"model": model, "text_hash": text_hash, "dimension": int(vector.shape[0]),
              "vector": np.asarray(vector, dtype=np.float32).tobytes()}
-            for text_hash, vector in vectors.items() if text_hash not in present]  # fmt: skip
+            for text_hash, vector in sorted(vectors.items()) if text_hash not in present]  # fmt: skip
+    # Sorted: two workers inserting overlapping texts lock rows in the same order, so they cannot deadlock.
     if not rows:
         return
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
