@@ -54,6 +54,17 @@ def _worker(settings: Settings, fake: FakeOpenAI, log: Path) -> subprocess.Popen
     return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
+def _slow_job_setup(tmp_path: Path, fake: FakeOpenAI, count: int) -> tuple[Path, Settings, Store]:
+    """``count`` one-chunk notes, settings for this test's queue, a fake API answering in 0.25 s."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(count):
+        (folder / f"note-{n:03d}.md").write_text(f"# Note {n}\n\nItem {n} is about topic{n} and word{n * 7}.\n")
+    fake.latency = 0.25
+    settings = _settings(tmp_path, fake)
+    return folder, settings, Store(settings)
+
+
 def _job(store: Store, job_id: str) -> dict[str, Any]:
     with store.session() as session:
         return job_json(jobs.get(session, job_id))
@@ -63,13 +74,7 @@ def test_a_killed_worker_s_batch_goes_to_another_and_the_job_ends_as_if_uninterr
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
     _broker_or_skip()
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for n in range(60):
-        (folder / f"note-{n:03d}.md").write_text(f"# Note {n}\n\nItem {n} is about topic{n} and word{n * 7}.\n")
-    settings = _settings(tmp_path, fake_openai)
-    fake_openai.latency = 0.25
-    store = Store(settings)
+    folder, settings, store = _slow_job_setup(tmp_path, fake_openai, 60)
     workers = [_worker(settings, fake_openai, tmp_path / f"worker-{i}.log") for i in range(2)]
     try:
         job_id = submit_job(store, settings, "c", {"path": str(folder)}, {"prune": False})["id"]
@@ -118,13 +123,7 @@ def test_a_job_whose_source_is_missing_on_the_worker_fails_with_the_reason(
 
 def test_a_cancelled_distributed_job_stops_within_its_running_batch(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
     _broker_or_skip()
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for n in range(40):
-        (folder / f"note-{n:03d}.md").write_text(f"# Note {n}\n\nItem {n} is about topic{n}.\n")
-    settings = _settings(tmp_path, fake_openai)
-    fake_openai.latency = 0.25
-    store = Store(settings)
+    folder, settings, store = _slow_job_setup(tmp_path, fake_openai, 40)
     worker = _worker(settings, fake_openai, tmp_path / "worker.log")
     try:
         job_id = submit_job(store, settings, "c", {"path": str(folder)}, {"prune": False})["id"]
