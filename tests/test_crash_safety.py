@@ -140,7 +140,9 @@ def test_two_ingesters_on_one_collection_never_interleave(tmp_path: Path, fake_o
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
     from tests.fake_openai import Fault
 
-    fake_openai.queue(*[Fault("sleep", seconds=0.3, only="/embeddings")] * 6)
+    # Each request of the first ingester sleeps long enough for the second process to start (a second or
+    # two of imports on a busy machine) while the first holds the writer lock.
+    fake_openai.queue(*[Fault("sleep", seconds=1.5, only="/embeddings")] * 6)
     env = cli_env(settings, fake_openai, SEARCHSVC_BATCH_MAX_INPUTS="64", SEARCHSVC_MAX_IN_FLIGHT="1")
     command = [sys.executable, "-m", "searchsvc", "ingest", str(SAMPLE_DATA / "markdown"), "-c", "docs", "--json"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
