@@ -87,8 +87,10 @@ def test_bad_job_requests_get_a_clear_error(api: TestClient, tmp_path: Path) -> 
     assert post({"collection": "c", "source": {"path": "x", "file_ids": ["f"]}})[0] == 422
     assert post({"collection": "no spaces", "source": {"path": "x"}})[0] == 422
     assert post({"collection": "c", "source": {"path": "x"}, "unknown": 1})[0] == 422
-    missing = api.get("/v1/ingest-jobs/job_nope")
+    missing = api.get("/v1/ingest-jobs/job_0123abcd")
     assert missing.status_code == 404 and "searchsvc jobs" in missing.json()["error"]["message"]
+    assert api.get("/v1/ingest-jobs/job_%00").status_code == 422  # never reaches SQL (PostgreSQL refuses NUL)
+    assert api.get("/v1/ingest-jobs", params={"collection": "a\x00b"}).status_code == 422
     assert api.get("/v1/ingest-jobs", params={"status": "sleeping"}).status_code == 422
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from searchsvc.api.auth import READ, WRITE
 from searchsvc.api.deps import SvcDep
 from searchsvc.api.job_models import IngestJobBody, IngestJobList, IngestJobOut, JobStatus
 from searchsvc.api.responses import ERRORS
+from searchsvc.api.schemas import NAME_PATTERN
 from searchsvc.errors import InvalidInputError
 from searchsvc.jobs import repository as jobs
 from searchsvc.jobs.ingest_job import allowed_path
@@ -19,6 +20,7 @@ from searchsvc.jobs.view import job_json
 
 router = APIRouter(prefix="/v1/ingest-jobs", tags=["ingestion jobs"], responses=ERRORS)
 
+JobId = Annotated[str, Path(pattern=r"^job_[0-9a-f]{1,64}$", description="A job's id, as POST returned it.")]
 NO_FILES_API = (
     "source.file_ids needs the Files API, which this server does not offer yet; give source.path "
     "(a folder, .jsonl file or document on the server)"
@@ -45,7 +47,7 @@ async def create_job(body: IngestJobBody, svc: SvcDep) -> Any:
 async def list_jobs(
     svc: SvcDep,
     status: JobStatus | None = None,
-    collection: Annotated[str | None, Query(max_length=128)] = None,
+    collection: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
     def run() -> dict[str, Any]:
@@ -56,7 +58,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", dependencies=READ, summary="One ingestion job and its progress", response_model=IngestJobOut)
-async def get_job(job_id: str, svc: SvcDep) -> Any:
+async def get_job(job_id: JobId, svc: SvcDep) -> Any:
     def run() -> dict[str, Any]:
         with svc.store.session() as session:
             return job_json(jobs.get(session, job_id))
@@ -65,7 +67,7 @@ async def get_job(job_id: str, svc: SvcDep) -> Any:
 
 
 @router.delete("/{job_id}", dependencies=WRITE, summary="Cancel an ingestion job", response_model=IngestJobOut)
-async def cancel_job(job_id: str, svc: SvcDep) -> Any:
+async def cancel_job(job_id: JobId, svc: SvcDep) -> Any:
     """A queued job is cancelled at once, a running one at its next progress report (within a second or
     one embedding request); what it committed stays. A finished job is returned unchanged."""
 
