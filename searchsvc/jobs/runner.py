@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from searchsvc.config import Settings
-from searchsvc.errors import CollectionBusyError, SearchsvcError
+from searchsvc.errors import CollectionBusyError, ReadOnlyDatabaseError, SearchsvcError
 from searchsvc.jobs import repository as jobs
 from searchsvc.jobs.progress import Heartbeat, JobCancelled, JobInterrupted, JobProgress
 from searchsvc.storage.schema import IngestJob
@@ -57,6 +57,9 @@ class JobRunner:
         while not self._stopping.is_set():
             try:
                 ran = self.run_one(worker)
+            except ReadOnlyDatabaseError:
+                log.info("the database is read-only (a standby): this server runs no jobs")
+                return
             except Exception:
                 log.exception("the job runner failed; trying again")
                 ran = False
