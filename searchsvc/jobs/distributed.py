@@ -21,7 +21,7 @@ from searchsvc.config import Settings
 from searchsvc.errors import InvalidInputError
 from searchsvc.jobs import batches
 from searchsvc.jobs import repository as jobs
-from searchsvc.jobs.progress import FLUSH_SECONDS, JobCancelled
+from searchsvc.jobs.progress import FLUSH_SECONDS, JobCancelled, report_counts
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage.schema import IngestJob
@@ -84,10 +84,8 @@ def run_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job
         return _all_done(store, job_id)
     report = _ingest_batch(store, embedders, settings, job, paths)
     with store.session() as session:
-        counts = {"documents_done": report.added + report.changed + report.unchanged + len(report.skipped),
-                  "added": report.added, "changed": report.changed, "unchanged": report.unchanged,
-                  "skipped": len(report.skipped), "chunks": report.chunks, "chunks_cached": report.chunks_cached,
-                  "tokens": report.tokens_embedded, "requests": report.embedding_requests}  # fmt: skip
+        done = report.added + report.changed + report.unchanged + len(report.skipped)
+        counts = report_counts(report, done)
         batches.done(session, job_id, number, counts, report.skipped)
         batches.summarise(session, job_id)
     return _all_done(store, job_id)
@@ -111,9 +109,11 @@ def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings,
             yield file_document(root.location / rel, f"{label}/{rel}", label, settings.max_file_bytes)
 
     pipeline = _pipeline(store, embedder, settings, job.collection, CancelCheck(store, job.id))
-    spent = prefetch(pipeline, found())  # no lock: workers embed side by side
+    # A batch's files are hashed once, for both passes (a whole source, maybe a large JSONL, streams twice).
+    listed = list(found()) if paths else None
+    spent = prefetch(pipeline, listed or found())  # no lock: workers embed side by side
     whole = not paths and root.only is None and bool(options.get("prune"))  # a one-batch source prunes itself
-    report = pipeline.run(found(), source=label, prune=whole, total=None)  # under the lock: writes only
+    report = pipeline.run(listed or found(), source=label, prune=whole, total=None)  # under the lock: writes only
     report.chunks_cached = max(0, report.chunks_cached - spent.chunks)  # cached before the job, not by it
     report.tokens_embedded += spent.tokens_embedded
     report.embedding_requests += spent.embedding_requests

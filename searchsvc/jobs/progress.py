@@ -24,6 +24,14 @@ class JobInterrupted(Exception):
     """Raised inside the pipeline when this runner stops (its server shuts down): the job is handed back."""
 
 
+def report_counts(report: IngestReport, done: int) -> dict[str, int | None]:
+    """A run's counts as a job keeps them (``done``: documents looked at so far)."""
+    return {"documents_done": done, "added": report.added, "changed": report.changed, "unchanged": report.unchanged,
+            "removed": report.removed, "skipped": len(report.skipped), "failed": 0, "chunks": report.chunks,
+            "chunks_cached": report.chunks_cached, "tokens": report.tokens_embedded,
+            "requests": report.embedding_requests}  # fmt: skip
+
+
 class JobProgress:
     """The pipeline's ``Progress`` for one job: counts from the run's report, kept in SQL."""
 
@@ -50,11 +58,7 @@ class JobProgress:
         self.flush()
 
     def counts(self) -> dict[str, int | None]:
-        r = self.report
-        return {"documents_total": self.total, "documents_done": self.done, "added": r.added, "changed": r.changed,
-                "unchanged": r.unchanged, "removed": r.removed, "skipped": len(r.skipped), "failed": 0,
-                "chunks": r.chunks, "chunks_cached": r.chunks_cached, "tokens": r.tokens_embedded,
-                "requests": r.embedding_requests}  # fmt: skip
+        return {"documents_total": self.total, **report_counts(self.report, self.done)}
 
     def flush(self, force: bool = False) -> None:
         if self.stopping.is_set():

@@ -13,8 +13,8 @@ DOCUMENT_COUNTS = ("total", "done", "added", "changed", "unchanged", "removed", 
 def job_json(job: IngestJob, at: datetime | None = None) -> dict[str, Any]:
     at = at or datetime.now(UTC)
     counts = job.counts or {}
-    documents = {name: counts.get(f"documents_{name}", counts.get(name)) for name in DOCUMENT_COUNTS}
-    documents = {name: (value if value is not None or name == "total" else 0) for name, value in documents.items()}
+    documents = {name: counts.get(name, 0) for name in DOCUMENT_COUNTS[2:]}
+    documents = {"total": counts.get("documents_total"), "done": counts.get("documents_done", 0), **documents}
     started, finished = _aware(job.started_at), _aware(job.finished_at)
     elapsed = ((finished or at) - started).total_seconds() if started else None
     return {
