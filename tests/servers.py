@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -18,18 +19,23 @@ def free_port() -> int:
 
 
 def start_server(env: dict[str, str], port: int, ready_seconds: float = 60) -> subprocess.Popen[str]:
-    """A `searchsvc serve` process with ``env``, once /healthz answers (its stderr is kept for failures)."""
+    """A `searchsvc serve` process with ``env``, once /healthz answers (its stderr is kept for failures).
+
+    stderr goes to a file: a pipe nobody reads fills up and blocks the server's logging, and its shutdown."""
     command = [sys.executable, "-m", "searchsvc", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + ready_seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    raise AssertionError(f"searchsvc serve did not start: {server.communicate()[1][-2000:]}")
+    with tempfile.TemporaryFile("w+") as log:  # the server keeps its own handle once started
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        deadline = time.monotonic() + ready_seconds
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                time.sleep(0.2)
+        server.kill()
+        server.wait()
+        log.seek(0)
+        raise AssertionError(f"searchsvc serve did not start: {log.read()[-2000:]}")
 
 
 def wait_until(read: Any, until: Any, within: float, what: str) -> Any:

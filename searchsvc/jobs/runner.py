@@ -23,6 +23,7 @@ from searchsvc.store import Store
 log = logging.getLogger("searchsvc.jobs")
 
 Execute = Callable[[IngestJob, JobProgress], None]  # runs one job, reporting through the progress
+MAX_RETRY_SECONDS = 30.0  # the longest wait between tries while the database fails
 CANCELLED = "cancelled; documents committed before it stopped are kept"
 
 
@@ -54,17 +55,27 @@ class JobRunner:
             thread.join(timeout)
 
     def _loop(self, worker: str) -> None:
+        failures = 0  # in a row: the wait doubles with each (a database that is down is not polled twice a second)
         while not self._stopping.is_set():
             try:
-                ran = self.run_one(worker)
+                ran, failures = self.run_one(worker), 0
             except ReadOnlyDatabaseError:
                 log.info("the database is read-only (a standby): this server runs no jobs")
                 return
-            except Exception:
-                log.exception("the job runner failed; trying again")
-                ran = False
+            except Exception as exc:
+                ran, failures = False, failures + 1
+                self._log_failure(exc, failures)
             if not ran:
-                self._stopping.wait(self.poll_seconds)
+                self._stopping.wait(min(self.poll_seconds * 2**failures, MAX_RETRY_SECONDS))
+
+    @staticmethod
+    def _log_failure(exc: Exception, failures: int) -> None:
+        """The first failure of a streak with its traceback; the rest in one line, less and less often."""
+        if failures == 1:
+            log.exception("the job runner failed; trying again")
+        elif failures & (failures - 1) == 0:  # 2, 4, 8, ... failures in a row
+            log.warning("the job runner failed %d times in a row (%s: %s); still trying", failures,
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")  # fmt: skip
 
     def run_one(self, worker: str) -> bool:
         """Resume what stalled, then run the next queued job; False when there was none."""
