@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Protocol
 
 import numpy as np
 
@@ -19,11 +20,23 @@ from searchsvc.providers.rate_limit import TokenBucket
 StoreBatch = Callable[[EmbeddingBatch, np.ndarray], None]
 
 
-def embed_pending(provider: EmbeddingProvider, pending: dict[str, tuple[str, int]], store_batch: StoreBatch) -> None:
-    """Embed ``hash -> (text, tokens)`` in request-sized batches; ``store_batch`` commits each result."""
+class Pacer(Protocol):
+    """Paces requests to a tokens-per-minute limit: ``acquire`` blocks until ``tokens`` may be sent."""
+
+    def acquire(self, tokens: int) -> float: ...
+
+
+def embed_pending(
+    provider: EmbeddingProvider,
+    pending: dict[str, tuple[str, int]],
+    store_batch: StoreBatch,
+    pacer: Pacer | None = None,
+) -> None:
+    """Embed ``hash -> (text, tokens)`` in request-sized batches; ``store_batch`` commits each result.
+    With a tokens-per-minute limit, requests wait for ``pacer`` (one of this call's own when None)."""
     limits = provider.limits
     queue = plan_batches(pending, limits)
-    bucket = TokenBucket(limits.tokens_per_minute) if limits.tokens_per_minute else None
+    bucket = pacer or (TokenBucket(limits.tokens_per_minute) if limits.tokens_per_minute else None)
     in_flight: dict[Future[np.ndarray], EmbeddingBatch] = {}
     pool = ThreadPoolExecutor(max_workers=limits.max_in_flight)
     try:

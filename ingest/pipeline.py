@@ -30,6 +30,7 @@ from searchsvc.crashpoints import NO_CRASHES, Crashpoints
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import repository as repo
+from searchsvc.storage.rate_budget import SharedTokenBucket, budget_key
 from searchsvc.storage.schema import Collection
 from searchsvc.store import Store
 
@@ -73,6 +74,9 @@ class IngestPipeline:
         self.chunker = Chunker(provider.tokenizer, max_tokens, min(chunk_overlap, max_tokens // 2))
         self.progress = progress or NoProgress()
         self.window_chunks = min(16384, max(256, 4 * limits.max_inputs_per_request * limits.max_in_flight))
+        # one tokens-per-minute budget for every process embedding with this provider (shared through SQL)
+        tpm, key = limits.tokens_per_minute, budget_key(provider.describe())
+        self._pacer = SharedTokenBucket(store.session, key, tpm) if tpm else None
 
     def run(
         self,
@@ -249,7 +253,7 @@ class IngestPipeline:
         def store_batch(batch: EmbeddingBatch, vectors: np.ndarray) -> None:
             state["collection"] = self._store_batch(state["collection"], batch, vectors, report)
 
-        embed_pending(self.provider, pending, store_batch)
+        embed_pending(self.provider, pending, store_batch, self._pacer)
         return state["collection"]
 
     def _store_batch(

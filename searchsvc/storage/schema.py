@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -247,3 +248,16 @@ class IngestJobBatch(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     skips: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RateBudget(Base):
+    """One provider's shared tokens-per-minute pacing: every process that embeds with it reserves here.
+
+    ``ready_at`` is the theoretical arrival time of the generic cell rate algorithm (seconds since the
+    epoch): a reservation of n tokens moves it n / rate seconds later, and may be sent once ``ready_at``
+    is within one minute's burst of now."""
+
+    __tablename__ = "rate_budgets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ready_at: Mapped[float] = mapped_column(Double)

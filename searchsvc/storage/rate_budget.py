@@ -1,0 +1,64 @@
+"""Tokens-per-minute pacing shared through SQL, so every process embedding with one provider (server job
+runners, CLI ingests, Celery workers on other machines) stays together under the provider's one limit.
+
+The generic cell rate algorithm, one row per provider: ``ready_at`` moves ``tokens / rate`` seconds later
+with each reservation (one atomic UPDATE ... RETURNING, serialised by the row lock), and the caller
+sends once ``ready_at`` is within one minute's burst of now. The same pacing as the in-process
+``TokenBucket``: a minute of tokens at once, then the rate. Reservations are first come, first served;
+one whose process dies before sending leaves its tokens unspent (slower, never over the limit).
+Clocks: each process uses its own; hosts kept in sync by NTP (milliseconds apart) change nothing that
+matters, a host whose clock is off by seconds paces the others by that much too slowly or fast."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+from sqlalchemy import case, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from searchsvc.providers.rate_limit import MARGIN
+from searchsvc.storage.schema import RateBudget
+
+BURST_SECONDS = 60.0  # a full bucket holds one minute of tokens
+
+
+def budget_key(provider_description: str) -> str:
+    """The row for a provider: the same API and model share one limit."""
+    return hashlib.sha256(provider_description.encode()).hexdigest()[:32]
+
+
+class SharedTokenBucket:
+    """``acquire(tokens)`` blocks until the shared budget allows ``tokens``; returns seconds waited."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        key: str,
+        per_minute: int,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.sessions, self.key, self.sleep = sessions, key, sleep
+        self.rate = per_minute * MARGIN / 60.0  # tokens per second
+        self.capacity = self.rate * BURST_SECONDS
+
+    def acquire(self, tokens: int) -> float:
+        wait = self.reserve(min(float(tokens), self.capacity) / self.rate)
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+    def reserve(self, seconds_of_budget: float) -> float:
+        """Moves the provider's ``ready_at`` on; returns how long the caller must wait before sending."""
+        now = time.time()
+        with self.sessions() as session:
+            insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            session.execute(insert(RateBudget).values(key=self.key, ready_at=0.0).on_conflict_do_nothing())
+            later = case((RateBudget.ready_at > now, RateBudget.ready_at), else_=now) + seconds_of_budget
+            statement = update(RateBudget).where(RateBudget.key == self.key).values(ready_at=later)
+            ready_at = session.execute(statement.returning(RateBudget.ready_at)).scalar_one()
+            session.commit()
+        return max(0.0, float(ready_at) - BURST_SECONDS - now)
