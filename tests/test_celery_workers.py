@@ -137,3 +137,36 @@ def test_a_cancelled_distributed_job_stops_within_its_running_batch(tmp_path: Pa
         store.close()
     assert job["status"] == "cancelled" and "kept" in job["message"]
     assert len(fake_openai.embedding_requests()) < 10  # 40 texts, one per request: it stopped in its first batches
+
+
+def _attempts(store: Store, job_id: str) -> int:
+    with store.session() as session:
+        return max((b.attempts for b in session.scalars(select(IngestJobBatch).where(IngestJobBatch.job_id == job_id))),
+                   default=0)  # fmt: skip
+
+
+def test_a_batch_whose_workers_keep_dying_fails_its_job_with_the_reason(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """A batch that kills every worker taking it (here: SIGKILL each time) must not go round forever: the
+    fourth taker fails the job, naming the deaths and the batch's files."""
+    _broker_or_skip()
+    folder, settings, store = _slow_job_setup(tmp_path, fake_openai, 5)  # one batch of five one-request notes
+    fake_openai.latency = 2.0
+    job_id = submit_job(store, settings, "c", {"path": str(folder)}, {"prune": False})["id"]
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        for death in range(1, 4):
+            workers.append(_worker(settings, fake_openai, tmp_path / f"worker-{death}.log"))
+            wait_until(lambda: _attempts(store, job_id), lambda n, d=death: n >= d, 60, f"attempt {death} began")
+            os.kill(workers[-1].pid, signal.SIGKILL)
+            workers[-1].wait(timeout=30)
+        workers.append(_worker(settings, fake_openai, tmp_path / "worker-4.log"))
+        job = wait_until(lambda: _job(store, job_id), lambda j: j["status"] in jobs.TERMINAL, 60, "the job ended")
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait(timeout=30)
+        store.close()
+    assert job["status"] == "failed", job
+    assert "3 workers stopped while running it" in job["message"] and "note-000.md" in job["message"], job

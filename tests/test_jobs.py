@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from searchsvc.api.app import create_app
 from searchsvc.config import Settings
 from searchsvc.doctor import check_collection
+from searchsvc.jobs import repository as jobs
 from searchsvc.store import Store
 from tests.conftest import MODEL, cli_env, make_settings, remote_settings
 from tests.fake_openai import FakeOpenAI
@@ -134,9 +135,12 @@ def test_a_running_job_is_cancelled_and_keeps_what_it_committed(tmp_path: Path, 
         server.wait(timeout=30)
 
 
-def test_a_job_whose_server_was_killed_is_resumed_by_the_next_and_pays_once(
-    tmp_path: Path, fake_openai: FakeOpenAI
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["restarted", "killed"])
+def test_a_job_whose_server_stopped_is_resumed_by_the_next_and_pays_once(
+    tmp_path: Path, fake_openai: FakeOpenAI, stop: signal.Signals
 ) -> None:
+    """A restart hands the running job back at once; a kill leaves it silent until it is stale. Either way the
+    next server resumes it, and it ends as an uninterrupted run would."""
     folder = _folder(tmp_path, 40)
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL)
     fake_openai.latency = 0.3
@@ -145,8 +149,15 @@ def test_a_job_whose_server_was_killed_is_resumed_by_the_next_and_pays_once(
     body = {"collection": "c", "source": {"path": str(folder)}}
     job_id = httpx.post(f"{base}/v1/ingest-jobs", json=body, timeout=10).json()["id"]
     wait_until(lambda: len(fake_openai.embedding_requests()), lambda n: n >= 3, 30, "three embedding requests")
-    os.kill(first.pid, signal.SIGKILL)
+    os.kill(first.pid, stop)
     first.wait(timeout=30)
+    if stop == signal.SIGTERM:
+        handed_back = Store(settings)
+        try:
+            with handed_back.session() as session:
+                assert jobs.get(session, job_id).status == "queued"  # handed back at once, not left running
+        finally:
+            handed_back.close()
 
     port = free_port()
     second, base = (
@@ -158,7 +169,7 @@ def test_a_job_whose_server_was_killed_is_resumed_by_the_next_and_pays_once(
     finally:
         second.terminate()
         second.wait(timeout=30)
-    assert job["status"] == "succeeded" and job["attempts"] == 2
+    assert job["status"] == "succeeded" and job["attempts"] == (2 if stop == signal.SIGKILL else 1)  # no death
     store = Store(settings)
     try:
         collection = store.get_collection("c")

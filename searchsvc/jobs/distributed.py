@@ -18,7 +18,7 @@ from ingest.pipeline import IngestPipeline, IngestReport
 from ingest.report import NoProgress, Progress
 from ingest.sources import candidate_files, discover, file_document, resolve_source, source_root
 from searchsvc.config import Settings
-from searchsvc.errors import InvalidInputError
+from searchsvc.errors import InvalidInputError, SearchsvcError
 from searchsvc.jobs import batches
 from searchsvc.jobs import repository as jobs
 from searchsvc.jobs.progress import FLUSH_SECONDS, JobCancelled, report_counts
@@ -67,6 +67,10 @@ class BatchBusy(Exception):
     """Another worker is running this batch right now (a duplicate message): try again later."""
 
 
+class WorkersDiedError(SearchsvcError):
+    """Every worker that took a batch died while running it: the job fails instead of killing more."""
+
+
 def run_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job_id: str, number: int,
               worker: str) -> bool:  # fmt: skip
     """Ingest one batch; True when no batch of the job is left (the caller then finishes the job)."""
@@ -80,6 +84,8 @@ def run_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job
         if batch == "busy":
             raise BatchBusy(f"batch {number} of {job_id}")
         paths = None if isinstance(batch, str) else list(batch.paths)
+        if not isinstance(batch, str) and batch.attempts > jobs.MAX_ATTEMPTS:  # taken from a silent worker again
+            raise WorkersDiedError(_workers_died(batch.attempts - 1, paths or []))
     if paths is None:
         return _all_done(store, job_id)
     report = _ingest_batch(store, embedders, settings, job, paths)
@@ -89,6 +95,15 @@ def run_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job
         batches.done(session, job_id, number, counts, report.skipped)
         batches.summarise(session, job_id)
     return _all_done(store, job_id)
+
+
+def _workers_died(deaths: int, paths: list[str]) -> str:
+    files = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return (
+        f"{deaths} workers stopped while running it (killed, or out of memory: see their logs); its files: "
+        f"{files or 'the whole source'}. Remove the culprit or lower SEARCHSVC_JOB_BATCH_DOCUMENTS, then submit "
+        "the job again"
+    )
 
 
 def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob,
