@@ -39,14 +39,15 @@ def _broker_or_skip() -> None:
         pytest.skip("RabbitMQ is not running on 127.0.0.1:5672 (.ci/run starts it)")
 
 
-def _settings(tmp_path: Path, fake: FakeOpenAI) -> Settings:
+def _settings(tmp_path: Path, fake: FakeOpenAI, broker: str = BROKER) -> Settings:
     queue = f"searchsvc.test.{uuid.uuid4().hex[:8]}"  # this test's own queue: nothing left by another run
-    return remote_settings(tmp_path, fake, embedding_model=MODEL, broker_url=BROKER, job_queue=queue,
+    return remote_settings(tmp_path, fake, embedding_model=MODEL, broker_url=broker, job_queue=queue,
                            job_batch_documents=5, job_stale_seconds=3.0, job_heartbeat_seconds=0.5)  # fmt: skip
 
 
 def _worker(settings: Settings, fake: FakeOpenAI, log: Path) -> subprocess.Popen[bytes]:
-    env = cli_env(settings, fake, SEARCHSVC_BROKER_URL=BROKER, SEARCHSVC_JOB_QUEUE=settings.job_queue,
+    broker = settings.broker_url.get_secret_value() if settings.broker_url else BROKER
+    env = cli_env(settings, fake, SEARCHSVC_BROKER_URL=broker, SEARCHSVC_JOB_QUEUE=settings.job_queue,
                   SEARCHSVC_JOB_BATCH_DOCUMENTS="5", SEARCHSVC_JOB_STALE_SECONDS="3",
                   SEARCHSVC_JOB_HEARTBEAT_SECONDS="0.5", SEARCHSVC_BATCH_MAX_INPUTS="1",  # a request per text
                   SEARCHSVC_MAX_IN_FLIGHT="1")  # fmt: skip
@@ -54,14 +55,18 @@ def _worker(settings: Settings, fake: FakeOpenAI, log: Path) -> subprocess.Popen
     return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
-def _slow_job_setup(tmp_path: Path, fake: FakeOpenAI, count: int) -> tuple[Path, Settings, Store]:
-    """``count`` one-chunk notes, settings for this test's queue, a fake API answering in 0.25 s."""
-    folder = tmp_path / "docs"
+def _notes(folder: Path, count: int, first: int = 0) -> Path:
     folder.mkdir()
-    for n in range(count):
+    for n in range(first, first + count):
         (folder / f"note-{n:03d}.md").write_text(f"# Note {n}\n\nItem {n} is about topic{n} and word{n * 7}.\n")
+    return folder
+
+
+def _slow_job_setup(tmp_path: Path, fake: FakeOpenAI, count: int, broker: str = BROKER) -> tuple[Path, Settings, Store]:
+    """``count`` one-chunk notes, settings for this test's queue, a fake API answering in 0.25 s."""
+    folder = _notes(tmp_path / "docs", count)
     fake.latency = 0.25
-    settings = _settings(tmp_path, fake)
+    settings = _settings(tmp_path, fake, broker)
     return folder, settings, Store(settings)
 
 

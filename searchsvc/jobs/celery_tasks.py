@@ -103,10 +103,14 @@ class WorkerTasks:
             self.app.send_task(BATCH, args=[job_id, number])
 
     def watch(self, stopping: threading.Event) -> None:
-        """Every ``job_stale_seconds``: send again the batches of jobs nobody has worked on for that long."""
+        """Every ``job_stale_seconds``: send again the batches of jobs nobody has worked on for that long, and
+        the plans of jobs queued that long (both idempotent: a message that was not lost is a no-op twice)."""
         while not stopping.wait(self.settings.job_stale_seconds):
             try:
                 self.send_batches(stalled_batches(self.store, self.settings))
+                with self.store.session() as session:
+                    for job_id in jobs.silent_queued(session, self.settings.job_stale_seconds):
+                        self.app.send_task(PLAN, args=[job_id])
             except Exception as exc:  # the broker or the database is away: the next period tries again
                 log.warning("the job watchdog could not resend stalled batches: %s", exc)
 

@@ -34,7 +34,7 @@ def plan_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job_
     """Record the job's batches and mark it running; the numbers of batches still to do."""
     with store.session() as session:
         job = jobs.get(session, job_id)
-        if job.status in jobs.TERMINAL:
+        if job.status != "queued":  # ended, or planned already: a lost batch message is the watchdog's to resend
             return []
         if job.cancel_requested:
             raise JobCancelled(job_id)

@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from searchsvc.errors import NotFoundError
@@ -174,6 +174,19 @@ def touch(session: Session, job_id: str) -> None:
         update(IngestJob).where(IngestJob.id == job_id, IngestJob.status == "running").values(heartbeat_at=now())
     )
     session.commit()
+
+
+def silent_queued(session: Session, stale_seconds: float) -> list[str]:
+    """Queued jobs untouched for ``stale_seconds``: with a broker, their plan message may be lost (a broker
+    restarted without persistence). Touched now, so each is sent again once per period at most."""
+    cutoff = now() - timedelta(seconds=stale_seconds)
+    last = func.coalesce(IngestJob.heartbeat_at, IngestJob.created_at)
+    silent = IngestJob.status == "queued", ~IngestJob.cancel_requested, last < cutoff
+    found = list(session.scalars(select(IngestJob.id).where(*silent)))
+    if found:
+        session.execute(update(IngestJob).where(IngestJob.id.in_(found), *silent).values(heartbeat_at=now()))
+        session.commit()
+    return found
 
 
 def request_cancel(session: Session, job_id: str) -> IngestJob:
