@@ -131,8 +131,11 @@ def test_a_cancelled_distributed_job_stops_within_its_running_batch(tmp_path: Pa
     folder, settings, store = _slow_job_setup(tmp_path, fake_openai, 40)
     worker = _worker(settings, fake_openai, tmp_path / "worker.log")
     try:
+        fake_openai.latency = 1.0  # a batch of five takes five seconds
         job_id = submit_job(store, settings, "c", {"path": str(folder)}, {"prune": False})["id"]
-        wait_until(lambda: len(fake_openai.embedding_requests()), lambda n: n >= 2, 60, "two embedding requests")
+        # the job's counts move while its first batch runs, not only when a batch ends
+        moving = wait_until(lambda: _job(store, job_id), lambda j: j["requests"] >= 2, 60, "progress within a batch")
+        assert moving["documents"]["done"] == 0 and moving["tokens"] > 0 and moving["status"] == "running", moving
         with store.session() as session:
             assert jobs.request_cancel(session, job_id).cancel_requested
         job = wait_until(lambda: _job(store, job_id), lambda j: j["status"] in jobs.TERMINAL, 30, "the job ended")

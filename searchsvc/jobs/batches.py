@@ -41,8 +41,8 @@ def take(session: Session, job_id: str, number: int, worker: str, stale_seconds:
     taken = session.execute(
         update(IngestJobBatch)
         .where(IngestJobBatch.job_id == job_id, IngestJobBatch.number == number, free)
-        .values(status="running", worker=worker, attempts=IngestJobBatch.attempts + 1, updated_at=now())
-    )
+        .values(status="running", worker=worker, attempts=IngestJobBatch.attempts + 1, counts={}, updated_at=now())
+    )  # a batch taken again starts its counts over
     session.commit()
     batch = session.get(IngestJobBatch, (job_id, number))
     if batch is None or batch.status == "done":
@@ -60,6 +60,16 @@ def touch(session: Session, job_id: str, number: int, worker: str) -> None:
     session.commit()
 
 
+def running(session: Session, job_id: str, number: int, worker: str, counts: dict[str, Any]) -> bool:
+    """A running batch's counts so far (and its heartbeat); False when it is no longer this worker's."""
+    mine = IngestJobBatch.job_id == job_id, IngestJobBatch.number == number, IngestJobBatch.worker == worker
+    updated = session.execute(
+        update(IngestJobBatch).where(*mine, IngestJobBatch.status == "running").values(counts=counts, updated_at=now())
+    )
+    session.commit()
+    return updated.rowcount == 1
+
+
 def done(session: Session, job_id: str, number: int, counts: dict[str, Any], skips: list[dict[str, str]]) -> None:
     session.execute(
         update(IngestJobBatch)
@@ -70,9 +80,9 @@ def done(session: Session, job_id: str, number: int, counts: dict[str, Any], ski
 
 
 def summarise(session: Session, job_id: str) -> None:
-    """The job's counts and skips: the sums of its finished batches (the total is kept)."""
+    """The job's counts and skips: the sums of its batches, finished and (so far) running; the total is kept."""
     rows = session.scalars(
-        select(IngestJobBatch).where(IngestJobBatch.job_id == job_id, IngestJobBatch.status == "done")
+        select(IngestJobBatch).where(IngestJobBatch.job_id == job_id, IngestJobBatch.status.in_(("done", "running")))
     )
     totals: Counter[str] = Counter()
     skips: list[dict[str, Any]] = []

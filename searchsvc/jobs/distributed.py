@@ -9,6 +9,7 @@ vectors cached. The batch that finds none left finishes the job (prune, status).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def run_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job
             raise WorkersDiedError(_workers_died(batch.attempts - 1, paths or []))
     if paths is None:
         return _all_done(store, job_id)
-    report = _ingest_batch(store, embedders, settings, job, paths)
+    report = _ingest_batch(store, embedders, settings, job, paths, number, worker)
     with store.session() as session:
         done = report.added + report.changed + report.unchanged + len(report.skipped)
         counts = report_counts(report, done)
@@ -106,8 +107,8 @@ def _workers_died(deaths: int, paths: list[str]) -> str:
     )
 
 
-def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob,
-                  paths: list[str]) -> IngestReport:  # fmt: skip
+def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob, paths: list[str],
+                  number: int, worker: str) -> IngestReport:  # fmt: skip
     path = Path(job.source["path"])
     if not path.exists():
         raise InvalidInputError(f"{path} does not exist on this worker")
@@ -123,7 +124,7 @@ def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings,
         for rel in paths:
             yield file_document(root.location / rel, f"{label}/{rel}", label, settings.max_file_bytes)
 
-    pipeline = _pipeline(store, embedder, settings, job.collection, CancelCheck(store, job.id))
+    pipeline = _pipeline(store, embedder, settings, job.collection, BatchProgress(store, job.id, number, worker))
     # A batch's files are hashed once, for both passes (a whole source, maybe a large JSONL, streams twice).
     listed = list(found()) if paths else None
     spent = prefetch(pipeline, listed or found())  # no lock: workers embed side by side
@@ -141,25 +142,33 @@ def _pipeline(store: Store, embedder: EmbeddingProvider, settings: Settings, col
                           chunk_overlap=settings.chunk_overlap, lock_wait_seconds=LOCK_WAIT_SECONDS)  # fmt: skip
 
 
-class CancelCheck(NoProgress):
-    """A batch's progress: stops it (JobCancelled) at the first report after its job was cancelled."""
+class BatchProgress(NoProgress):
+    """A running batch's progress: what it has embedded and written so far goes to its row, and the job's
+    sums, every FLUSH_SECONDS (so a job's counts move within a batch, not only between batches); the first
+    report after the job was cancelled stops the batch (JobCancelled)."""
 
-    def __init__(self, store: Store, job_id: str) -> None:
-        self.store, self.job_id, self._checked = store, job_id, 0.0
+    def __init__(self, store: Store, job_id: str, number: int, worker: str) -> None:
+        self.store, self.job_id, self.number, self.worker = store, job_id, number, worker
+        self.counts: Counter[str] = Counter()
+        self._flushed = 0.0
 
     def advance(self, documents: int) -> None:
-        self._check()
+        self.counts["documents_done"] += documents
+        self._flush()
 
     def embedded(self, chunks: int, tokens: int) -> None:
-        self._check()
+        self.counts.update(chunks=chunks, tokens=tokens, requests=1)
+        self._flush()
 
-    def _check(self) -> None:
-        if time.monotonic() - self._checked < FLUSH_SECONDS:
+    def _flush(self) -> None:
+        if time.monotonic() - self._flushed < FLUSH_SECONDS:
             return
-        self._checked = time.monotonic()
+        self._flushed = time.monotonic()
         with self.store.session() as session:
             if jobs.get(session, self.job_id).cancel_requested:
                 raise JobCancelled(self.job_id)
+            if batches.running(session, self.job_id, self.number, self.worker, dict(self.counts)):
+                batches.summarise(session, self.job_id)
 
 
 def _all_done(store: Store, job_id: str) -> bool:
