@@ -51,6 +51,7 @@ ENDED = ("succeeded", "failed", "cancelled")
 
 def write_folder(folder: Path, count: int) -> Path:
     """The first ``count`` SciFact documents as Markdown files (kept between runs of the bench)."""
+    folder = folder.with_name(f"{folder.name}-{count}")
     if folder.exists() and len(list(folder.glob("*.md"))) == count:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -146,7 +147,7 @@ def local_runs(work: Path) -> None:
 
 def fake_runs(work: Path) -> None:
     folder = write_folder(work / "scifact", ARGS.docs)
-    subset = work / "scifact-subset"
+    subset = work / f"scifact-first-{ARGS.fake_docs}"
     if not subset.exists():
         subset.mkdir()
         for path in sorted(folder.glob("*.md"))[: ARGS.fake_docs]:

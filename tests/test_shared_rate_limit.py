@@ -19,12 +19,14 @@ def test_reservations_from_two_connections_draw_on_one_budget(tmp_path: Path) ->
     settings = make_settings(tmp_path)
     first, second = Store(settings, create=True), Store(settings)
     try:
-        key = budget_key("model m at http://127.0.0.1:1")
-        one, two = (SharedTokenBucket(store.session, key, per_minute=6000) for store in (first, second))
+        key, clock = budget_key("model m at http://127.0.0.1:1"), lambda: 1_000_000.0  # time stands still
+        one, two = (SharedTokenBucket(store.session, key, 6000, clock=clock) for store in (first, second))
         assert one.reserve(60.0) == 0.0  # a full minute's tokens at once (rate 95 tokens/s after the margin)
-        assert 1.8 < two.reserve(2.0) <= 2.0  # then two seconds' worth waits two seconds, in the other process
-        assert 3.8 < one.reserve(2.0) <= 4.0  # and the next queues behind it
-        other = SharedTokenBucket(first.session, budget_key("another model"), per_minute=6000)
+        assert two.reserve(2.0) == 2.0  # then two seconds' worth waits two seconds, in the other connection
+        assert one.reserve(2.0) == 4.0  # and the next queues behind it
+        later = SharedTokenBucket(second.session, key, 6000, clock=lambda: 1_000_010.0)
+        assert later.reserve(2.0) == 0.0  # ten seconds on, the budget has refilled past what is owed
+        other = SharedTokenBucket(first.session, budget_key("another model"), 6000, clock=clock)
         assert other.reserve(60.0) == 0.0  # each provider has its own budget
     finally:
         first.close()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from searchsvc.jobs.repository import MAX_SKIPS, now
@@ -81,14 +81,16 @@ def done(session: Session, job_id: str, number: int, counts: dict[str, Any], ski
 
 def summarise(session: Session, job_id: str) -> None:
     """The job's counts and skips: the sums of its batches, finished and (so far) running; the total is kept."""
-    rows = session.scalars(
-        select(IngestJobBatch).where(IngestJobBatch.job_id == job_id, IngestJobBatch.status.in_(("done", "running")))
+    rows = session.execute(
+        select(IngestJobBatch.counts, IngestJobBatch.skips).where(
+            IngestJobBatch.job_id == job_id, IngestJobBatch.status.in_(("done", "running"))
+        )
     )
     totals: Counter[str] = Counter()
     skips: list[dict[str, Any]] = []
-    for batch in rows:
-        totals.update({key: int(batch.counts.get(key) or 0) for key in SUMMED})
-        skips.extend(batch.skips)
+    for counts, batch_skips in rows:
+        totals.update({key: int(counts.get(key) or 0) for key in SUMMED})
+        skips.extend(batch_skips)
     job = session.get(IngestJob, job_id)
     if job is not None:
         total = (job.counts or {}).get("documents_total")
@@ -110,10 +112,10 @@ def stalled(session: Session, stale_seconds: float) -> list[tuple[str, int]]:
         IngestJobBatch.status == "pending", and_(IngestJobBatch.status == "running", IngestJobBatch.updated_at < cutoff)
     )
     query = select(IngestJobBatch.job_id, IngestJobBatch.number).join(IngestJob, IngestJob.id == IngestJobBatch.job_id)
-    return [(job_id, number) for job_id, number in session.execute(query.where(*silent_job, waiting))]
-
-
-def _free(cutoff: datetime) -> ColumnElement[bool]:
-    """A batch nobody works on: pending, or running by a worker silent since ``cutoff``."""
-    abandoned = and_(IngestJobBatch.status == "running", IngestJobBatch.updated_at < cutoff)
-    return or_(IngestJobBatch.status == "pending", abandoned)
+    found = [(job_id, number) for job_id, number in session.execute(query.where(*silent_job, waiting))]
+    # every batch done but the job never finished (its last worker died between the two): any batch's message
+    # finishes it (the batch is found done, and the job with nothing left)
+    unfinished = func.sum(case((IngestJobBatch.status != "done", 1), else_=0))
+    all_done = select(IngestJobBatch.job_id).group_by(IngestJobBatch.job_id).having(unfinished == 0)
+    finished = session.scalars(select(IngestJob.id).where(*silent_job, IngestJob.id.in_(all_done)))
+    return found + [(job_id, 0) for job_id in finished]

@@ -88,8 +88,13 @@ class WorkerTasks:
             self.batch(task, job_id, number)
 
     def plan(self, job_id: str) -> None:
+        def beat() -> None:
+            with self.store.session() as session:
+                jobs.touch_plan(session, job_id, self.name)
+
         try:
-            numbers = plan_job(self.store, self.embedders, self.settings, job_id, self.name)
+            with Heartbeat(beat, self.settings.job_heartbeat_seconds):  # listing a large folder takes a while
+                numbers = plan_job(self.store, self.embedders, self.settings, job_id, self.name)
         except JobCancelled:
             self._end(job_id, "cancelled", CANCELLED)
             return

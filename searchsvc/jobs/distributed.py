@@ -28,6 +28,7 @@ from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage.schema import IngestJob
 from searchsvc.store import Store
 
+SUMMARY_SECONDS = 2.0  # how often a running batch adds its counts so far to the job's (its own row: FLUSH_SECONDS)
 LOCK_WAIT_SECONDS = 3600.0  # a batch waits this long for its turn to write (other batches write quickly)
 
 
@@ -39,6 +40,8 @@ def plan_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job_
             return []
         if job.cancel_requested:
             raise JobCancelled(job_id)
+        if not jobs.claim_plan(session, job_id, worker):
+            return []  # another worker is planning it (a resent plan); if that one dies, the watchdog resends
         path = Path(job.source["path"])
         if not path.exists():
             jobs.finish(session, job_id, None, "failed", f"{path} does not exist on the worker ({worker})")
@@ -150,7 +153,7 @@ class BatchProgress(NoProgress):
     def __init__(self, store: Store, job_id: str, number: int, worker: str) -> None:
         self.store, self.job_id, self.number, self.worker = store, job_id, number, worker
         self.counts: Counter[str] = Counter()
-        self._flushed = 0.0
+        self._flushed = self._summarised = 0.0
 
     def advance(self, documents: int) -> None:
         self.counts["documents_done"] += documents
@@ -165,9 +168,12 @@ class BatchProgress(NoProgress):
             return
         self._flushed = time.monotonic()
         with self.store.session() as session:
-            if jobs.get(session, self.job_id).cancel_requested:
+            job = jobs.get(session, self.job_id)
+            if job.cancel_requested or job.status in jobs.TERMINAL:  # cancelled, or failed by another batch
                 raise JobCancelled(self.job_id)
-            if batches.running(session, self.job_id, self.number, self.worker, dict(self.counts)):
+            mine = batches.running(session, self.job_id, self.number, self.worker, dict(self.counts))
+            if mine and time.monotonic() - self._summarised >= SUMMARY_SECONDS:
+                self._summarised = time.monotonic()
                 batches.summarise(session, self.job_id)
 
 

@@ -176,16 +176,31 @@ def touch(session: Session, job_id: str) -> None:
     session.commit()
 
 
+def claim_plan(session: Session, job_id: str, worker: str) -> bool:
+    """A distributed job's planning, by one worker at a time: a duplicate plan message finds it taken."""
+    free = IngestJob.id == job_id, IngestJob.status == "queued", IngestJob.worker.is_(None)
+    taken = session.execute(update(IngestJob).where(*free).values(worker=worker, heartbeat_at=now()))
+    session.commit()
+    return taken.rowcount == 1
+
+
+def touch_plan(session: Session, job_id: str, worker: str) -> None:
+    """The planner's heartbeat: a job being planned is not resent."""
+    mine = IngestJob.id == job_id, IngestJob.status == "queued", IngestJob.worker == worker
+    session.execute(update(IngestJob).where(*mine).values(heartbeat_at=now()))
+    session.commit()
+
+
 def silent_queued(session: Session, stale_seconds: float) -> list[str]:
     """Queued jobs untouched for ``stale_seconds``: with a broker, their plan message may be lost (a broker
-    restarted without persistence). Touched now, so each is sent again once per period at most."""
+    restarted without persistence) or their planner died. Released (no planner) and touched in one
+    statement, so of several watchdogs one resends each, once per period at most."""
     cutoff = now() - timedelta(seconds=stale_seconds)
     last = func.coalesce(IngestJob.heartbeat_at, IngestJob.created_at)
     silent = IngestJob.status == "queued", ~IngestJob.cancel_requested, last < cutoff
-    found = list(session.scalars(select(IngestJob.id).where(*silent)))
-    if found:
-        session.execute(update(IngestJob).where(IngestJob.id.in_(found), *silent).values(heartbeat_at=now()))
-        session.commit()
+    statement = update(IngestJob).where(*silent).values(heartbeat_at=now(), worker=None).returning(IngestJob.id)
+    found = list(session.execute(statement.execution_options(synchronize_session=False)).scalars())
+    session.commit()
     return found
 
 

@@ -66,7 +66,7 @@ class JobRunner:
                 ran, failures = False, failures + 1
                 self._log_failure(exc, failures)
             if not ran:
-                self._stopping.wait(min(self.poll_seconds * 2**failures, MAX_RETRY_SECONDS))
+                self._stopping.wait(min(self.poll_seconds * 2 ** min(failures, 10), MAX_RETRY_SECONDS))
 
     @staticmethod
     def _log_failure(exc: Exception, failures: int) -> None:

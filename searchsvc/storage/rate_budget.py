@@ -40,8 +40,9 @@ class SharedTokenBucket:
         key: str,
         per_minute: int,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.sessions, self.key, self.sleep = sessions, key, sleep
+        self.sessions, self.key, self.sleep, self.clock = sessions, key, sleep, clock
         self.rate = per_minute * MARGIN / 60.0  # tokens per second
         self.capacity = self.rate * BURST_SECONDS
 
@@ -53,10 +54,10 @@ class SharedTokenBucket:
 
     def reserve(self, seconds_of_budget: float) -> float:
         """Moves the provider's ``ready_at`` on; returns how long the caller must wait before sending."""
-        now = time.time()
         with self.sessions() as session:
             insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
             session.execute(insert(RateBudget).values(key=self.key, ready_at=0.0).on_conflict_do_nothing())
+            now = self.clock()  # read once the write lock is held (SQLite may have waited for it)
             later = case((RateBudget.ready_at > now, RateBudget.ready_at), else_=now) + seconds_of_budget
             statement = update(RateBudget).where(RateBudget.key == self.key).values(ready_at=later)
             ready_at = session.execute(statement.returning(RateBudget.ready_at)).scalar_one()
