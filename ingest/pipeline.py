@@ -76,7 +76,8 @@ class IngestPipeline:
         self.window_chunks = min(16384, max(256, 4 * limits.max_inputs_per_request * limits.max_in_flight))
         # one tokens-per-minute budget for every process embedding with this provider (shared through SQL)
         tpm, key = limits.tokens_per_minute, budget_key(provider.describe())
-        self._pacer = SharedTokenBucket(store.session, key, tpm) if tpm else None
+        wait = functools.partial(self.progress.embedded, 0, 0)  # a cancelled job stops waiting within a second
+        self._pacer = SharedTokenBucket(store.session, key, tpm, between=wait) if tpm else None
 
     def run(
         self,

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from searchsvc.storage.rate_budget import SharedTokenBucket, budget_key
 from searchsvc.store import Store
 from tests.conftest import MODEL, SAMPLE_DATA, cli_env, make_settings, remote_settings
@@ -31,6 +33,32 @@ def test_reservations_from_two_connections_draw_on_one_budget(tmp_path: Path) ->
     finally:
         first.close()
         second.close()
+
+
+class Cancelled(Exception):
+    pass
+
+
+def test_a_long_wait_for_the_budget_is_cut_short_by_a_cancelled_job(tmp_path: Path) -> None:
+    """A wait of half a minute is slept in one-second slices with a progress report after each, so a job
+    cancelled (or a server stopping) while it waits leaves within a second, not after the whole wait."""
+    store = Store(make_settings(tmp_path), create=True)
+    slept: list[float] = []
+    reports = []
+
+    def report() -> None:
+        reports.append(len(slept))
+        if len(reports) == 2:
+            raise Cancelled  # what a job's progress raises once the job was cancelled
+
+    try:
+        bucket = SharedTokenBucket(store.session, budget_key("m"), 6000, sleep=slept.append, between=report)
+        assert bucket.acquire(6000) == 0.0 and slept == []  # a minute of tokens at once: no wait
+        with pytest.raises(Cancelled):
+            bucket.acquire(3000)  # half a minute's tokens: about 31.6 s to wait
+        assert slept == [1.0, 1.0] and reports == [1, 2]
+    finally:
+        store.close()
 
 
 def _texts(tmp_path: Path, name: str, source: str, chars: int) -> Path:

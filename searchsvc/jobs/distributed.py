@@ -160,7 +160,7 @@ class BatchProgress(NoProgress):
         self._flush()
 
     def embedded(self, chunks: int, tokens: int) -> None:
-        self.counts.update(chunks=chunks, tokens=tokens, requests=1)
+        self.counts.update(chunks=chunks, tokens=tokens, requests=1 if chunks else 0)  # 0: a wait's report
         self._flush()
 
     def _flush(self) -> None:

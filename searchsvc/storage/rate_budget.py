@@ -24,6 +24,7 @@ from searchsvc.providers.rate_limit import MARGIN
 from searchsvc.storage.schema import RateBudget
 
 BURST_SECONDS = 60.0  # a full bucket holds one minute of tokens
+WAIT_SLICE_SECONDS = 1.0  # a wait is cut into slices this long, with ``between`` called after each
 
 
 def budget_key(provider_description: str) -> str:
@@ -41,15 +42,22 @@ class SharedTokenBucket:
         per_minute: int,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        between: Callable[[], None] = lambda: None,
     ) -> None:
-        self.sessions, self.key, self.sleep, self.clock = sessions, key, sleep, clock
+        """``between`` is called after each second of a wait: a job's progress report, which raises when the
+        job was cancelled or its server is stopping (a wait can last a minute with a low limit)."""
+        self.sessions, self.key, self.sleep, self.clock, self.between = sessions, key, sleep, clock, between
         self.rate = per_minute * MARGIN / 60.0  # tokens per second
         self.capacity = self.rate * BURST_SECONDS
 
     def acquire(self, tokens: int) -> float:
         wait = self.reserve(min(float(tokens), self.capacity) / self.rate)
-        if wait > 0:
-            self.sleep(wait)
+        slept = 0.0
+        while slept < wait:
+            step = min(wait - slept, WAIT_SLICE_SECONDS)
+            self.sleep(step)
+            slept += step
+            self.between()
         return wait
 
     def reserve(self, seconds_of_budget: float) -> float:
