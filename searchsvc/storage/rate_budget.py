@@ -16,11 +16,10 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import case, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from searchsvc.providers.rate_limit import MARGIN
+from searchsvc.storage.repository import dialect_insert
 from searchsvc.storage.schema import RateBudget
 
 BURST_SECONDS = 60.0  # a full bucket holds one minute of tokens
@@ -63,8 +62,8 @@ class SharedTokenBucket:
     def reserve(self, seconds_of_budget: float) -> float:
         """Moves the provider's ``ready_at`` on; returns how long the caller must wait before sending."""
         with self.sessions() as session:
-            insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            session.execute(insert(RateBudget).values(key=self.key, ready_at=0.0).on_conflict_do_nothing())
+            first = dialect_insert(session)(RateBudget).values(key=self.key, ready_at=0.0)
+            session.execute(first.on_conflict_do_nothing())
             now = self.clock()  # read once the write lock is held (SQLite may have waited for it)
             later = case((RateBudget.ready_at > now, RateBudget.ready_at), else_=now) + seconds_of_budget
             statement = update(RateBudget).where(RateBudget.key == self.key).values(ready_at=later)

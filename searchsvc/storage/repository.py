@@ -186,6 +186,11 @@ def collection_vector_dimension(session: Session, collection: Collection) -> int
     )
 
 
+def dialect_insert(session: Session) -> Any:
+    """The INSERT of the session's database, which has ``on_conflict_do_nothing`` (PostgreSQL or SQLite)."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def store_embeddings(session: Session, model: str, vectors: dict[str, np.ndarray]) -> None:
     """Insert vectors for hashes not yet stored; a concurrent writer (another worker embedding the same
     text) may store one first: its row is kept (the same text gives the same vector)."""
@@ -196,7 +201,7 @@ def store_embeddings(session: Session, model: str, vectors: dict[str, np.ndarray
     # Sorted: two workers inserting overlapping texts lock rows in the same order, so they cannot deadlock.
     if not rows:
         return
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     for start in range(0, len(rows), 1000):  # within every driver's limit of parameters per statement
         session.execute(insert(Embedding).values(rows[start : start + 1000]).on_conflict_do_nothing())
 
