@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -36,6 +38,9 @@ def migrations_dir() -> Path:
     return Path(str(resources.files("searchsvc.migrations")))
 
 
+SQLITE_BUSY_SECONDS = 30.0  # how long a SQLite connection waits for another process's lock
+
+
 def create_db_engine(url: str, create: bool = True) -> Engine:
     """An engine for any SQLAlchemy URL; SQLite gets WAL, foreign keys and a busy timeout.
 
@@ -50,7 +55,7 @@ def create_db_engine(url: str, create: bool = True) -> Engine:
             if not create and not Path(parsed.database).exists():
                 raise NoDatabaseError(f"no searchsvc database at {parsed.database}")
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(url, pool_pre_ping=True)
@@ -72,11 +77,29 @@ def _refuse_writes_on_a_standby(context: Any) -> None:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _enable_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
     cursor.close()
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL once. SQLite answers "database is locked" at once, without waiting on the busy
+    timeout, when another process holds the file while the mode changes (several processes opening a new
+    database together), so the change is retried here for as long as that timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 def alembic_config() -> Config:
