@@ -15,7 +15,6 @@ import numpy as np
 
 from ingest.batcher import EmbeddingBatch, plan_batches
 from searchsvc.providers.base import EmbeddingProvider
-from searchsvc.providers.rate_limit import TokenBucket
 
 StoreBatch = Callable[[EmbeddingBatch, np.ndarray], None]
 
@@ -33,18 +32,17 @@ def embed_pending(
     pacer: Pacer | None = None,
 ) -> None:
     """Embed ``hash -> (text, tokens)`` in request-sized batches; ``store_batch`` commits each result.
-    With a tokens-per-minute limit, requests wait for ``pacer`` (one of this call's own when None)."""
+    Each request first waits for ``pacer`` when there is one (the provider's tokens-per-minute budget)."""
     limits = provider.limits
     queue = plan_batches(pending, limits)
-    bucket = pacer or (TokenBucket(limits.tokens_per_minute) if limits.tokens_per_minute else None)
     in_flight: dict[Future[np.ndarray], EmbeddingBatch] = {}
     pool = ThreadPoolExecutor(max_workers=limits.max_in_flight)
     try:
         while queue or in_flight:
             while queue and len(in_flight) < limits.max_in_flight:
                 batch = queue.pop(0)
-                if bucket is not None:
-                    bucket.acquire(batch.tokens)  # paced to the API's tokens-per-minute limit
+                if pacer is not None:
+                    pacer.acquire(batch.tokens)  # paced to the API's tokens-per-minute limit
                 in_flight[pool.submit(provider.embed_documents, batch.texts)] = batch
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:

@@ -5,17 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from searchsvc.providers.rate_limit import TokenBucket
 from tests.conftest import MODEL, SAMPLE_DATA, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI
-
-
-def test_bucket_allows_a_minute_at_once_then_paces_at_the_rate() -> None:
-    bucket = TokenBucket(per_minute=6000)  # 100 tokens per second
-    assert bucket.acquire(6000) == 0.0
-    started = time.monotonic()
-    bucket.acquire(50)
-    assert 0.4 <= time.monotonic() - started < 1.5
 
 
 def test_paced_ingest_never_hits_the_servers_limit(tmp_path: Path, fake_openai: FakeOpenAI) -> None:

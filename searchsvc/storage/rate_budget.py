@@ -3,8 +3,8 @@ runners, CLI ingests, Celery workers on other machines) stays together under the
 
 The generic cell rate algorithm, one row per provider: ``ready_at`` moves ``tokens / rate`` seconds later
 with each reservation (one atomic UPDATE ... RETURNING, serialised by the row lock), and the caller
-sends once ``ready_at`` is within one minute's burst of now. The same pacing as the in-process
-``TokenBucket``: a minute of tokens at once, then the rate. Reservations are first come, first served;
+sends once ``ready_at`` is within one minute's burst of now: a minute of tokens at once, then the
+rate, a little under the limit (``MARGIN``). Reservations are first come, first served;
 one whose process dies before sending leaves its tokens unspent (slower, never over the limit).
 Clocks: each process uses its own; hosts kept in sync by NTP (milliseconds apart) change nothing that
 matters, a host whose clock is off by seconds paces the others by that much too slowly or fast."""
@@ -18,10 +18,13 @@ from collections.abc import Callable
 from sqlalchemy import case, update
 from sqlalchemy.orm import Session
 
-from searchsvc.providers.rate_limit import MARGIN
 from searchsvc.storage.repository import dialect_insert
 from searchsvc.storage.schema import RateBudget
 
+# Paced a little under the limit: the server's clock starts counting when a request arrives, ours when
+# it leaves, and arrival delays vary (a loaded machine, a busy network), so pacing at exactly the limit
+# still gets the occasional 429 (seen in tests/test_rate_limit.py under load).
+MARGIN = 0.95
 BURST_SECONDS = 60.0  # a full bucket holds one minute of tokens
 WAIT_SLICE_SECONDS = 1.0  # a wait is cut into slices this long, with ``between`` called after each
 
