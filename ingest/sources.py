@@ -235,10 +235,11 @@ def read_jsonl(path: Path, source: str | None = None) -> Iterator[Found]:
     with handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
-                yield _record(line, f"{path}:{number}", source, str(path))
+                yield parse_record_line(line, f"{path}:{number}", source, str(path))
 
 
-def _record(line: str, where: str, source: str, path: str) -> Found:
+def parse_record_line(line: str, where: str, source: str, path: str) -> Found:
+    """One JSONL line as a document, or the reason it cannot be one (at ``where``)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:

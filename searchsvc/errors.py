@@ -9,7 +9,9 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
     ├── ConfigError                     500 config_error            settings missing or contradictory
     │   └── ProviderNotConfiguredError  503 provider_not_configured a collection needs an API not configured
     ├── InvalidInputError               400 invalid_input           asked for what cannot be done as asked
-    │   └── PathNotAllowedError         403 path_not_allowed        a job's folder is outside the allowed roots
+    │   ├── PathNotAllowedError         403 path_not_allowed        a job's folder is outside the allowed roots
+    │   ├── UnsupportedFileError        400 unsupported_file        an upload of a type searchsvc cannot read
+    │   └── InvalidFileError            400 invalid_file            an upload that is not what its name says
     ├── NotFoundError                   404 not_found               no such collection, document, conversation
     ├── IndexMismatchError              409 index_mismatch          vectors of two models about to be mixed
     ├── CollectionBusyError             409 collection_busy         another process writes the collection
@@ -25,6 +27,8 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class SearchsvcError(Exception):
     """Base of every error searchsvc raises on purpose."""
@@ -32,6 +36,12 @@ class SearchsvcError(Exception):
     http_status = 500
     code = "internal_error"
     exit_code = 1
+    param: str | None = None  # the request field at fault, when one is (OpenAI's error "param")
+
+    def at(self, param: str) -> Self:
+        """This error, naming the request field at fault."""
+        self.param = param
+        return self
 
 
 class ConfigError(SearchsvcError):
@@ -62,6 +72,18 @@ class PathNotAllowedError(InvalidInputError):
 
     http_status = 403
     code = "path_not_allowed"
+
+
+class UnsupportedFileError(InvalidInputError):
+    """An uploaded file of a type searchsvc cannot read (by its name's suffix)."""
+
+    code = "unsupported_file"
+
+
+class InvalidFileError(InvalidInputError):
+    """An uploaded file whose content is not what its name says (empty, binary text, not a PDF, bad JSONL)."""
+
+    code = "invalid_file"
 
 
 class NotFoundError(SearchsvcError):

@@ -19,6 +19,8 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 class ErrorDetail(BaseModel):
     code: str = Field(description="Machine-readable: not_found, invalid_request, provider_unavailable...")
     message: str = Field(description="What failed and what to do next.")
+    type: str = Field(description="OpenAI's error type: invalid_request_error, authentication_error, server_error...")
+    param: str | None = Field(None, description="The request field at fault, when one is.")
     details: list[dict[str, Any]] | None = Field(None, description="Per-field problems of a refused request.")
 
 

@@ -261,3 +261,21 @@ class RateBudget(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     ready_at: Mapped[float] = mapped_column(Double)
+
+
+class UploadedFile(Base):
+    """A file uploaded through the Files API (``POST /v1/files``), kept whole in SQL so that every server
+    and worker sharing the database can read it. ``seq`` orders listings and their cursors."""
+
+    __tablename__ = "uploaded_files"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # a deleted file's place in listings is never reused
+
+    seq: Mapped[int] = mapped_column(ChunkId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(512))
+    purpose: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str] = mapped_column(String(16))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
