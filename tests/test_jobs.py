@@ -84,7 +84,7 @@ def test_bad_job_requests_get_a_clear_error(api: TestClient, tmp_path: Path) -> 
     status, code, message = post({"collection": "c", "source": {"path": str(tmp_path / "missing")}})
     assert (status, code) == (400, "invalid_input") and "does not exist" in message
     status, code, message = post({"collection": "c", "source": {"file_ids": ["file-1"]}})
-    assert (status, code) == (400, "invalid_input") and "Files API" in message
+    assert (status, code) == (404, "not_found") and "no uploaded file file-1" in message
     assert post({"collection": "c", "source": {"path": "x", "file_ids": ["f"]}})[0] == 422
     assert post({"collection": "no spaces", "source": {"path": "x"}})[0] == 422
     assert post({"collection": "c", "source": {"path": "x"}, "unknown": 1})[0] == 422

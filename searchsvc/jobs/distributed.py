@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from ingest.batch_steps import prefetch, prune_source
 from ingest.document import SkippedDocument, SourceDocument
 from ingest.pipeline import IngestPipeline, IngestReport
 from ingest.report import NoProgress, Progress
-from ingest.sources import candidate_files, discover, file_document, resolve_source, source_root
+from ingest.sources import Found, candidate_files, discover, file_document, resolve_source, source_root
+from ingest.uploaded_source import UPLOADS_SOURCE, uploaded_documents
 from searchsvc.config import Settings
 from searchsvc.errors import InvalidInputError, SearchsvcError
 from searchsvc.jobs import batches
@@ -25,7 +28,7 @@ from searchsvc.jobs import repository as jobs
 from searchsvc.jobs.progress import FLUSH_SECONDS, JobCancelled, report_counts
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.providers.base import EmbeddingProvider
-from searchsvc.storage.schema import IngestJob
+from searchsvc.storage.schema import Collection, IngestJob
 from searchsvc.store import Store
 
 SUMMARY_SECONDS = 2.0  # how often a running batch adds its counts so far to the job's (its own row: FLUSH_SECONDS)
@@ -42,29 +45,39 @@ def plan_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job_
             raise JobCancelled(job_id)
         if not jobs.claim_plan(session, job_id, worker):
             return []  # another worker is planning it (a resent plan); if that one dies, the watchdog resends
-        path = Path(job.source["path"])
-        if not path.exists():
-            jobs.finish(session, job_id, None, "failed", f"{path} does not exist on the worker ({worker})")
-            return []
-        # The collection and the source's label exist before any batch runs: batches run side by side.
         target = store.ensure_collection(
             job.collection, embedders.for_existing_or_new(store.find_collection(job.collection))
         )
-        resolve_source(store, target, path)
-        root = source_root(path)
-        options = job.options or {}
-        if root.kind == "folder" and root.only is None:
-            files = [
-                rel for _, rel in candidate_files(root.location, options.get("include"), options.get("exclude"), False)
-            ]
-            size = settings.job_batch_documents
-            planned = [files[i : i + size] for i in range(0, len(files), size)] or [[]]
-            total: int | None = len(files)
+        if "file_ids" in job.source:  # uploaded files: batches of file ids
+            file_ids, size = list(job.source["file_ids"]), settings.job_batch_documents
+            planned: list[list[str]] = [file_ids[i : i + size] for i in range(0, len(file_ids), size)]
+            total: int | None = None
         else:
-            planned, total = [[]], (1 if root.kind == "file" else None)  # one batch: the whole source
+            found = _plan_paths(store, session, settings, job, target, worker)
+            if found is None:
+                return []
+            planned, total = found
         batches.plan(session, job_id, planned)
         jobs.start_distributed(session, job_id, worker, total)
         return batches.pending(session, job_id)
+
+
+def _plan_paths(store: Store, session: Session, settings: Settings, job: IngestJob, target: Collection,
+                worker: str) -> tuple[list[list[str]], int | None] | None:  # fmt: skip
+    """A folder's files in batches (names relative to it); another source is one batch. None: gone."""
+    path = Path(job.source["path"])
+    if not path.exists():
+        jobs.finish(session, job.id, None, "failed", f"{path} does not exist on the worker ({worker})")
+        return None
+    resolve_source(store, target, path)  # the source's label exists before any batch runs: batches run side by side
+    root = source_root(path)
+    options = job.options or {}
+    if root.kind == "folder" and root.only is None:
+        include, exclude = options.get("include"), options.get("exclude")
+        files = [rel for _, rel in candidate_files(root.location, include, exclude, False)]
+        size = settings.job_batch_documents
+        return [files[i : i + size] for i in range(0, len(files), size)] or [[]], len(files)
+    return [[]], (1 if root.kind == "file" else None)  # one batch: the whole source
 
 
 class BatchBusy(Exception):
@@ -112,12 +125,15 @@ def _workers_died(deaths: int, paths: list[str]) -> str:
 
 def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob, paths: list[str],
                   number: int, worker: str) -> IngestReport:  # fmt: skip
+    embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
+    pipeline = _pipeline(store, embedder, settings, job.collection, BatchProgress(store, job.id, number, worker))
+    if "file_ids" in job.source:  # uploaded files: the batch's ids
+        uploaded = list(uploaded_documents(store, paths))
+        return _two_passes(pipeline, lambda: uploaded, UPLOADS_SOURCE, prune=False)
     path = Path(job.source["path"])
     if not path.exists():
         raise InvalidInputError(f"{path} does not exist on this worker")
-    embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
-    target = store.ensure_collection(job.collection, embedder)
-    root, label = resolve_source(store, target, path)
+    root, label = resolve_source(store, store.ensure_collection(job.collection, embedder), path)
     options = job.options or {}
 
     def found() -> Iterator[SourceDocument | SkippedDocument]:
@@ -127,12 +143,17 @@ def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings,
         for rel in paths:
             yield file_document(root.location / rel, f"{label}/{rel}", label, settings.max_file_bytes)
 
-    pipeline = _pipeline(store, embedder, settings, job.collection, BatchProgress(store, job.id, number, worker))
     # A batch's files are hashed once, for both passes (a whole source, maybe a large JSONL, streams twice).
     listed = list(found()) if paths else None
-    spent = prefetch(pipeline, listed or found())  # no lock: workers embed side by side
     whole = not paths and root.only is None and bool(options.get("prune"))  # a one-batch source prunes itself
-    report = pipeline.run(listed or found(), source=label, prune=whole, total=None)  # under the lock: writes only
+    return _two_passes(pipeline, (lambda: listed) if listed else found, label, prune=whole)
+
+
+def _two_passes(pipeline: IngestPipeline, found: Callable[[], Iterable[Found]], source: str,
+                prune: bool) -> IngestReport:  # fmt: skip
+    """Embed the new text into the cache without the lock (workers embed side by side), then write under it."""
+    spent = prefetch(pipeline, found())
+    report = pipeline.run(found(), source=source, prune=prune, total=None)  # under the lock: writes only
     report.chunks_cached = max(0, report.chunks_cached - spent.chunks)  # cached before the job, not by it
     report.tokens_embedded += spent.tokens_embedded
     report.embedding_requests += spent.embedding_requests

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from ingest.pipeline import IngestReport, ingest_path
+from ingest.uploaded_source import ingest_uploaded
 from searchsvc.config import Settings
-from searchsvc.errors import InvalidInputError, PathNotAllowedError
+from searchsvc.errors import InvalidInputError, NotFoundError, PathNotAllowedError
 from searchsvc.jobs.progress import JobProgress
 from searchsvc.providers import EmbedderRegistry
+from searchsvc.storage import files
 from searchsvc.storage.schema import IngestJob
 from searchsvc.store import Store
 
@@ -30,6 +32,8 @@ def allowed_path(raw: str, roots: list[Path]) -> Path:
 
 def run_ingest_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob,
                    progress: JobProgress) -> IngestReport:  # fmt: skip
+    if "file_ids" in job.source:
+        return _ingest_files(store, embedders, settings, job, progress)
     path = Path(job.source["path"])
     if not path.exists():
         raise InvalidInputError(f"{path} does not exist on the machine running this job")
@@ -51,3 +55,24 @@ def run_ingest_job(store: Store, embedders: EmbedderRegistry, settings: Settings
         max_file_bytes=settings.max_file_bytes,
         report=report,
     )
+
+
+def _ingest_files(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob,
+                  progress: JobProgress) -> IngestReport:  # fmt: skip
+    embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
+    report = IngestReport(job.collection, embedder.kind, embedder.model)
+    progress.watch(report)
+    return ingest_uploaded(
+        store, embedder, list(job.source["file_ids"]), job.collection, chunk_tokens=settings.chunk_tokens,
+        chunk_overlap=settings.chunk_overlap, progress=progress, report=report,
+    )  # fmt: skip
+
+
+def check_file_ids(store: Store, file_ids: list[str]) -> None:
+    """Every file exists (else NotFoundError naming the missing ones)."""
+    with store.session() as session:
+        found = files.formats(session, file_ids)
+    missing = [file_id for file_id in file_ids if file_id not in found]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise NotFoundError(f"no uploaded file {shown}; upload files with POST /v1/files first").at("source.file_ids")

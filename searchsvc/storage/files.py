@@ -52,3 +52,9 @@ def listed(session: Session, page: Page, purpose: str | None = None) -> tuple[li
     if purpose is not None:
         query = query.where(UploadedFile.purpose == purpose)
     return paginate(session, query, UploadedFile, page)
+
+
+def formats(session: Session, file_ids: list[str]) -> dict[str, str]:
+    """The format of each of ``file_ids`` that exists (the ids missing from the answer do not)."""
+    rows = session.execute(select(UploadedFile.id, UploadedFile.format).where(UploadedFile.id.in_(file_ids)))
+    return {file_id: fmt for file_id, fmt in rows}

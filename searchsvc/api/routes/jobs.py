@@ -14,17 +14,14 @@ from searchsvc.api.responses import ERRORS
 from searchsvc.api.schemas import NAME_PATTERN
 from searchsvc.errors import InvalidInputError
 from searchsvc.jobs import repository as jobs
-from searchsvc.jobs.ingest_job import allowed_path
+from searchsvc.jobs.ingest_job import allowed_path, check_file_ids
 from searchsvc.jobs.submit import submit_job
 from searchsvc.jobs.view import job_json
 
 router = APIRouter(prefix="/v1/ingest-jobs", tags=["ingestion jobs"], responses=ERRORS)
 
 JobId = Annotated[str, Path(pattern=r"^job_[0-9a-f]{1,64}$", description="A job's id, as POST returned it.")]
-NO_FILES_API = (
-    "source.file_ids needs the Files API, which this server does not offer yet; give source.path "
-    "(a folder, .jsonl file or document on the server)"
-)
+PATH_ONLY = "prune, include and exclude apply to source.path; uploaded files (source.file_ids) are added, never pruned"
 
 
 @router.post("", status_code=202, dependencies=WRITE, summary="Start an ingestion job", response_model=IngestJobOut)
@@ -34,11 +31,15 @@ async def create_job(body: IngestJobBody, svc: SvcDep) -> Any:
     Paths must lie inside SEARCHSVC_INGEST_ROOTS (default: the server's folder)."""
 
     def run() -> dict[str, Any]:
-        if body.source.path is None:
-            raise InvalidInputError(NO_FILES_API)
-        path = allowed_path(body.source.path, svc.settings.ingest_root_list)
         options = {"prune": body.prune, "include": body.include, "exclude": body.exclude}
-        return submit_job(svc.store, svc.settings, body.collection, {"path": str(path)}, options)
+        if body.source.file_ids is not None:
+            if body.prune or body.include or body.exclude:
+                raise InvalidInputError(PATH_ONLY)
+            check_file_ids(svc.store, body.source.file_ids)
+            source: dict[str, Any] = {"file_ids": list(dict.fromkeys(body.source.file_ids))}
+        else:
+            source = {"path": str(allowed_path(str(body.source.path), svc.settings.ingest_root_list))}
+        return submit_job(svc.store, svc.settings, body.collection, source, options)
 
     return await run_in_threadpool(run)
 
