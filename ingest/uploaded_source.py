@@ -8,6 +8,7 @@ must be parsed, so unchanged files cost one small query each.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ingest.document import ParsedDocument, SkippedDocument, SourceDocument
 from ingest.parsers import parse_bytes
@@ -24,19 +25,24 @@ from searchsvc.store import Store
 UPLOADS_SOURCE = "uploads"  # the source every uploaded file's documents belong to
 
 
-def uploaded_documents(store: Store, file_ids: list[str]) -> Iterator[Found]:
-    """Each file's documents, or the reason it has none (deleted since the job was queued)."""
+def uploaded_documents(
+    store: Store, file_ids: list[str], attributes: dict[str, dict[str, Any]] | None = None
+) -> Iterator[Found]:
+    """Each file's documents, or the reason it has none (deleted since the job was queued); a file's
+    ``attributes`` (a vector store's, filterable) join its documents' metadata."""
     for file_id in file_ids:
+        extra = (attributes or {}).get(file_id) or {}
         with store.session() as session:
             try:
                 row = files.get(session, file_id)
             except NotFoundError:
                 yield SkippedDocument(file_id, "no such file: it was deleted after the job was queued")
                 continue
-        if row.format == "jsonl":
-            yield from _records(store, row)
-        else:
-            yield _file_document(store, row)
+        found = _records(store, row) if row.format == "jsonl" else iter([_file_document(store, row)])
+        for item in found:
+            if isinstance(item, SourceDocument):
+                item.metadata = {**item.metadata, **extra}
+            yield item
 
 
 def _file_document(store: Store, row: UploadedFile) -> SourceDocument:
@@ -77,6 +83,7 @@ def ingest_uploaded(
     *,
     chunk_tokens: int,
     chunk_overlap: int,
+    attributes: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
     report: IngestReport | None = None,
 ) -> IngestReport:
@@ -84,7 +91,7 @@ def ingest_uploaded(
     pipeline = IngestPipeline(
         store, provider, collection, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=progress
     )
-    found = uploaded_documents(store, file_ids)
+    found = uploaded_documents(store, file_ids, attributes)
     return pipeline.run(found, source=UPLOADS_SOURCE, total=document_count(store, file_ids), report=report)
 
 

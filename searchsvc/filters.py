@@ -7,7 +7,9 @@ Keys ``key``, ``source``, ``path``, ``title`` and ``document_id`` are document f
 ``page`` is a chunk field; any other key (or ``metadata.<key>``) is looked up in the chunk's
 metadata, then the document's. Operators: ``$eq`` (the default for a bare value), ``$ne``,
 ``$in``, ``$nin``, ``$gt``, ``$gte``, ``$lt``, ``$lte``. Ranges compare numbers as numbers
-and strings (ISO dates such as ``2024-05-01``) as text.
+and strings (ISO dates such as ``2024-05-01``) as text. ``{"$and": [filter, ...]}`` and
+``{"$or": [filter, ...]}`` combine whole filters (nested up to four deep), e.g.
+``{"$or": [{"year": {"$lt": 2000}}, {"lang": "en"}]}``.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ CHUNK_FIELDS = {"page": Chunk.page}
 FIELD_TYPES = {"key": str, "source": str, "path": str, "title": str, "document_id": int, "page": int}
 OPERATORS = {"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte"}
 MAX_CONDITIONS = 32
+MAX_DEPTH = 4
+COMBINERS = ("$and", "$or")
 MAX_IN_VALUES = 1000
 Scalar = str | int | float | bool
 
 
-def compile_filter(spec: dict[str, Any] | None) -> ColumnElement[bool]:
+def compile_filter(spec: dict[str, Any] | None, depth: int = 0) -> ColumnElement[bool]:
     """One SQL condition over chunks joined to documents; InvalidInputError says what is wrong."""
     if not spec:
         return true()
@@ -43,7 +47,20 @@ def compile_filter(spec: dict[str, Any] | None) -> ColumnElement[bool]:
         raise InvalidInputError("filter must be a JSON object of field: condition")
     if len(spec) > MAX_CONDITIONS:
         raise InvalidInputError(f"filter has {len(spec)} fields; at most {MAX_CONDITIONS} are allowed")
-    return and_(*(_field_condition(field, condition) for field, condition in spec.items()))
+    return and_(*(_entry(field, condition, depth) for field, condition in spec.items()))
+
+
+def _entry(field: str, condition: Any, depth: int) -> ColumnElement[bool]:
+    if field not in COMBINERS:
+        return _field_condition(field, condition)
+    if depth >= MAX_DEPTH:
+        raise InvalidInputError(f"filters nest {field} at most {MAX_DEPTH} deep")
+    if not isinstance(condition, list) or not 1 <= len(condition) <= MAX_CONDITIONS:
+        raise InvalidInputError(f"{field} takes a list of 1 to {MAX_CONDITIONS} filters")
+    if not all(isinstance(item, dict) and item for item in condition):
+        raise InvalidInputError(f"each filter in {field} must be a non-empty JSON object")
+    parts = [compile_filter(item, depth + 1) for item in condition]
+    return and_(*parts) if field == "$and" else or_(*parts)
 
 
 def _field_condition(field: str, condition: Any) -> ColumnElement[bool]:

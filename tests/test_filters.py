@@ -68,3 +68,19 @@ def test_nin_with_values_of_several_types_excludes_each(api: TestClient) -> None
     assert _ids(api, {"n": {"$nin": ["x", 4, 5]}}) == set(range(20)) - {4, 5}
     refused = api.post("/v1/search", json={"query": "coral", "filter": {'we"ird': 1}})
     assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("mode", ["vector", "keyword", "hybrid"])
+def test_and_and_or_combine_whole_filters_in_every_mode(api: TestClient, mode: str) -> None:
+    either = {"$or": [{"n": {"$lt": 3}}, {"$and": [{"open": True}, {"n": {"$gte": 16}}]}]}
+    assert _ids(api, either, mode) == {0, 1, 2, 16, 18}
+    assert _ids(api, {"$and": [{"n": {"$gt": 4}}, {"n": {"$lt": 7}}], "tag": {"$ne": "t5"}}, mode) == {6}
+
+
+def test_bad_combinations_are_a_400_that_says_why(api: TestClient) -> None:
+    deep: dict = {"n": 1}
+    for _ in range(5):
+        deep = {"$or": [deep]}
+    for flt, says in [({"$or": []}, "list of 1 to 32"), ({"$and": [{}]}, "non-empty JSON object"), (deep, "4 deep")]:
+        response = api.post("/v1/search", json={"query": "coral", "filter": flt})
+        assert response.status_code == 400 and says in response.json()["error"]["message"], response.text

@@ -16,7 +16,17 @@ from searchsvc.api.deps import Services
 from searchsvc.api.docs_pages import install_docs
 from searchsvc.api.error_handlers import MULTIPART_OVERHEAD, UPLOAD_PATH, BodySizeLimit, install_error_handlers
 from searchsvc.api.metrics import Metrics
-from searchsvc.api.routes import ask, collections, files, health, jobs, models, search
+from searchsvc.api.routes import (
+    ask,
+    collections,
+    files,
+    health,
+    jobs,
+    models,
+    search,
+    vector_store_batches,
+    vector_stores,
+)
 from searchsvc.api.write_queue import UpsertQueue
 from searchsvc.config import Settings
 from searchsvc.jobs.runner import JobRunner
@@ -83,7 +93,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
     uploads = {UPLOAD_PATH: settings.max_file_bytes + MULTIPART_OVERHEAD}
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, by_path=uploads)
-    routers = (health.router, search.router, collections.router, jobs.router, ask.router, models.router, files.router)
+    routers = (health.router, search.router, collections.router, jobs.router, ask.router, models.router, files.router,
+               vector_stores.router, vector_store_batches.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
     return app

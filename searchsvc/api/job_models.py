@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -16,7 +16,9 @@ class JobSource(Strict):
     path: str | None = Field(
         None, min_length=1, max_length=4096, description="A folder, .jsonl file or document on the server."
     )
-    file_ids: list[str] | None = Field(None, min_length=1, max_length=2000, description="Uploaded files (Files API).")
+    file_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]] | None = Field(
+        None, min_length=1, max_length=2000, description="Uploaded files (Files API)."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> JobSource:

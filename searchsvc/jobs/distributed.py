@@ -25,6 +25,7 @@ from searchsvc.config import Settings
 from searchsvc.errors import InvalidInputError, SearchsvcError
 from searchsvc.jobs import batches
 from searchsvc.jobs import repository as jobs
+from searchsvc.jobs.ingest_job import chunking
 from searchsvc.jobs.progress import FLUSH_SECONDS, JobCancelled, report_counts
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.providers.base import EmbeddingProvider
@@ -126,9 +127,9 @@ def _workers_died(deaths: int, paths: list[str]) -> str:
 def _ingest_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job: IngestJob, paths: list[str],
                   number: int, worker: str) -> IngestReport:  # fmt: skip
     embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
-    pipeline = _pipeline(store, embedder, settings, job.collection, BatchProgress(store, job.id, number, worker))
+    pipeline = _pipeline(store, embedder, settings, job, BatchProgress(store, job.id, number, worker))
     if "file_ids" in job.source:  # uploaded files: the batch's ids
-        uploaded = list(uploaded_documents(store, paths))
+        uploaded = list(uploaded_documents(store, paths, job.source.get("attributes")))
         return _two_passes(pipeline, lambda: uploaded, UPLOADS_SOURCE, prune=False)
     path = Path(job.source["path"])
     if not path.exists():
@@ -160,10 +161,11 @@ def _two_passes(pipeline: IngestPipeline, found: Callable[[], Iterable[Found]], 
     return report
 
 
-def _pipeline(store: Store, embedder: EmbeddingProvider, settings: Settings, collection: str,
+def _pipeline(store: Store, embedder: EmbeddingProvider, settings: Settings, job: IngestJob,
               progress: Progress | None = None) -> IngestPipeline:  # fmt: skip
-    return IngestPipeline(store, embedder, collection, chunk_tokens=settings.chunk_tokens, progress=progress,
-                          chunk_overlap=settings.chunk_overlap, lock_wait_seconds=LOCK_WAIT_SECONDS)  # fmt: skip
+    chunk_tokens, chunk_overlap = chunking(settings, job)
+    return IngestPipeline(store, embedder, job.collection, chunk_tokens=chunk_tokens, progress=progress,
+                          chunk_overlap=chunk_overlap, lock_wait_seconds=LOCK_WAIT_SECONDS)  # fmt: skip
 
 
 class BatchProgress(NoProgress):
@@ -217,7 +219,7 @@ def finish_job(store: Store, embedders: EmbedderRegistry, settings: Settings, jo
         target = store.ensure_collection(job.collection, embedder)
         _, label = resolve_source(store, target, Path(job.source["path"]))
         prune_source(
-            _pipeline(store, embedder, settings, job.collection),
+            _pipeline(store, embedder, settings, job),
             label,
             {f"{label}/{rel}" for batch in keys for rel in batch},
         )

@@ -18,6 +18,8 @@ from searchsvc.store import Store
 
 def allowed_path(raw: str, roots: list[Path]) -> Path:
     """A path given over HTTP, resolved, if it lies inside one of ``roots`` and exists."""
+    if "\x00" in raw:
+        raise InvalidInputError("the path holds a NUL character; give a folder, a .jsonl file or a document")
     path = Path(raw)
     path = (path if path.is_absolute() else roots[0] / path).resolve()
     if not any(path == root or path.is_relative_to(root) for root in roots):
@@ -62,10 +64,19 @@ def _ingest_files(store: Store, embedders: EmbedderRegistry, settings: Settings,
     embedder = embedders.for_existing_or_new(store.find_collection(job.collection))
     report = IngestReport(job.collection, embedder.kind, embedder.model)
     progress.watch(report)
+    chunk_tokens, chunk_overlap = chunking(settings, job)
     return ingest_uploaded(
-        store, embedder, list(job.source["file_ids"]), job.collection, chunk_tokens=settings.chunk_tokens,
-        chunk_overlap=settings.chunk_overlap, progress=progress, report=report,
+        store, embedder, list(job.source["file_ids"]), job.collection, chunk_tokens=chunk_tokens,
+        chunk_overlap=chunk_overlap, attributes=job.source.get("attributes"), progress=progress, report=report,
     )  # fmt: skip
+
+
+def chunking(settings: Settings, job: IngestJob) -> tuple[int, int]:
+    """The chunk size and overlap a job asked for (a vector store's static chunking), else the settings'."""
+    options = job.options or {}
+    return int(options.get("chunk_tokens") or settings.chunk_tokens), int(
+        options.get("chunk_overlap", settings.chunk_overlap)
+    )
 
 
 def check_file_ids(store: Store, file_ids: list[str]) -> None:

@@ -51,7 +51,7 @@ def listed(session: Session, page: Page, purpose: str | None = None) -> tuple[li
     query = select(UploadedFile)
     if purpose is not None:
         query = query.where(UploadedFile.purpose == purpose)
-    return paginate(session, query, UploadedFile, page)
+    return paginate(session, query, UploadedFile.seq, UploadedFile.id, page)
 
 
 def formats(session: Session, file_ids: list[str]) -> dict[str, str]:

@@ -279,3 +279,36 @@ class UploadedFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger)
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class VectorStore(Base):
+    """What OpenAI's Vector Stores API adds to a collection (the vector store *is* the collection, its id the
+    collection's name): a display name, metadata and an expiry. Collections made otherwise have no row."""
+
+    __tablename__ = "vector_stores"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    store_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    expires_after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_active_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class VectorStoreFile(Base):
+    """An uploaded file added to a vector store: its attributes (filterable), how it is chunked, and the
+    ingestion job that brings it in (its status is read from that job and from what the job wrote)."""
+
+    __tablename__ = "vector_store_files"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "file_id", name="uq_vector_store_files"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(ChunkId, primary_key=True, autoincrement=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    file_id: Mapped[str] = mapped_column(String(64))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    chunking: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    batch_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)

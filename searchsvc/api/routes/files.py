@@ -19,6 +19,8 @@ from searchsvc.errors import InvalidInputError, SearchsvcError
 from searchsvc.storage import files
 from searchsvc.storage.cursor_pages import Page
 from searchsvc.storage.schema import UploadedFile
+from searchsvc.storage.vector_stores import stores_holding
+from searchsvc.vector_stores.files import remove_file
 
 router = APIRouter(prefix="/v1/files", tags=["files (OpenAI)"], responses=ERRORS)
 
@@ -117,7 +119,14 @@ async def file_content(file_id: FileId, svc: SvcDep) -> Response:
 
 @router.delete("/{file_id}", dependencies=WRITE, summary="Delete a file", response_model=FileDeleted)
 async def delete_file(file_id: FileId, svc: SvcDep) -> Any:
+    """The file and what it became in every vector store it was added to (gone from their search)."""
+
     def run() -> dict[str, Any]:
+        with svc.store.session() as session:
+            files.get(session, file_id)
+            holding = [collection.name for collection in stores_holding(session, file_id)]
+        for name in holding:  # gone from every vector store's search first, then gone
+            remove_file(svc.store, name, file_id)
         with svc.store.session() as session:
             files.remove(session, file_id)
         return {"id": file_id, "object": "file", "deleted": True}
