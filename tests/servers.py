@@ -7,6 +7,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -47,3 +49,15 @@ def wait_until(read: Any, until: Any, within: float, what: str) -> Any:
             return value
         assert time.monotonic() < deadline, f"{what} within {within} s; last seen: {value}"
         time.sleep(0.1)
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """A `searchsvc serve` with ``env`` for the length of the block; yields its OpenAI-style base URL (``/v1``)."""
+    port = free_port()
+    server = start_server(env, port)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

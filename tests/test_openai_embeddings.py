@@ -11,7 +11,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import cli_env, make_settings
-from tests.servers import free_port, start_server
+from tests.servers import serving
 
 pytestmark = pytest.mark.openai_compat
 
@@ -19,13 +19,8 @@ pytestmark = pytest.mark.openai_compat
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = make_settings(tmp_path_factory.mktemp("embeddings"))
-    port = free_port()
-    server = start_server(cli_env(settings), port)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(cli_env(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

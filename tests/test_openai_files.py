@@ -12,7 +12,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import SAMPLE_DATA, cli_env, make_settings
-from tests.servers import free_port, start_server
+from tests.servers import serving
 
 pytestmark = pytest.mark.openai_compat
 
@@ -30,13 +30,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         SEARCHSVC_MAX_FILE_BYTES=str(MAX_FILE_BYTES),
         SEARCHSVC_MAX_BODY_BYTES="100000",
     )
-    port = free_port()
-    server = start_server(env, port)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(env) as url:
+        yield url
 
 
 @pytest.fixture

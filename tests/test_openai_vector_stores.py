@@ -12,7 +12,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import cli_env, make_settings
-from tests.servers import free_port, start_server
+from tests.servers import serving
 
 pytestmark = pytest.mark.openai_compat
 
@@ -27,15 +27,9 @@ NOTES = {
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = make_settings(tmp_path_factory.mktemp("stores"))
-    port = free_port()
-    server = start_server(
-        cli_env(settings, SEARCHSVC_API_KEYS=f"{KEY}:rw", SEARCHSVC_JOB_HEARTBEAT_SECONDS="0.5"), port
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    env = cli_env(settings, SEARCHSVC_API_KEYS=f"{KEY}:rw", SEARCHSVC_JOB_HEARTBEAT_SECONDS="0.5")
+    with serving(env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
