@@ -117,3 +117,11 @@ def _in_store(collection: Collection) -> ColumnElement[bool]:
 def document_chunks(session: Session, document_id: int) -> list[tuple[int, int, str]]:
     query = select(Chunk.start_char, Chunk.end_char, Chunk.text).where(Chunk.document_id == document_id)
     return [(int(a), int(b), str(t)) for a, b, t in session.execute(query.order_by(Chunk.start_char, Chunk.ordinal))]
+
+
+def attributes_of(session: Session, collection: Collection, file_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The attributes of the named files in the store (only those: a search names a few of thousands)."""
+    query = select(VectorStoreFile.file_id, VectorStoreFile.attributes).where(
+        _in_store(collection), VectorStoreFile.file_id.in_(file_ids)
+    )
+    return {file_id: attributes or {} for file_id, attributes in session.execute(query)}

@@ -118,7 +118,8 @@ async def search(store_id: StoreId, body: SearchBody, svc: SvcDep) -> Any:
         found = search_store(svc.store, svc.embedder_for(store_id), store_id, queries, body.filters,
                              body.max_num_results, threshold)  # fmt: skip
         with svc.store.session() as session:
-            attributes = {row.file_id: row.attributes or {} for row in rows.all_files(session, collection)}
+            named = {str(hit.metadata.get("file_id")) for hit, _ in found}
+            attributes = rows.attributes_of(session, collection, named)
         data = [result_json(hit, score, attributes.get(str(hit.metadata.get("file_id")))) for hit, score in found]
         return {"object": "vector_store.search_results.page", "search_query": queries, "data": data,
                 "has_more": False, "next_page": None}  # fmt: skip
