@@ -13,6 +13,7 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
     │   ├── UnsupportedFileError        400 unsupported_file        an upload of a type searchsvc cannot read
     │   └── InvalidFileError            400 invalid_file            an upload that is not what its name says
     ├── NotFoundError                   404 not_found               no such collection, document, conversation
+    │   └── ModelNotFoundError          404 model_not_found         no such model (GET /v1/models lists them)
     ├── IndexMismatchError              409 index_mismatch          vectors of two models about to be mixed
     ├── CollectionBusyError             409 collection_busy         another process writes the collection
     ├── ServiceBusyError                503 service_busy            the write queue is full or slow: retry later
@@ -21,6 +22,7 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
     │   └── ReadOnlyDatabaseError       503 read_only_database      a write reached a read-only standby
     └── ProviderError                   502 provider_error          an embedding or chat API failed
         ├── ProviderAuthError           502 provider_auth           the API refused the key
+        ├── ProviderRefusedError        502 provider_refused        a passed-on request refused (its 4xx kept)
         ├── ProviderResponseError       502 provider_bad_response   an answer we must not store
         └── ProviderUnavailableError    503 provider_unavailable    still failing after every retry
 """
@@ -91,6 +93,13 @@ class NotFoundError(SearchsvcError):
 
     http_status = 404
     code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    """A model named in a request is not on offer (``GET /v1/models`` lists those that are)."""
+
+    code = "model_not_found"
+    param = "model"
 
 
 class IndexMismatchError(SearchsvcError):
@@ -165,6 +174,17 @@ class ProviderAuthError(ProviderError):
     """The provider rejected (or was never given) an API key."""
 
     code = "provider_auth"
+
+
+class ProviderRefusedError(ProviderError):
+    """The provider refused a request passed on to it as the caller sent it: its 4xx is the caller's to fix,
+    so it is answered with the provider's status."""
+
+    code = "provider_refused"
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message, status)
+        self.http_status = status
 
 
 class ProviderResponseError(ProviderError):

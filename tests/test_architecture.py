@@ -114,3 +114,13 @@ def test_the_readme_architecture_table_names_every_module_and_only_real_ones() -
     assert {p for p in named if not (REPO / p).exists()} == set(), "the README names paths that do not exist"
     files = {str(p.relative_to(REPO)) for p in modules().values() if p.name not in ("__init__.py", "__main__.py")}
     assert files - named == set(), "modules the README's architecture table does not name"
+
+
+def test_the_files_ci_runs_on_sqlite_only_never_use_a_database() -> None:
+    """.ci/run leaves STORAGE_FREE out of its PostgreSQL and pgvector passes: none of them may open a store."""
+    listed = re.search(r"STORAGE_FREE=\(([^)]*)\)", (REPO / ".ci" / "run").read_text())
+    assert listed is not None
+    storage = re.compile(r"make_settings|remote_settings|Store\(|Settings\(|cli_env|serving\(|create_app|TEST_DATABASE")
+    others = [name for name in listed.group(1).split() if name != Path(__file__).stem]  # this file only reads files
+    using = [name for name in others if storage.search((REPO / "tests" / f"{name}.py").read_text())]
+    assert using == [], "these use a database: run them in every pass"

@@ -44,14 +44,21 @@ class AnswerModel(ABC):
     mode: str
 
     @abstractmethod
-    def rewrite(self, history: Messages, question: str) -> str:
-        """The follow-up ``question`` as a query that stands without the conversation."""
+    def rewrite(self, history: Messages, question: str) -> tuple[str, dict[str, Any]]:
+        """The follow-up ``question`` as a query that stands without the conversation, and its token usage."""
 
     @abstractmethod
     def draft(
-        self, question: str, sources: list[AnswerSource], model: str | None, params: dict[str, Any], live: bool
+        self,
+        question: str,
+        sources: list[AnswerSource],
+        model: str | None,
+        params: dict[str, Any],
+        live: bool,
+        instructions: str | None = None,
     ) -> Draft:
-        """An answer to ``question`` from ``sources``; ``live`` streams it as it is written."""
+        """An answer to ``question`` from ``sources``; ``live`` streams it as it is written; ``instructions``
+        are the caller's, shown to a chat model after searchsvc's own."""
 
 
 class ExtractiveAnswerModel(AnswerModel):
@@ -63,12 +70,18 @@ class ExtractiveAnswerModel(AnswerModel):
         self.embedder = embedder
         self.sentence_floor = settings.extractive_floor(embedder.model)
 
-    def rewrite(self, history: Messages, question: str) -> str:
+    def rewrite(self, history: Messages, question: str) -> tuple[str, dict[str, Any]]:
         last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-        return f"{last_user} {question}".strip()
+        return f"{last_user} {question}".strip(), {}
 
     def draft(
-        self, question: str, sources: list[AnswerSource], model: str | None, params: dict[str, Any], live: bool
+        self,
+        question: str,
+        sources: list[AnswerSource],
+        model: str | None,
+        params: dict[str, Any],
+        live: bool,
+        instructions: str | None = None,
     ) -> Draft:
         found = extract(self.embedder, question, sources)
         if found is None or (self.sentence_floor is not None and found.best_score < self.sentence_floor):
@@ -88,14 +101,20 @@ class ChatAnswerModel(AnswerModel):
         self.context_tokens = settings.answer_context_tokens
         self.counter = TiktokenCounter()
 
-    def rewrite(self, history: Messages, question: str) -> str:
-        rewritten = self.chat.complete(rewrite_prompt(history, question), temperature=0).text.strip()
-        return rewritten or question
+    def rewrite(self, history: Messages, question: str) -> tuple[str, dict[str, Any]]:
+        result = self.chat.complete(rewrite_prompt(history, question), temperature=0)
+        return result.text.strip() or question, result.usage
 
     def draft(
-        self, question: str, sources: list[AnswerSource], model: str | None, params: dict[str, Any], live: bool
+        self,
+        question: str,
+        sources: list[AnswerSource],
+        model: str | None,
+        params: dict[str, Any],
+        live: bool,
+        instructions: str | None = None,
     ) -> Draft:
-        messages, used = answer_prompt(question, sources, self.context_tokens, self.counter)
+        messages, used = answer_prompt(question, sources, self.context_tokens, self.counter, instructions)
         return ChatDraft(self.chat, messages, used, model, params, live)
 
 

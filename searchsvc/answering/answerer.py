@@ -51,9 +51,10 @@ class Answerer:
         return self.events(request, live=True)
 
     def events(self, request: AskRequest, live: bool) -> Iterator[AnswerEvent]:
-        question, query = self._question_and_query(request)
+        question, query, rewrite_usage = self._question_and_query(request)
         draft = self._draft(request, question, query, live)
         answer = Answer(question, query, self.mode, draft.reply.answered, draft.sources)
+        answer.rewrite_usage = rewrite_usage
         yield AnswerEvent("sources", answer)
         try:
             for piece in draft.pieces():
@@ -69,7 +70,7 @@ class Answerer:
 
     def compare(self, request: AskRequest) -> Answer:
         """The same sources answered by each of ``request.models``, side by side (not remembered)."""
-        question, query = self._question_and_query(request)
+        question, query, _ = self._question_and_query(request)
         sources = self.retrieve(query, request)
         if not sources:
             answer = Answer(question, query, self.mode, False, [])
@@ -77,7 +78,7 @@ class Answerer:
             return answer
         prompt_question = self._prompt_question(request, question, query)
         models = request.models or []
-        drafts = {m: self.model.draft(prompt_question, sources, m, request.params, live=False) for m in models}
+        drafts = {m: self.model.draft(prompt_question, sources, m, request.params, False) for m in models}
 
         def one(model: str) -> dict[str, Any]:
             draft = drafts[model]
@@ -124,23 +125,28 @@ class Answerer:
         claims = claims_by_citation(text)
         return [Citation(by_number[n], best_quote(by_number[n].text, claims.get(n, text))) for n in cited]
 
-    def _question_and_query(self, request: AskRequest) -> tuple[str, str]:
-        """The cleaned question, and the query to retrieve with (rewritten when it follows up a thread)."""
+    def _question_and_query(self, request: AskRequest) -> tuple[str, str, dict[str, Any]]:
+        """The cleaned question, the query to retrieve with (rewritten when it follows up a thread), and the
+        tokens the rewriting cost. The thread is the caller's (``history``) or the remembered conversation."""
         question = clean_text(request.question)
-        history = self.memory.history(request.conversation_id)
-        return question, (self.model.rewrite(history, question) if history else question)
+        remembered = request.history is None
+        history = self.memory.history(request.conversation_id) if remembered else list(request.history or ())
+        if not history:
+            return question, question, {}
+        query, usage = self.model.rewrite(history, question)
+        return question, query, usage
 
     def _draft(self, request: AskRequest, question: str, query: str, live: bool) -> Draft:
         sources = self.retrieve(query, request)
         if not sources:
             return Refusal([])
         prompt_question = self._prompt_question(request, question, query)
-        return self.model.draft(prompt_question, sources, request.model, request.params, live)
+        return self.model.draft(prompt_question, sources, request.model, request.params, live, request.instructions)
 
     @staticmethod
     def _prompt_question(request: AskRequest, question: str, query: str) -> str:
         # A follow-up is answered as its standalone form: the model is not shown the thread.
-        return query if request.conversation_id else question
+        return query if request.conversation_id or request.history else question
 
     def _complete(self, answer: Answer, draft: Draft, request: AskRequest) -> None:
         reply = draft.reply

@@ -32,9 +32,14 @@ def source_block(source: AnswerSource) -> str:
 
 
 def answer_prompt(
-    question: str, sources: list[AnswerSource], budget: int, counter: TiktokenCounter
+    question: str,
+    sources: list[AnswerSource],
+    budget: int,
+    counter: TiktokenCounter,
+    instructions: str | None = None,
 ) -> tuple[Messages, list[AnswerSource]]:
-    """Chat messages with as many sources as fit ``budget`` tokens (in rank order), and those sources."""
+    """Chat messages with as many sources as fit ``budget`` tokens (in rank order), and those sources.
+    The caller's ``instructions`` (language, tone, length) come as a second system message, after ours."""
     blocks: list[str] = []
     used: list[AnswerSource] = []
     for source in sources:
@@ -49,7 +54,10 @@ def answer_prompt(
         "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\n\n"
         "Answer from the sources only, citing them by number like [1]."
     )
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}], used
+    system = [{"role": "system", "content": SYSTEM_PROMPT}]
+    if instructions:
+        system.append({"role": "system", "content": instructions})
+    return [*system, {"role": "user", "content": user}], used
 
 
 def rewrite_prompt(history: Messages, question: str) -> Messages:

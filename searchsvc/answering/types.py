@@ -24,6 +24,8 @@ class AskRequest:
     conversation_id: str | None = None
     model: str | None = None
     mode: str = "hybrid"
+    history: tuple[dict[str, str], ...] | None = None  # the thread, when the caller sends it (chat completions)
+    instructions: str | None = None  # the caller's system messages, shown to the chat model after ours
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Answer:
     usage: dict[str, Any] | None = None
     latency_ms: float | None = None
     answers: list[dict[str, Any]] | None = None
+    rewrite_usage: dict[str, Any] = field(default_factory=dict)  # tokens spent rewriting a follow-up
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of /v1/ask and ``searchsvc ask --json``."""

@@ -18,6 +18,7 @@ from searchsvc.api.error_handlers import MULTIPART_OVERHEAD, UPLOAD_PATH, BodySi
 from searchsvc.api.metrics import Metrics
 from searchsvc.api.routes import (
     ask,
+    chat,
     collections,
     embeddings,
     files,
@@ -95,7 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
     uploads = {UPLOAD_PATH: settings.max_file_bytes + MULTIPART_OVERHEAD}
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, by_path=uploads)
     routers = (health.router, search.router, collections.router, jobs.router, ask.router, models.router, files.router,
-               vector_stores.router, vector_store_batches.router, embeddings.router)  # fmt: skip
+               vector_stores.router, vector_store_batches.router, embeddings.router, chat.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
     return app

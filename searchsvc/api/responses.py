@@ -240,7 +240,7 @@ class ModelOut(BaseModel):
     object: str
     created: int
     owned_by: str
-    provider: str = Field(description="'local' or 'api'.")
+    provider: str = Field(description="'local', 'api', or 'rag' (answers from a collection with citations).")
     type: str | None
     dimension: int | None
 

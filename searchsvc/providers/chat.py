@@ -34,9 +34,12 @@ class ChatProvider:
         self.client = client
         self.model = model
 
-    def complete(self, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> ChatResult:
+    def complete(
+        self, messages: list[dict[str, str]], model: str | None = None, deadline: float | None = None, **params: Any
+    ) -> ChatResult:
+        """One completion; ``deadline`` bounds its attempts (default: the client's)."""
         body = {"model": model or self.model, "messages": messages, **params}
-        return parse_completion(self.client.post_json("/chat/completions", body), body["model"])
+        return parse_completion(self.client.post_json("/chat/completions", body, deadline), body["model"])
 
     def stream(self, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> Iterator[ChatDelta]:
         """Deltas of a streamed answer; the API is asked to send token usage in a last chunk.

@@ -9,14 +9,22 @@ meaning and by words", and ``score_threshold`` cuts on that scale.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from searchsvc.errors import InvalidInputError
+from searchsvc.errors import InvalidInputError, ProviderError
 from searchsvc.fusion import KEYWORD_WEIGHT, RRF_K, VECTOR_WEIGHT
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.chat import ChatProvider
 from searchsvc.search import SearchHit, search
 from searchsvc.store import Store
 
+log = logging.getLogger("searchsvc.vector_stores")
+REWRITE_FOR_SEARCH = (
+    "Rewrite the user's request as one short search query for a document search engine: keep the names, "
+    "terms and numbers that matter, drop filler words and politeness. Reply with the query only."
+)
+REWRITE_DEADLINE_SECONDS = 10.0
 BEST_FUSED_SCORE = (VECTOR_WEIGHT + KEYWORD_WEIGHT) / (RRF_K + 1)
 COMPARISONS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"}
 FILE_FIELDS = ("file_id", "filename", "format")  # metadata every uploaded file's documents carry
@@ -85,3 +93,20 @@ def result_json(hit: SearchHit, score: float, attributes: dict[str, Any] | None)
         "attributes": attributes,
         "content": [{"type": "text", "text": hit.text}],
     }
+
+
+def rewritten_queries(chat: ChatProvider | None, queries: list[str]) -> list[str]:
+    """``rewrite_query``: each query as the chat model would search for it. Without a chat API, or when the
+    chat API fails, the queries are searched as given (``search_query`` in the answer says which)."""
+    if chat is None:
+        return queries
+    found = []
+    for query in queries:
+        messages = [{"role": "system", "content": REWRITE_FOR_SEARCH}, {"role": "user", "content": query}]
+        try:
+            text = chat.complete(messages, temperature=0, deadline=REWRITE_DEADLINE_SECONDS).text.strip()
+        except ProviderError as exc:
+            log.warning("rewrite_query: the chat API failed (%s); searching the query as given", exc)
+            text = ""
+        found.append(" ".join(text.split())[:1000] or query)
+    return found

@@ -31,7 +31,7 @@ from searchsvc.storage import vector_stores as rows
 from searchsvc.storage.cursor_pages import Page
 from searchsvc.vector_stores import files as store_files
 from searchsvc.vector_stores import stores
-from searchsvc.vector_stores.searching import result_json, search_store
+from searchsvc.vector_stores.searching import result_json, rewritten_queries, search_store
 
 router = APIRouter(prefix="/v1/vector_stores", tags=["vector stores (OpenAI)"], responses=ERRORS)
 
@@ -114,14 +114,15 @@ async def search(store_id: StoreId, body: SearchBody, svc: SvcDep) -> Any:
 
     def run() -> dict[str, Any]:
         collection = stores.usable(svc.store, store_id)
+        searched = rewritten_queries(svc.chat, queries) if body.rewrite_query else queries
         threshold = body.ranking_options.score_threshold if body.ranking_options else 0.0
-        found = search_store(svc.store, svc.embedder_for(store_id), store_id, queries, body.filters,
+        found = search_store(svc.store, svc.embedder_for(store_id), store_id, searched, body.filters,
                              body.max_num_results, threshold)  # fmt: skip
         with svc.store.session() as session:
             named = {str(hit.metadata.get("file_id")) for hit, _ in found}
             attributes = rows.attributes_of(session, collection, named)
         data = [result_json(hit, score, attributes.get(str(hit.metadata.get("file_id")))) for hit, score in found]
-        return {"object": "vector_store.search_results.page", "search_query": queries, "data": data,
+        return {"object": "vector_store.search_results.page", "search_query": searched, "data": data,
                 "has_more": False, "next_page": None}  # fmt: skip
 
     return await run_in_threadpool(run)
