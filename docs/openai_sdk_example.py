@@ -28,7 +28,7 @@ def main() -> None:
     client = OpenAI(base_url=args.base_url, api_key=os.environ.get("SEARCHSVC_KEY", "unused"))
 
     # 1. Upload every file, then add them to a new vector store in one batch, each tagged with its project.
-    paths = sorted(p for p in args.data.rglob("*") if p.suffix in SUFFIXES and not p.name.startswith("."))
+    paths = sorted(p for p in args.data.rglob("*") if p.suffix in SUFFIXES and ".licenses" not in p.parts)
     uploaded = {path: client.files.create(file=path.open("rb"), purpose="assistants") for path in paths}
     store = client.vector_stores.create(name="sample_data")
     tagged = [

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, text
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -105,6 +105,11 @@ class Store:
                 found.append(CollectionSummary(c.name, c.provider, c.embedding_model, c.dimension, c.index_type,
                                                in_use, documents, chunks, c.created_at))  # fmt: skip
         return found
+
+    def collection_names(self) -> list[str]:
+        """Every collection's name, in order (no counts: cheap enough for every GET /v1/models)."""
+        with self.session() as session:
+            return list(session.scalars(select(Collection.name).order_by(Collection.name)))
 
     def get_collection(self, name: str) -> Collection:
         with self.session() as session:

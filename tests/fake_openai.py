@@ -302,17 +302,20 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 error = api_error("Unrecognized request argument supplied: stream_options", "invalid_request_error")
                 return self._send(400, error)
             reply = server.chat_reply(body["messages"]) if callable(server.chat_reply) else server.chat_reply
+            reply, finish = _limited(reply, body.get("max_completion_tokens") or body.get("max_tokens"))
             usage = {"prompt_tokens": 100, "completion_tokens": len(reply.split()), "total_tokens": 0}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()), "model": body["model"]}
             if not body.get("stream"):
                 message = {"role": "assistant", "content": reply, "refusal": None}
-                choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+                choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
                 return self._send(200, {**ident, "object": "chat.completion", "choices": [choice], "usage": usage})
             with_usage = bool(options and options.get("include_usage")) or server.usage_unasked
-            self._stream_chat(reply, ident, usage if with_usage else None, fault)
+            self._stream_chat(reply, ident, usage if with_usage else None, fault, finish)
 
-        def _stream_chat(self, reply: str, ident: dict[str, Any], usage: Any, fault: Fault | None) -> None:
+        def _stream_chat(
+            self, reply: str, ident: dict[str, Any], usage: Any, fault: Fault | None, finish: str = "stop"
+        ) -> None:
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("connection", "close")
@@ -329,7 +332,7 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 delta = {"role": "assistant", "content": word} if i == 0 else {"content": " " + word}
                 send([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
             if cut is None:
-                send([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
+                send([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}])
                 if usage:
                     send([], usage=usage)
                 self.wfile.write(b"data: [DONE]\n\n")
@@ -348,6 +351,14 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
+
+
+def _limited(reply: str, max_tokens: Any) -> tuple[str, str]:
+    """A reply cut at ``max_tokens`` words, as a model stops at its token limit: finish_reason "length"."""
+    words = reply.split(" ")
+    if isinstance(max_tokens, int) and len(words) > max_tokens:
+        return " ".join(words[:max_tokens]), "length"
+    return reply, "stop"
 
 
 def request_token_counts(request: RecordedRequest) -> list[int]:

@@ -17,7 +17,9 @@ def _provider(server: FakeOpenAI) -> ChatProvider:
 def test_completion_passes_parameters_through_and_returns_usage(fake_openai: FakeOpenAI) -> None:
     fake_openai.chat_reply = "Use pyenv global [1]."
     chat = _provider(fake_openai)
-    result = chat.complete([{"role": "user", "content": "hi"}], temperature=0.2, top_k=5, repetition_penalty=1.1)
+    result = chat.complete(
+        [{"role": "user", "content": "hi"}], params={"temperature": 0.2, "top_k": 5, "repetition_penalty": 1.1}
+    )
     assert result.text == "Use pyenv global [1]." and result.usage["total_tokens"] > 0
     sent = fake_openai.chat_requests()[0].body
     assert (sent["temperature"], sent["top_k"], sent["repetition_penalty"]) == (0.2, 5, 1.1)

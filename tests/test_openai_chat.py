@@ -88,6 +88,11 @@ def test_models_list_one_rag_model_per_collection(extractive_url: str) -> None:
     assert models["rag:animals"].owned_by == "searchsvc"
     assert models["rag:animals"].model_extra == {"provider": "rag", "type": "rag-extractive", "dimension": None}
     assert "all-MiniLM-L6-v2" in models
+    client = client_for(extractive_url)
+    assert client.models.retrieve("rag:animals").model_extra["type"] == "rag-extractive"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("rag:plants")
+    assert missing.value.body["code"] == "model_not_found"
 
 
 def test_without_a_chat_api_a_rag_model_answers_extractively_with_file_citations(extractive_url: str) -> None:
@@ -149,6 +154,10 @@ def test_requests_a_rag_model_cannot_honour_are_400s_naming_the_field(extractive
             "messages[0].content",
         ),
         ({"messages": question, "extra_body": {"searchsvc": {"chat_model": "gpt-4o"}}}, "searchsvc.chat_model"),
+        ({"messages": question, "stream_options": {"include_usage": True}}, "stream_options"),
+        ({"messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}, *question]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "messages[0].content"),
+        ({"messages": [{"role": "user", "content": "x" * 70_000}, *question]}, "messages[0].content"),
     ]
     for body, param in cases:
         with pytest.raises(openai.BadRequestError) as refused:
@@ -267,3 +276,61 @@ def test_rewrite_query_asks_the_chat_model_and_says_what_was_searched(
     assert answering.chat_requests()[-1].body["messages"][-1]["content"] == asked
     as_given = client_for(extractive_url).vector_stores.search("animals", query=asked, rewrite_query=True)
     assert as_given.search_query == [asked]  # no chat API: searched as given, and said so
+
+
+def test_a_sentence_two_sources_share_is_quoted_once_citing_both(local_provider: Any) -> None:
+    from searchsvc.answering import AnswerSource
+    from searchsvc.answering.extractive import extract
+    from searchsvc.search import SearchHit
+
+    shared = "Quokkas live on Rottnest Island near Perth."
+    texts = [shared + " They graze at night.", "Island notes. " + shared, "Redis keeps keys in memory."]
+    sources = [
+        AnswerSource(n, SearchHit(n, 1.0, n, f"d{n}", None, None, [], 0, len(t), None, None, None, t))
+        for n, t in enumerate(texts, start=1)
+    ]
+    found = extract(local_provider, "Where do quokkas live?", sources)
+    assert found is not None and found.text.count("Rottnest") == 1
+    assert found.text.startswith("Quokkas live on Rottnest Island near Perth [1][2].") and found.cited[:2] == [1, 2]
+
+
+def test_a_provider_that_refuses_before_the_first_word_is_an_http_error_not_a_cut_stream(
+    generative_url: str, answering: FakeOpenAI
+) -> None:
+    client = client_for(generative_url)
+    question: Any = [{"role": "user", "content": "Where do quokkas live?"}]
+    for stream in (False, True):
+        answering.queue(Fault("status", status=400, only="/chat/completions"))
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model="rag:animals", messages=question, stream=stream)
+        assert refused.value.body["code"] == "provider_refused", refused.value.body
+    answering.queue(Fault("status", status=404, only="/chat/completions"))
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=question, stream=True)
+
+
+def test_a_failed_rewrite_retrieves_with_the_thread_and_still_answers(
+    generative_url: str, answering: FakeOpenAI
+) -> None:
+    answering.queue(*[Fault("status", status=500, only="/chat/completions")] * 2)  # the rewrite and its retry
+    completion = client_for(generative_url).chat.completions.create(
+        model="rag:animals",
+        messages=[
+            {"role": "user", "content": "Tell me about quokkas."},
+            {"role": "assistant", "content": "Quokkas are marsupials [1]."},
+            {"role": "user", "content": "Where do they live?"},
+        ],
+    )
+    details = completion.model_extra["searchsvc"]
+    assert details["standalone_query"] == "Tell me about quokkas. Where do they live?" and details["answered"]
+    assert completion.choices[0].message.content.startswith("Quokkas live on Rottnest Island [1].")
+
+
+def test_an_answer_cut_at_max_tokens_finishes_with_length(generative_url: str, answering: FakeOpenAI) -> None:
+    client = client_for(generative_url)
+    question: Any = [{"role": "user", "content": "Where do quokkas live?"}]
+    cut = client.chat.completions.create(model="rag:animals", messages=question, max_tokens=3)
+    assert cut.choices[0].finish_reason == "length" and cut.choices[0].message.content == "Quokkas live on"
+    chunks = list(client.chat.completions.create(model="rag:animals", messages=question, max_tokens=3, stream=True))
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert client.models.retrieve("rag:animals").model_extra["type"] == "rag-generative"

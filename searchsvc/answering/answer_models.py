@@ -3,6 +3,7 @@ standing in for it behind the same two calls (rewrite a follow-up question; draf
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -13,10 +14,12 @@ from searchsvc.answering.prompt import Messages, answer_prompt, rewrite_prompt
 from searchsvc.answering.types import AnswerSource, ModelReply
 from searchsvc.citations import StreamingCitationFilter
 from searchsvc.config import Settings
+from searchsvc.errors import ProviderError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.token_counting import TiktokenCounter
 
+log = logging.getLogger("searchsvc.answering")
 NO_ANSWER = "I don't know: nothing in the collection is relevant enough to answer that question."
 
 
@@ -40,11 +43,17 @@ class Refusal(Draft):
         self.reply = ModelReply(text=NO_ANSWER, cited=[], answered=False)
 
 
+def joined_with_last_question(history: Messages, question: str) -> str:
+    """A follow-up made standalone without a model: the thread's last question, then this one."""
+    last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+    return f"{last_user} {question}".strip()
+
+
 class AnswerModel(ABC):
     mode: str
 
     @abstractmethod
-    def rewrite(self, history: Messages, question: str) -> tuple[str, dict[str, Any]]:
+    def rewrite(self, history: Messages, question: str, model: str | None = None) -> tuple[str, dict[str, Any]]:
         """The follow-up ``question`` as a query that stands without the conversation, and its token usage."""
 
     @abstractmethod
@@ -70,9 +79,8 @@ class ExtractiveAnswerModel(AnswerModel):
         self.embedder = embedder
         self.sentence_floor = settings.extractive_floor(embedder.model)
 
-    def rewrite(self, history: Messages, question: str) -> tuple[str, dict[str, Any]]:
-        last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-        return f"{last_user} {question}".strip(), {}
+    def rewrite(self, history: Messages, question: str, model: str | None = None) -> tuple[str, dict[str, Any]]:
+        return joined_with_last_question(history, question), {}
 
     def draft(
         self,
@@ -99,10 +107,18 @@ class ChatAnswerModel(AnswerModel):
     def __init__(self, chat: ChatProvider, settings: Settings) -> None:
         self.chat = chat
         self.context_tokens = settings.answer_context_tokens
+        self.rewrite_deadline = settings.query_deadline
         self.counter = TiktokenCounter()
 
-    def rewrite(self, history: Messages, question: str) -> tuple[str, dict[str, Any]]:
-        result = self.chat.complete(rewrite_prompt(history, question), temperature=0)
+    def rewrite(self, history: Messages, question: str, model: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Rewritten by the answering model within the query deadline; when that fails, the thread's last
+        question joined to this one is retrieved with instead (as without a chat model), and the answer goes on."""
+        try:
+            result = self.chat.complete(rewrite_prompt(history, question), model, {"temperature": 0},
+                                        self.rewrite_deadline)  # fmt: skip
+        except ProviderError as exc:
+            log.warning("rewriting a follow-up failed (%s); retrieving with the thread's last question", exc)
+            return joined_with_last_question(history, question), {}
         return result.text.strip() or question, result.usage
 
     def draft(
@@ -136,13 +152,18 @@ class ChatDraft(Draft):
         started = time.perf_counter()
         written: list[str] = []
         if self.live:
-            for delta in self.chat.stream(self.messages, model=self.model, **self.params):
+            for delta in self.chat.stream(self.messages, self.model, self.params):
                 self.reply.usage = delta.usage or self.reply.usage
+                self.reply.finish_reason = delta.finish_reason or self.reply.finish_reason
                 written.append(guard.feed(delta.text))
                 yield written[-1]
         else:
-            result = self.chat.complete(self.messages, model=self.model, **self.params)
-            self.reply.model, self.reply.usage = result.model, result.usage
+            result = self.chat.complete(self.messages, self.model, self.params)
+            self.reply.model, self.reply.usage, self.reply.finish_reason = (
+                result.model,
+                result.usage,
+                result.finish_reason,
+            )
             written.append(guard.feed(result.text))
             yield written[-1]
         written.append(guard.flush())

@@ -56,13 +56,15 @@ class Answerer:
         answer = Answer(question, query, self.mode, draft.reply.answered, draft.sources)
         answer.rewrite_usage = rewrite_usage
         yield AnswerEvent("sources", answer)
+        written = False
         try:
             for piece in draft.pieces():
                 if piece:
+                    written = True
                     yield AnswerEvent("delta", answer, text=piece)
         except ProviderError as exc:
-            if not live:
-                raise
+            if not live or not written:
+                raise  # nothing was written: the caller gets the provider's error itself
             yield AnswerEvent("error", answer, error={"code": "stream_cut", "message": f"the answer was cut: {exc}"})
             return
         self._complete(answer, draft, request)
@@ -133,7 +135,7 @@ class Answerer:
         history = self.memory.history(request.conversation_id) if remembered else list(request.history or ())
         if not history:
             return question, question, {}
-        query, usage = self.model.rewrite(history, question)
+        query, usage = self.model.rewrite(history, question, request.model)
         return question, query, usage
 
     def _draft(self, request: AskRequest, question: str, query: str, live: bool) -> Draft:
@@ -152,6 +154,7 @@ class Answerer:
         reply = draft.reply
         answer.text, answer.invalid_citations = reply.text, reply.invalid_citations
         answer.model, answer.usage, answer.latency_ms = reply.model, reply.usage, reply.latency_ms
+        answer.finish_reason = reply.finish_reason
         answer.citations = self.citations(reply.text, draft.sources, reply.cited)
         if request.conversation_id is not None:
             citations = [c.as_dict() for c in answer.citations]

@@ -54,17 +54,24 @@ def candidate_sentences(text: str, headings: Sequence[str] = ()) -> list[str]:
 
 
 def extract(embedder: EmbeddingProvider, query: str, sources: list[AnswerSource]) -> Extract | None:
-    """The best sentences of the sources, each cited; sources without prose (code, tables) are quoted whole."""
-    sentences = [
-        (s.number, text) for s in sources for text in candidate_sentences(s.text, [*s.heading_path, s.title or ""])
-    ]
-    if not sentences:
-        sentences = [(s.number, " ".join(s.text.split())) for s in sources if s.text.strip()]
-    if not sentences:
+    """The best sentences of the sources, each cited; sources without prose (code, tables) are quoted whole.
+    A sentence found in several sources (a paragraph two documents share) is quoted once, citing each."""
+    found: dict[str, list[int]] = {}
+    for s in sources:
+        for text in candidate_sentences(s.text, [*s.heading_path, s.title or ""]):
+            found.setdefault(text, []).append(s.number)
+    if not found:
+        for s in sources:
+            if s.text.strip():
+                found.setdefault(" ".join(s.text.split()), []).append(s.number)
+    if not found:
         return None
+    sentences = list(found.items())
     query_vector = embedder.embed_query(query)
-    scores = embedder.embed_documents([text for _, text in sentences]) @ query_vector
+    scores = embedder.embed_documents([text for text, _ in sentences]) @ query_vector
     order = np.argsort(-scores)[:SENTENCES]
     best = [sentences[i] for i in order]
-    text = " ".join(f"{sentence.rstrip('.!?')} [{number}]." for number, sentence in best)
-    return Extract(text, list(dict.fromkeys(number for number, _ in best)), float(scores[order[0]]))
+    text = " ".join(sentence.rstrip(".!?") + " " + "".join(f"[{n}]" for n in dict.fromkeys(numbers)) + "."
+                    for sentence, numbers in best)  # fmt: skip
+    cited = list(dict.fromkeys(n for _, numbers in best for n in numbers))
+    return Extract(text, cited, float(scores[order[0]]))

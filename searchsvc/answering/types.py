@@ -95,6 +95,7 @@ class ModelReply:
     usage: dict[str, Any] = field(default_factory=dict)
     latency_ms: float | None = None
     answered: bool = True
+    finish_reason: str | None = None  # the chat model's: "stop", or "length" when max_tokens cut it
 
 
 @dataclass
@@ -115,6 +116,7 @@ class Answer:
     latency_ms: float | None = None
     answers: list[dict[str, Any]] | None = None
     rewrite_usage: dict[str, Any] = field(default_factory=dict)  # tokens spent rewriting a follow-up
+    finish_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of /v1/ask and ``searchsvc ask --json``."""

@@ -24,6 +24,9 @@ from searchsvc.citations import MARKER
 from searchsvc.errors import InvalidInputError
 
 RAG_PREFIX = "rag:"
+MAX_MESSAGE_CHARS = 65_536  # any one message of a rag: request
+MAX_INSTRUCTION_CHARS = 16_384  # the system and developer messages together
+HISTORY_CHARS = 4_000  # what of each earlier turn the rewriting model sees (its end)
 # Fields of a chat request that are about the exchange, not the generation: never forwarded as parameters.
 EXCHANGE_FIELDS = {"model", "messages", "stream", "stream_options", "searchsvc", "user", "metadata", "store"}
 # What a rag: model cannot honour, and why (it answers in prose with citations, one answer per request).
@@ -59,19 +62,35 @@ def message_text(message: ChatMessageIn, index: int) -> str | None:
         return content
     texts = []
     for part in content:
-        if part.get("type") != "text" or not isinstance(part.get("text"), str):
+        if part.get("type") != "text":
             raise InvalidInputError(
                 f"messages[{index}] has a {part.get('type')!r} content part: rag: models read text parts only"
             ).at(f"messages[{index}].content")
+        if not isinstance(part.get("text"), str):
+            raise InvalidInputError(f"a text part of messages[{index}] has no text").at(f"messages[{index}].content")
         texts.append(part["text"])
     return "\n".join(texts)
+
+
+def _checked_text(message: ChatMessageIn, index: int) -> str | None:
+    if message.role in ("tool", "function"):
+        raise InvalidInputError(
+            f"messages[{index}] is a {message.role} message: rag: models take system, developer, user and "
+            "assistant messages (tool calls are not offered on them yet)"
+        ).at(f"messages[{index}].role")
+    text = message_text(message, index)
+    if text is not None and len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidInputError(
+            f"messages[{index}] has {len(text):,} characters; rag: models take messages of up to {MAX_MESSAGE_CHARS:,}"
+        ).at(f"messages[{index}].content")
+    return text
 
 
 def read_conversation(messages: list[ChatMessageIn]) -> Conversation:
     """The last user message is the question; earlier user and assistant turns are its thread (the last
     few, for rewriting a follow-up); system and developer messages are the caller's instructions."""
     last = len(messages) - 1
-    question = message_text(messages[last], last)
+    question = _checked_text(messages[last], last)
     if messages[last].role != "user" or not question or not question.strip():
         raise InvalidInputError("a rag: model answers the last message, which must be a user message with text").at(
             f"messages[{last}]"
@@ -79,19 +98,27 @@ def read_conversation(messages: list[ChatMessageIn]) -> Conversation:
     history: list[dict[str, str]] = []
     instructions: list[str] = []
     for index, message in enumerate(messages[:last]):
-        text = message_text(message, index)
+        text = _checked_text(message, index)
         if not text:
             continue
         if message.role in ("system", "developer"):
             instructions.append(text)
-        elif message.role in ("user", "assistant"):
-            history.append({"role": message.role, "content": text})
-    return Conversation(question, tuple(history[-HISTORY_MESSAGES:]), "\n\n".join(instructions) or None)
+        else:
+            history.append({"role": message.role, "content": text[-HISTORY_CHARS:]})
+    joined = "\n\n".join(instructions)
+    if len(joined) > MAX_INSTRUCTION_CHARS:
+        raise InvalidInputError(
+            f"the system and developer messages hold {len(joined):,} characters; a rag: model takes up to "
+            f"{MAX_INSTRUCTION_CHARS:,} of instructions (the sources fill the rest of its context)"
+        ).at("messages")
+    return Conversation(question, tuple(history[-HISTORY_MESSAGES:]), joined or None)
 
 
 def generation_params(body: ChatCompletionBody) -> dict[str, Any]:
     """What a rag: model passes on to its chat model: every generation parameter sent, refused ones refused."""
     sent = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "stream_options" in sent and not body.stream:
+        raise InvalidInputError("stream_options is only allowed with stream: true").at("stream_options")
     for name, reason in REFUSED_ON_RAG.items():
         if name in sent:
             raise InvalidInputError(f"{name}: {reason}").at(name)
@@ -178,7 +205,9 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": answer.finish_reason or "stop", "logprobs": None}
+        ],
         "usage": usage(answer),
         "searchsvc": rag_details(answer),
     }
@@ -208,7 +237,7 @@ def stream_chunks(events: Iterator[AnswerEvent], model: str, include_usage: bool
             return
         else:
             notes = annotations(answer.text or "", answer.citations)
-            yield chunk({"annotations": notes}, "stop", searchsvc=rag_details(answer))
+            yield chunk({"annotations": notes}, answer.finish_reason or "stop", searchsvc=rag_details(answer))
             if include_usage:
                 yield _sse({**base, "choices": [], "usage": usage(answer)})
     yield "data: [DONE]\n\n"

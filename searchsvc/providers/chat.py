@@ -35,19 +35,26 @@ class ChatProvider:
         self.model = model
 
     def complete(
-        self, messages: list[dict[str, str]], model: str | None = None, deadline: float | None = None, **params: Any
+        self,
+        messages: list[dict[str, str]],
+        model: str | None = None,
+        params: dict[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> ChatResult:
-        """One completion; ``deadline`` bounds its attempts (default: the client's)."""
-        body = {"model": model or self.model, "messages": messages, **params}
+        """One completion with the generation ``params`` as given; ``deadline`` bounds its attempts (default:
+        the client's)."""
+        body = {**(params or {}), "model": model or self.model, "messages": messages}
         return parse_completion(self.client.post_json("/chat/completions", body, deadline), body["model"])
 
-    def stream(self, messages: list[dict[str, str]], model: str | None = None, **params: Any) -> Iterator[ChatDelta]:
+    def stream(
+        self, messages: list[dict[str, str]], model: str | None = None, params: dict[str, Any] | None = None
+    ) -> Iterator[ChatDelta]:
         """Deltas of a streamed answer; the API is asked to send token usage in a last chunk.
 
         A server that refuses ``stream_options`` (some OpenAI-compatible ones do, with a 400 naming it)
         is asked again without it: the answer then streams without usage.
         """
-        body = {"model": model or self.model, "messages": messages, **params}
+        body = {**(params or {}), "model": model or self.model, "messages": messages}
         started = False
         try:
             for delta in self._deltas({**body, "stream_options": {"include_usage": True}}):

@@ -10,6 +10,7 @@ meaning and by words", and ``score_threshold`` cuts on that scale.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from searchsvc.errors import InvalidInputError, ProviderError
@@ -96,17 +97,21 @@ def result_json(hit: SearchHit, score: float, attributes: dict[str, Any] | None)
 
 
 def rewritten_queries(chat: ChatProvider | None, queries: list[str]) -> list[str]:
-    """``rewrite_query``: each query as the chat model would search for it. Without a chat API, or when the
-    chat API fails, the queries are searched as given (``search_query`` in the answer says which)."""
+    """``rewrite_query``: each query as the chat model would search for it, all within one deadline. Without
+    a chat API, when it fails, or once the deadline has passed, queries are searched as given (``search_query``
+    in the answer says which)."""
     if chat is None:
         return queries
+    ends_at = time.monotonic() + REWRITE_DEADLINE_SECONDS
     found = []
     for query in queries:
         messages = [{"role": "system", "content": REWRITE_FOR_SEARCH}, {"role": "user", "content": query}]
+        text, remaining = "", ends_at - time.monotonic()
         try:
-            text = chat.complete(messages, temperature=0, deadline=REWRITE_DEADLINE_SECONDS).text.strip()
+            if remaining > 0.5:
+                text = chat.complete(messages, params={"temperature": 0}, deadline=remaining).text.strip()
         except ProviderError as exc:
             log.warning("rewrite_query: the chat API failed (%s); searching the query as given", exc)
-            text = ""
+            ends_at = 0.0  # it is failing: the other queries are searched as given, at once
         found.append(" ".join(text.split())[:1000] or query)
     return found

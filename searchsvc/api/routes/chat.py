@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from searchsvc.answering import Answerer, AskRequest
+from searchsvc.answering import Answerer, AnswerEvent, AskRequest
 from searchsvc.api.auth import READ
 from searchsvc.api.chat_completions import (
     completion,
@@ -58,12 +58,40 @@ async def chat_completions(body: ChatCompletionBody, svc: SvcDep) -> Any:
     request = _ask_request(body, collection)
     answerer = await run_in_threadpool(_answerer, svc, request)
     if not body.stream:
-        answer = await run_in_threadpool(answerer.answer, request)
+        answer = await run_in_threadpool(_refusals_kept, answerer.answer, request)
         return JSONResponse(completion(answer, body.model))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     events = answerer.stream(request)
-    first = await run_in_threadpool(next, events)  # retrieval errors are still plain HTTP errors here
-    return _event_stream(stream_chunks(itertools.chain([first], events), body.model, include_usage))
+    opening = await run_in_threadpool(_refusals_kept, _opening, events)
+    return _event_stream(stream_chunks(_closing(itertools.chain(opening, events), events), body.model, include_usage))
+
+
+def _opening(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
+    """The events up to the first piece of text: until then a failure (the rewrite, retrieval, the chat API
+    refusing) is still a plain HTTP error, not a 200 whose stream ends in an error."""
+    opened = []
+    for event in events:
+        opened.append(event)
+        if event.name != "sources":
+            break
+    return opened
+
+
+def _closing(lines: Iterator[Any], source: Iterator[Any]) -> Iterator[Any]:
+    """``lines``, closing ``source`` (and the provider stream under it) when the client goes away."""
+    try:
+        yield from lines
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def _refusals_kept(call: Callable[[Any], Any], argument: Any) -> Any:
+    try:
+        return call(argument)
+    except ProviderError as exc:
+        raise _as_refusal(exc) from exc
 
 
 def _ask_request(body: ChatCompletionBody, collection: str) -> AskRequest:
@@ -114,26 +142,18 @@ async def _pass_on(body: ChatCompletionBody, svc: SvcDep) -> Any:
         )
     payload = body.model_dump(exclude_unset=True)
     if not body.stream:
-        return JSONResponse(await run_in_threadpool(_passed_on, chat, payload))
+        return JSONResponse(await run_in_threadpool(_refusals_kept, _passed_on(chat), payload))
     events = chat.client.stream_chat(payload)
-    first = await run_in_threadpool(_first_event, events)
-    return _event_stream(_relay(itertools.chain([first], events) if first is not None else iter(())))
+    first = await run_in_threadpool(_refusals_kept, _first_event, events)
+    return _event_stream(_closing(_relay(itertools.chain(first, events)), events))
 
 
-def _passed_on(chat: ChatProvider, payload: dict[str, Any]) -> Any:
-    try:
-        return chat.client.post_json("/chat/completions", payload)
-    except ProviderError as exc:
-        raise _as_refusal(exc) from exc
+def _passed_on(chat: ChatProvider) -> Callable[[dict[str, Any]], Any]:
+    return lambda payload: chat.client.post_json("/chat/completions", payload)
 
 
-def _first_event(events: Iterator[dict[str, Any]]) -> dict[str, Any] | None:
-    try:
-        return next(events)
-    except StopIteration:
-        return None
-    except ProviderError as exc:
-        raise _as_refusal(exc) from exc
+def _first_event(events: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(itertools.islice(events, 1))
 
 
 def _as_refusal(exc: ProviderError) -> ProviderError:

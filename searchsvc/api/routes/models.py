@@ -9,8 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from searchsvc.api.auth import READ
 from searchsvc.api.chat_completions import RAG_PREFIX
-from searchsvc.api.deps import SvcDep
-from searchsvc.api.responses import ERRORS, ModelList
+from searchsvc.api.deps import Services, SvcDep
+from searchsvc.api.responses import ERRORS, ModelList, ModelOut
+from searchsvc.errors import ModelNotFoundError
 from searchsvc.providers.models import ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=READ, responses=ERRORS)
@@ -26,13 +27,32 @@ router = APIRouter(prefix="/v1", tags=["models"], dependencies=READ, responses=E
     response_model_exclude_unset=True,
 )
 async def list_models(svc: SvcDep) -> Any:
-    models, problem = await run_in_threadpool(svc.models.models)
-    summaries = await run_in_threadpool(svc.store.summaries)
-    rag = [rag_model(s.name, "generative" if svc.chat is not None else "extractive") for s in summaries]
-    body: dict[str, Any] = {"object": "list", "data": [m.as_openai() for m in [*models, *rag]]}
+    models, problem = await run_in_threadpool(_on_offer, svc)
+    body: dict[str, Any] = {"object": "list", "data": [m.as_openai() for m in models]}
     if problem is not None:
         body["api_error"] = problem
     return body
+
+
+@router.get(
+    "/models/{model_id:path}",
+    summary="One model on offer",
+    description="OpenAI's `model` object (the SDK's `models.retrieve`); ids may contain `/`.",
+    response_model=ModelOut,
+)
+async def get_model(model_id: str, svc: SvcDep) -> Any:
+    models, problem = await run_in_threadpool(_on_offer, svc)
+    for model in models:
+        if model.id == model_id:
+            return model.as_openai()
+    why = f" (the API's list could not be read: {problem})" if problem else ""
+    raise ModelNotFoundError(f"no model {model_id!r} is on offer{why}; GET /v1/models lists them")
+
+
+def _on_offer(svc: Services) -> tuple[list[ModelInfo], str | None]:
+    models, problem = svc.models.models()
+    mode = "generative" if svc.chat is not None else "extractive"
+    return [*models, *(rag_model(name, mode) for name in svc.store.collection_names())], problem
 
 
 def rag_model(collection: str, mode: str) -> ModelInfo:
