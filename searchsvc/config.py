@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     )
     answer_context_tokens: int = Field(6000, ge=256, description="Token budget for numbered sources in the prompt.")
     answer_sources: int = Field(8, ge=1, le=50, description="Chunks retrieved for an answer.")
+    agent_max_steps: int = Field(4, ge=1, le=16, description="Agentic answers: rounds of tool calls before answering.")
+    agent_token_budget: int = Field(
+        40_000, ge=1000, description="Agentic answers: tokens (every call's total) after which no more tools are run."
+    )
     extractive_min_score: float | None = Field(
         None,
         ge=-1,

@@ -49,6 +49,20 @@ class Fault:
 
 
 @dataclass
+class ToolCalls:
+    """A scripted reply that calls functions: (name, arguments) pairs; arguments a dict or raw JSON text."""
+
+    calls: list[tuple[str, Any]]
+
+    def entries(self, request_number: int) -> list[dict[str, Any]]:
+        return [
+            {"id": f"call_{request_number}_{i}", "type": "function",
+             "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
+            for i, (name, args) in enumerate(self.calls)
+        ]  # fmt: skip
+
+
+@dataclass
 class RecordedRequest:
     method: str
     path: str
@@ -95,7 +109,10 @@ class FakeOpenAI:
         self.rate_limited = 0
         self._bucket_tokens: float | None = None  # full at first use
         self._bucket_at = time.monotonic()
-        self.chat_reply: Any = "This is the answer [1]."  # a string, or a callable(messages) -> str
+        # A string, a ToolCalls, or a callable(messages) returning one of them.
+        self.chat_reply: Any = "This is the answer [1]."
+        # The reply when tool_choice is "none" and the script calls tools; None: a model that calls them anyway.
+        self.reply_without_tools: str | None = "From what I found [1]."
         self.models = [{"id": "text-embedding-3-small", "type": "embedding"}, {"id": "gpt-4o-mini", "type": "chat"}]
         self.models_shape = "list"  # "list" (OpenAI), "array" (a bare list) or "keyed" (object keyed by model id)
         self.usage_unasked = False  # the AI/ML API streams a usage chunk even without stream_options
@@ -302,6 +319,10 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 error = api_error("Unrecognized request argument supplied: stream_options", "invalid_request_error")
                 return self._send(400, error)
             reply = server.chat_reply(body["messages"]) if callable(server.chat_reply) else server.chat_reply
+            if isinstance(reply, ToolCalls) and body.get("tool_choice") == "none" and server.reply_without_tools:
+                reply = server.reply_without_tools
+            if isinstance(reply, ToolCalls):
+                return self._tool_calls(reply, body, fault)
             reply, finish = _limited(reply, body.get("max_completion_tokens") or body.get("max_tokens"))
             usage = {"prompt_tokens": 100, "completion_tokens": len(reply.split()), "total_tokens": 0}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -312,6 +333,46 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, {**ident, "object": "chat.completion", "choices": [choice], "usage": usage})
             with_usage = bool(options and options.get("include_usage")) or server.usage_unasked
             self._stream_chat(reply, ident, usage if with_usage else None, fault, finish)
+
+        def _tool_calls(self, reply: ToolCalls, body: dict[str, Any], fault: Fault | None) -> None:
+            """Function calls, as OpenAI sends them: whole in a message, or streamed with each call's id and
+            name first and its arguments in three pieces after."""
+            calls = reply.entries(len(server.requests))
+            usage = {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+            ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()), "model": body["model"]}
+            if not body.get("stream"):
+                message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": calls}
+                choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
+                return self._send(200, {**ident, "object": "chat.completion", "choices": [choice], "usage": usage})
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("connection", "close")
+            self.end_headers()
+            options = body.get("stream_options") or {}
+            base = {**ident, "object": "chat.completion.chunk"}
+
+            def send(delta: dict[str, Any], finish: str | None = None) -> None:
+                choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                self.wfile.write(f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode())
+
+            for index, call in enumerate(calls):
+                head = {"index": index, "id": call["id"], "type": "function"}
+                send(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [{**head, "function": {"name": call["function"]["name"], "arguments": ""}}],
+                    }
+                )
+                arguments = call["function"]["arguments"]
+                third = max(1, len(arguments) // 3)
+                for piece in (arguments[:third], arguments[third : 2 * third], arguments[2 * third :]):
+                    send({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            send({}, "tool_calls")
+            if options.get("include_usage"):
+                self.wfile.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.close_connection = True
 
         def _stream_chat(
             self, reply: str, ident: dict[str, Any], usage: Any, fault: Fault | None, finish: str = "stop"

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from searchsvc.answering.agent import AgentLoop
 from searchsvc.answering.answer_models import AnswerModel, ChatAnswerModel, Draft, Refusal, answer_model
 from searchsvc.answering.conversation import ConversationMemory
 from searchsvc.answering.types import Answer, AnswerEvent, AnswerSource, AskRequest, Citation
 from searchsvc.citations import best_quote, claims_by_citation
 from searchsvc.config import Settings
-from searchsvc.errors import ProviderError
+from searchsvc.errors import InvalidInputError, ProviderError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.search import search
@@ -51,6 +52,9 @@ class Answerer:
         return self.events(request, live=True)
 
     def events(self, request: AskRequest, live: bool) -> Iterator[AnswerEvent]:
+        if request.agentic:
+            yield from self._agentic(request, live)
+            return
         question, query, rewrite_usage = self._question_and_query(request)
         draft = self._draft(request, question, query, live)
         answer = Answer(question, query, self.mode, draft.reply.answered, draft.sources)
@@ -69,6 +73,24 @@ class Answerer:
             return
         self._complete(answer, draft, request)
         yield AnswerEvent("done", answer)
+
+    def _agentic(self, request: AskRequest, live: bool) -> Iterator[AnswerEvent]:
+        """The model searches and reads through tools (answering/agent.py); the thread is shown to it as is."""
+        if not isinstance(self.model, ChatAnswerModel):
+            raise InvalidInputError(
+                "agentic answers need a chat model that calls tools: set AIMLAPI_API_KEY (or SEARCHSVC_BASE_URL "
+                "and its key), or ask without agentic"
+            ).at("agentic")
+        question = clean_text(request.question)
+        history = list(request.history) if request.history is not None else self.memory.history(request.conversation_id)
+        loop = AgentLoop(self.store, self.embedder, self.model.chat, self.settings)
+        for event in loop.events(request, question, history, self.citations, live):
+            if event.name == "done" and request.conversation_id is not None:
+                answer = event.answer
+                citations = [c.as_dict() for c in answer.citations]
+                answer.conversation_id = self.memory.remember(request.conversation_id, request.collection, question,
+                                                              question, answer.text or "", citations)  # fmt: skip
+            yield event
 
     def compare(self, request: AskRequest) -> Answer:
         """The same sources answered by each of ``request.models``, side by side (not remembered)."""

@@ -23,12 +23,15 @@ SOURCE_TAG = re.compile(r"<\s*/?\s*source\b", re.IGNORECASE)  # a document must 
 Messages = list[dict[str, str]]
 
 
-def source_block(source: AnswerSource) -> str:
-    """A source as delimited data; its text cannot close the block early."""
+def source_block(source: AnswerSource, with_document: bool = False) -> str:
+    """A source as delimited data; its text cannot close the block early. ``with_document`` adds the
+    document's id and the chunk's character span (what an agent's ``read`` tool takes)."""
     body = SOURCE_TAG.sub(lambda m: "&lt;" + m.group(0)[1:], source.text)
     title = html.escape(source.title or "", quote=True)
     location = html.escape(source.location(), quote=True)
-    return f'<source id="{source.number}" title="{title}" location="{location}">\n{body}\n</source>'
+    hit = source.hit
+    document = f' document_id="{hit.document_id}" chars="{hit.start_char}-{hit.end_char}"' if with_document else ""
+    return f'<source id="{source.number}"{document} title="{title}" location="{location}">\n{body}\n</source>'
 
 
 def answer_prompt(

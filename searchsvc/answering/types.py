@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from searchsvc.search import SearchHit
 
-EventName = Literal["sources", "delta", "done", "error"]
+EventName = Literal["sources", "delta", "done", "error", "tool_call", "tool_result"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class AskRequest:
     mode: str = "hybrid"
     history: tuple[dict[str, str], ...] | None = None  # the thread, when the caller sends it (chat completions)
     instructions: str | None = None  # the caller's system messages, shown to the chat model after ours
+    agentic: bool = False  # the model searches and reads through tools, in rounds (answering/agent.py)
+    max_steps: int | None = None  # agentic rounds of tool calls; default from settings
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class Answer:
     answers: list[dict[str, Any]] | None = None
     rewrite_usage: dict[str, Any] = field(default_factory=dict)  # tokens spent rewriting a follow-up
     finish_reason: str | None = None
+    agent: dict[str, Any] | None = None  # agentic answers: {"steps", "stopped_by"}
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of /v1/ask and ``searchsvc ask --json``."""
@@ -135,8 +138,10 @@ class Answer:
             "invalid_citations": self.invalid_citations,
             "conversation_id": self.conversation_id,
         }
-        if self.mode == "generative" and self.answered:
+        if self.mode == "generative" and (self.answered or self.agent is not None):
             body |= {"model": self.model, "usage": self.usage or {}, "latency_ms": self.latency_ms}
+        if self.agent is not None:
+            body["agent"] = self.agent
         return body
 
 
@@ -150,17 +155,20 @@ class AnswerEvent:
     answer: Answer
     text: str = ""
     error: dict[str, str] | None = None
+    tool: dict[str, Any] | None = None  # tool_call: {id, name, arguments}; tool_result: {id, name, error, sources}
 
     def data(self) -> dict[str, Any]:
         """The event's JSON payload on the wire."""
         answer = self.answer
+        if self.tool is not None:
+            return self.tool
         if self.name == "sources":
             return {"sources": [s.as_dict() for s in answer.sources], "standalone_query": answer.standalone_query}
         if self.name == "delta":
             return {"text": self.text}
         if self.name == "error":
             return {"error": self.error}
-        return {
+        done = {
             "citations": [c.as_dict() for c in answer.citations],
             "invalid_citations": answer.invalid_citations,
             "usage": answer.usage or {},
@@ -168,3 +176,4 @@ class AnswerEvent:
             "answered": answer.answered,
             "conversation_id": answer.conversation_id,
         }
+        return done if answer.agent is None else {**done, "agent": answer.agent, "answer": answer.text}

@@ -40,7 +40,7 @@ ANSWER_EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"type": "string", "enum": ["sources", "delta", "done", "error"]},
+        "event": {"type": "string", "enum": ["sources", "delta", "done", "error", "tool_call", "tool_result"]},
         "data": {"type": "string", "contentMediaType": "application/json", "description": "The event's JSON."},
     },
 }
@@ -219,6 +219,11 @@ class AskOut(BaseModel):
     usage: dict[str, Any] | None = None
     latency_ms: float | None = None
     answers: list[ModelAnswerOut] | None = Field(None, description="With `models`: one answer per model.")
+    agent: dict[str, Any] | None = Field(
+        None,
+        description="Agentic answers: `steps` (rounds of tool calls) and `stopped_by` (answer, step_limit, "
+        "token_budget).",
+    )
 
 
 class MessageOut(BaseModel):

@@ -107,6 +107,8 @@ class AskBody(Strict):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     top_k: int | None = Field(None, ge=1, le=1000, description="AI/ML API extra.")
     repetition_penalty: float | None = Field(None, gt=0, le=10, description="AI/ML API extra.")
+    agentic: bool = Field(False, description="The chat model searches and reads the collection through tools.")
+    max_steps: int | None = Field(None, ge=1, le=16, description="Agentic rounds of tool calls (default 4).")
 
     @field_validator("stop")
     @classmethod
@@ -114,6 +116,14 @@ class AskBody(Strict):
         if isinstance(value, list) and (len(value) > 4 or any(len(s) > 100 for s in value)):
             raise ValueError("stop takes at most 4 sequences of up to 100 characters")
         return value
+
+    @model_validator(mode="after")
+    def _agentic_alone(self) -> AskBody:
+        if self.models and self.agentic:
+            raise ValueError("agentic answers come from one model: leave out models, or agentic")
+        if self.max_steps is not None and not self.agentic:
+            raise ValueError("max_steps applies to agentic answers: send agentic: true with it")
+        return self
 
     @field_validator("models")
     @classmethod

@@ -6,6 +6,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from searchsvc.answering import Answerer, AskRequest
 from searchsvc.cli import app
@@ -26,6 +27,12 @@ def ask(
     temperature: Annotated[float | None, typer.Option(min=0, max=2, help="Sampling temperature.")] = None,
     conversation: Annotated[str | None, typer.Option(help="Conversation id, to ask follow-ups.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON (no streaming).")] = False,
+    agentic: Annotated[
+        bool, typer.Option(help="The chat model searches and reads the collection through tools before answering.")
+    ] = False,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, max=16, help="Agentic rounds of tool calls (SEARCHSVC_AGENT_MAX_STEPS).")
+    ] = None,
 ) -> None:
     """Answer QUESTION from your documents, citing sources as [1], [2]...
 
@@ -39,9 +46,8 @@ def ask(
     chat = make_chat_provider(settings)
     name = collection or settings.collection
     params: dict[str, Any] = {"temperature": temperature} if temperature is not None else {}
-    request = AskRequest(
-        question=question, collection=name, k=k, params=params, model=model, conversation_id=conversation
-    )
+    request = AskRequest(question=question, collection=name, k=k, params=params, model=model,
+                         conversation_id=conversation, agentic=agentic, max_steps=max_steps)  # fmt: skip
     try:
         answerer = Answerer(store, embedders.for_collection(store.get_collection(name)), chat, settings)
         if json_out:
@@ -60,6 +66,13 @@ def _print_stream(out: Output, answerer: Answerer, request: AskRequest) -> None:
         if event.name == "delta":
             sys.stdout.write(event.text)
             sys.stdout.flush()
+        elif event.name == "tool_call":
+            tool = event.tool or {}
+            out.note(escape(f"→ {tool.get('name')}({tool.get('arguments')})"))
+        elif event.name == "tool_result":
+            tool = event.tool or {}
+            numbers = [s["number"] for s in tool.get("sources", [])]
+            out.note(escape(f"← {tool.get('name')}: {tool.get('error') or f'sources {numbers}'}"))
         elif event.name == "error":
             sys.stdout.write("\n")
             raise ProviderError((event.error or {}).get("message", "the answer was cut"))

@@ -8,6 +8,7 @@ from typing import Any
 
 from searchsvc.errors import ProviderError, ProviderResponseError
 from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.providers.tool_calls import ToolCall, parse_tool_calls
 
 
 @dataclass
@@ -16,15 +17,18 @@ class ChatResult:
     model: str
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass
 class ChatDelta:
-    """One piece of a streamed answer; the last one carries finish_reason and usage when sent."""
+    """One piece of a streamed answer; the last one carries finish_reason and usage when sent. Tool calls
+    come as raw pieces (``ToolCallPieces`` puts them together)."""
 
     text: str = ""
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class ChatProvider:
@@ -74,7 +78,7 @@ class ChatProvider:
                     yield ChatDelta(usage=usage)
                 continue
             delta = choices[0].get("delta") or {}
-            yield ChatDelta(delta.get("content") or "", choices[0].get("finish_reason"), usage)
+            yield ChatDelta(delta.get("content") or "", choices[0].get("finish_reason"), usage, delta.get("tool_calls"))
 
     def close(self) -> None:
         self.client.close()
@@ -83,9 +87,13 @@ class ChatProvider:
 def parse_completion(body: Any, model: str) -> ChatResult:
     try:
         choice = body["choices"][0]
-        text = choice["message"]["content"]
+        message = choice["message"]
+        text = message["content"] if "tool_calls" not in message else message.get("content")
     except (KeyError, IndexError, TypeError) as exc:
         raise ProviderResponseError(f"the chat response has no choices[0].message.content ({exc!r})") from exc
+    calls = parse_tool_calls(message)
+    if text is None and calls:
+        text = ""
     if not isinstance(text, str):
         raise ProviderResponseError("the chat response content is not text")
-    return ChatResult(text, body.get("model", model), choice.get("finish_reason"), body.get("usage") or {})
+    return ChatResult(text, body.get("model", model), choice.get("finish_reason"), body.get("usage") or {}, calls)

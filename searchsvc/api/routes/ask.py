@@ -30,7 +30,8 @@ def _answerer(svc: Services, collection: str) -> Answerer:
     dependencies=READ,
     summary="Answer a question with numbered citations",
     description="With `stream: true` the answer comes as server-sent events: `sources`, `delta` pieces, then "
-    "`done` (citations, usage) or `error` if it was cut.",
+    "`done` (citations, usage) or `error` if it was cut. With `agentic: true` the chat model searches and "
+    "reads through tools first: `tool_call` and `tool_result` events come before the answer's.",
     response_model=AskOut,
     response_model_exclude_unset=True,
     responses={200: {"content": {"text/event-stream": {"schema": ANSWER_EVENT_SCHEMA}}}},
@@ -47,6 +48,8 @@ async def ask(body: AskBody, svc: SvcDep) -> Any:
         conversation_id=body.conversation_id,
         model=body.model,
         mode=body.mode,
+        agentic=body.agentic,
+        max_steps=body.max_steps,
     )
     answerer = await run_in_threadpool(_answerer, svc, request.collection)
     if not body.stream:
