@@ -10,11 +10,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from searchsvc import __version__
 from searchsvc.api.deps import Services
 from searchsvc.api.docs_pages import install_docs
 from searchsvc.api.error_handlers import MULTIPART_OVERHEAD, UPLOAD_PATH, BodySizeLimit, install_error_handlers
+from searchsvc.api.mcp import McpEndpoint, SearchsvcMCP
 from searchsvc.api.metrics import Metrics
 from searchsvc.api.routes import (
     ask,
@@ -42,6 +44,7 @@ log = logging.getLogger("searchsvc.api")
 
 def create_app(settings: Settings) -> FastAPI:
     """A FastAPI app over the store and providers the settings describe."""
+    mcp_endpoint = McpEndpoint(SearchsvcMCP(settings, lambda: app.state.services))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,7 +71,8 @@ def create_app(settings: Settings) -> FastAPI:
             },
         )
         try:
-            yield
+            async with mcp_endpoint.running():
+                yield
         finally:
             runner.close()  # a running job is handed back at its next progress report, resumed by the next runner
             services.upserts.close()
@@ -95,11 +99,17 @@ def create_app(settings: Settings) -> FastAPI:
         )
     uploads = {UPLOAD_PATH: settings.max_file_bytes + MULTIPART_OVERHEAD}
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, by_path=uploads)
+    _add_routes(app, mcp_endpoint)
+    return app
+
+
+def _add_routes(app: FastAPI, mcp_endpoint: McpEndpoint) -> None:
+    """One router per resource, then MCP at /mcp (outside the OpenAPI schema: it speaks JSON-RPC)."""
     routers = (health.router, search.router, collections.router, jobs.router, ask.router, models.router, files.router,
                vector_stores.router, vector_store_batches.router, embeddings.router, chat.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
-    return app
+    app.router.routes.append(Route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False))
 
 
 def _no_runners(settings: Settings) -> Settings:

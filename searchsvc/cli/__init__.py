@@ -67,6 +67,7 @@ def main() -> None:
         eval_cmd,
         ingest_cmd,
         jobs_cmd,
+        mcp_cmd,
         search_cmd,
         serve_cmd,
     )
