@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     base_url: str = Field(DEFAULT_BASE_URL, description="OpenAI-compatible API base URL.")
     embedding_model: str = "text-embedding-3-small"
     chat_model: str = "gpt-4o-mini"
+    chat_format: Literal["openai", "anthropic", "auto"] = Field(
+        "openai",
+        description="Chat API format: OpenAI's /chat/completions, Anthropic's /messages, or auto (Claude "
+        "models, claude-* or anthropic/*, speak /messages).",
+    )
     request_timeout: float = Field(60.0, gt=0, description="Seconds one HTTP attempt may wait for an answer.")
     max_retries: int = Field(6, ge=0, le=20)
     request_deadline: float = Field(

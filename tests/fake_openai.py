@@ -277,6 +277,10 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return self._embeddings(body, fault)
             if self.path.endswith("/chat/completions"):
                 return self._chat(body, fault)
+            if self.path.endswith("/messages"):
+                from tests.fake_anthropic import answer_messages  # Anthropic's format, for chat_format tests
+
+                return answer_messages(self, server, body)
             return self._send(404, api_error(f"Invalid URL ({self.command} {self.path})", "invalid_request_error"))
 
         def _embeddings(self, body: Any, fault: Fault | None) -> None:

@@ -185,3 +185,36 @@ def test_without_a_chat_api_agentic_is_a_400_that_says_what_to_set(tmp_path: Pat
         )
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "agentic"
     assert "AIMLAPI_API_KEY" in refused.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def anthropic_served(tmp_path_factory: pytest.TempPathFactory, fake: FakeOpenAI) -> Iterator[str]:
+    settings = remote_settings(tmp_path_factory.mktemp("agentic-anthropic"), fake, embedding_model=MODEL)
+    with serving(cli_env(settings, fake, SEARCHSVC_MAX_RETRIES="1", SEARCHSVC_CHAT_FORMAT="anthropic")) as url:
+        native = url.removesuffix("/v1")
+        httpx.post(f"{native}/v1/collections/notes/documents", json={"documents": DOCUMENTS}, timeout=60)
+        yield native
+
+
+def test_a_model_speaking_anthropics_format_searches_twice_and_cites_the_second(
+    anthropic_served: str, scripted: FakeOpenAI
+) -> None:
+    answer = ask(anthropic_served, question="Does Redis write to disk?")
+    assert [(c["number"], c["document_key"]) for c in answer["citations"]] == [(2, "redis")]
+    assert answer["agent"] == {"steps": 2, "stopped_by": "answer"}
+    assert answer["usage"] == {"prompt_tokens": 300, "completion_tokens": 30, "total_tokens": 330}
+    sent = [r.body for r in scripted.requests if r.path.endswith("/messages")]
+    assert len(sent) == 3 and all(b["max_tokens"] == 1024 and b["system"].startswith("You answer") for b in sent)
+    assert sent[0]["tools"][0]["name"] == "search" and "input_schema" in sent[0]["tools"][0]
+    assert sent[0]["tool_choice"] == {"type": "auto"}
+    last_turn = sent[2]["messages"][-1]
+    assert last_turn["role"] == "user" and [b["type"] for b in last_turn["content"]] == ["tool_result"]
+    assert sent[2]["messages"][-2]["content"][0]["type"] == "tool_use"
+    got = events(anthropic_served, question="Does Redis write to disk?")
+    assert [name for name, _ in got][:5] == ["tool_call", "tool_result", "tool_call", "tool_result", "sources"]
+    assert json.loads(got[2][1]["arguments"]) == {"query": "Redis snapshots disk", "k": 1}  # streamed in pieces
+    assert "".join(d["text"] for n, d in got if n == "delta") == "Redis writes snapshots to disk [2]. Quokkas do not."
+    scripted.chat_reply = "Redis writes snapshots to disk [1]."
+    plain = httpx.post(f"{anthropic_served}/v1/ask", json={"question": "Redis snapshots", "collection": "notes",
+                                                           "min_score": -1}, timeout=60).json()  # fmt: skip
+    assert plain["answer"] == "Redis writes snapshots to disk [1]." and plain["usage"]["prompt_tokens"] == 100

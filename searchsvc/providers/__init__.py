@@ -191,4 +191,4 @@ def make_chat_provider(settings: Settings) -> ChatProvider | None:
     """The chat provider when an API is configured; None means answers are extractive."""
     if not uses_remote_provider(settings):
         return None
-    return ChatProvider(make_http_client(settings), settings.chat_model)
+    return ChatProvider(make_http_client(settings), settings.chat_model, settings.chat_format)

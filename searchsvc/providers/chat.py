@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from searchsvc.errors import ProviderError, ProviderResponseError
+from searchsvc.providers import anthropic_format as anthropic
+from searchsvc.providers.anthropic_format import uses_anthropic
 from searchsvc.providers.http_client import OpenAICompatibleClient
 from searchsvc.providers.tool_calls import ToolCall, parse_tool_calls
 
@@ -32,11 +34,14 @@ class ChatDelta:
 
 
 class ChatProvider:
-    """``POST /chat/completions``; generation parameters are passed through unchanged."""
+    """``POST /chat/completions``; generation parameters are passed through unchanged. Models that speak
+    Anthropic's format (``chat_format``: ``anthropic``, or ``auto`` for Claude models) get ``POST /messages``
+    instead, translated both ways (``anthropic_format``)."""
 
-    def __init__(self, client: OpenAICompatibleClient, model: str) -> None:
+    def __init__(self, client: OpenAICompatibleClient, model: str, chat_format: str = "openai") -> None:
         self.client = client
         self.model = model
+        self.chat_format = chat_format
 
     def complete(
         self,
@@ -47,8 +52,15 @@ class ChatProvider:
     ) -> ChatResult:
         """One completion with the generation ``params`` as given; ``deadline`` bounds its attempts (default:
         the client's)."""
-        body = {**(params or {}), "model": model or self.model, "messages": messages}
-        return parse_completion(self.client.post_json("/chat/completions", body, deadline), body["model"])
+        chosen = model or self.model
+        if uses_anthropic(self.chat_format, chosen):
+            answer = self.client.post_json(
+                "/messages", anthropic.request_body(messages, chosen, params or {}), deadline
+            )
+            text, calls, finish, usage, named = anthropic.parse_message(answer)
+            return ChatResult(text, named or chosen, finish, usage, calls)
+        body = {**(params or {}), "model": chosen, "messages": messages}
+        return parse_completion(self.client.post_json("/chat/completions", body, deadline), chosen)
 
     def stream(
         self, messages: list[dict[str, str]], model: str | None = None, params: dict[str, Any] | None = None
@@ -58,7 +70,15 @@ class ChatProvider:
         A server that refuses ``stream_options`` (some OpenAI-compatible ones do, with a 400 naming it)
         is asked again without it: the answer then streams without usage.
         """
-        body = {**(params or {}), "model": model or self.model, "messages": messages}
+        chosen = model or self.model
+        if uses_anthropic(self.chat_format, chosen):
+            body = {**anthropic.request_body(messages, chosen, params or {}), "stream": True}
+            for text, calls, finish, usage in anthropic.stream_pieces(
+                self.client.stream_events("/messages", body, last="message_stop")
+            ):
+                yield ChatDelta(text, finish, usage, calls)
+            return
+        body = {**(params or {}), "model": chosen, "messages": messages}
         started = False
         try:
             for delta in self._deltas({**body, "stream_options": {"include_usage": True}}):

@@ -185,28 +185,32 @@ class OpenAICompatibleClient:
 
     def stream_chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield parsed SSE ``data:`` events of a streaming chat completion (no retry once started)."""
+        return self.stream_events("/chat/completions", {**body, "stream": True}, last=None)
+
+    def stream_events(self, path: str, body: dict[str, Any], last: str | None) -> Iterator[dict[str, Any]]:
+        """Parsed SSE ``data:`` events of a streamed ``POST path`` (no retry once started). The stream ends at
+        ``data: [DONE]`` (OpenAI), or after the event whose ``type`` is ``last`` (Anthropic's message_stop);
+        a stream that stops before is a cut answer."""
+        url = self.base_url + path
         try:
-            stream = self._client.stream("POST", "/chat/completions", json={**body, "stream": True})
+            stream = self._client.stream("POST", path, json=body)
             response = stream.__enter__()
         except httpx.ConnectError as exc:
-            raise self._unreachable(exc, "POST", "/chat/completions", 1) from exc
+            raise self._unreachable(exc, "POST", path, 1) from exc
         except httpx.TransportError as exc:
             raise ProviderUnavailableError(
-                f"the chat stream at {self.base_url} failed to start: {exc!r}",
-                method="POST",
-                url=self.base_url + "/chat/completions",
-                attempts=1,
+                f"the stream at {url} failed to start: {exc!r}", method="POST", url=url, attempts=1
             ) from exc
         with contextlib.ExitStack() as cleanup:
             cleanup.push(stream)
             if response.status_code >= 300:
                 response.read()
-                self._raise_unless_retryable(response, "POST", "/chat/completions", 1)
+                self._raise_unless_retryable(response, "POST", path, 1)
                 raise ProviderUnavailableError(
                     f"chat stream refused: HTTP {response.status_code}: {_error_text(response)}",
                     response.status_code,
                     method="POST",
-                    url=self.base_url + "/chat/completions",
+                    url=url,
                     attempts=1,
                 )
             self.health.record(True)
@@ -218,12 +222,16 @@ class OpenAICompatibleClient:
                     if data == "[DONE]":
                         return
                     try:
-                        yield json.loads(data)
+                        event = json.loads(data)
                     except ValueError as exc:
                         raise ProviderResponseError(f"malformed event in chat stream: {data[:200]!r}") from exc
+                    yield event
+                    if last is not None and isinstance(event, dict) and event.get("type") == last:
+                        return
             except httpx.TransportError as exc:
                 raise ProviderResponseError(f"the chat stream broke off: {exc!r}; the answer was cut") from exc
-        raise ProviderResponseError("the chat stream ended without [DONE]; the answer was cut")
+        ending = "[DONE]" if last is None else last
+        raise ProviderResponseError(f"the chat stream ended without {ending}; the answer was cut")
 
 
 def _timeout(read: float, remaining: float) -> httpx.Timeout:
