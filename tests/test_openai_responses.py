@@ -1,0 +1,119 @@
+"""``POST /v1/responses`` with the file_search tool, driven by the official openai SDK against a real
+`searchsvc serve`: extractive without a chat API, generative with the fake OpenAI server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.conftest import MODEL, cli_env, make_settings, remote_settings
+from tests.fake_openai import FakeOpenAI
+from tests.servers import serving
+
+pytestmark = pytest.mark.tools
+WOMBATS = "# Wombats\n\nWombats dig long burrows with their strong claws and rest in them by day.\n"
+
+
+def store_with_a_file(client: OpenAI, tmp_path: Path) -> tuple[str, str]:
+    note = tmp_path / "wombats.md"
+    note.write_text(WOMBATS)
+    uploaded = client.files.create(file=note.open("rb"), purpose="assistants")
+    store = client.vector_stores.create(name="burrowers")
+    added = client.vector_stores.files.create_and_poll(file_id=uploaded.id, vector_store_id=store.id)
+    assert added.status == "completed"
+    return store.id, uploaded.id
+
+
+@pytest.fixture(scope="module")
+def extractive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OpenAI, str, str]]:
+    tmp = tmp_path_factory.mktemp("responses")
+    with serving(cli_env(make_settings(tmp))) as url:
+        client = OpenAI(base_url=url, api_key="unused", max_retries=0)
+        yield (client, *store_with_a_file(client, tmp))
+
+
+def test_a_response_searches_the_store_and_cites_the_file(extractive: tuple[OpenAI, str, str]) -> None:
+    client, store_id, file_id = extractive
+    response = client.responses.create(
+        model="gpt-4o-mini",
+        input="Where do wombats rest by day?",
+        tools=[{"type": "file_search", "vector_store_ids": [store_id]}],
+        include=["file_search_call.results"],
+    )
+    assert response.object == "response" and response.status == "completed"
+    search, message = response.output
+    assert search.type == "file_search_call" and search.queries == ["Where do wombats rest by day?"]
+    assert search.results and search.results[0].file_id == file_id and 0 < search.results[0].score <= 1
+    assert "burrows" in response.output_text and "[1]" in response.output_text
+    note = message.content[0].annotations[0]
+    assert (note.type, note.file_id, note.filename) == ("file_citation", file_id, "wombats.md")
+    assert response.output_text[note.index : note.index + 3] == "[1]"
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}]
+    plain = client.responses.create(model="m", input="Where do wombats rest?", tools=tools)
+    assert plain.output[0].results is None  # results only when included
+
+
+def test_a_streamed_response_sends_the_events_in_order(extractive: tuple[OpenAI, str, str]) -> None:
+    client, store_id, _ = extractive
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}]
+    events = list(client.responses.create(model="m", input="Where do wombats rest by day?", tools=tools, stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:5] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.file_search_call.in_progress", "response.file_search_call.searching"]  # fmt: skip
+    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"]  # fmt: skip
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == events[-1].response.output_text and "response.output_text.annotation.added" in kinds
+
+
+def test_what_is_not_offered_is_a_400_naming_the_field(extractive: tuple[OpenAI, str, str]) -> None:
+    client, store_id, _ = extractive
+    search: Any = {"type": "file_search", "vector_store_ids": [store_id]}
+    function: Any = {"type": "function", "name": "f", "parameters": {"type": "object"}}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"tools": [search, function]}, "tools"),
+        ({"tools": []}, "tools"),
+        ({"tools": [{"type": "file_search", "vector_store_ids": [store_id, "other"]}]}, "tools[0].vector_store_ids"),
+        ({"tools": [{"type": "file_search", "vector_store_ids": ["nope"]}]}, "tools[0].vector_store_ids"),
+        ({"tools": [search], "previous_response_id": "resp_1"}, "previous_response_id"),
+    ]
+    for body, param in cases:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.responses.create(model="m", input="Where do wombats rest?", **body)
+        assert refused.value.body["param"] == param, refused.value.body
+
+
+def test_a_generative_response_sees_the_instructions_and_the_earlier_turn(tmp_path: Path) -> None:
+    with FakeOpenAI() as fake:
+        settings = remote_settings(tmp_path, fake, embedding_model=MODEL)
+        with serving(cli_env(settings, fake, SEARCHSVC_MAX_RETRIES="1")) as url:
+            client = OpenAI(base_url=url, api_key="unused", max_retries=0)
+            store_id, file_id = store_with_a_file(client, tmp_path)
+            fake.chat_reply = lambda m: "Where do wombats rest?" if m[0]["content"].startswith("Rewrite") else (
+                "In their burrows [1].")  # fmt: skip
+            response = client.responses.create(
+                model="gpt-4o-mini",
+                instructions="Answer briefly.",
+                input=[{"role": "user", "content": "Tell me about wombats."},
+                       {"role": "assistant", "content": [{"type": "output_text", "text": "They dig [1]."}]},
+                       {"role": "user", "content": [{"type": "input_text", "text": "Where do they rest?"}]}],
+                tools=[{"type": "file_search", "vector_store_ids": [store_id]}],
+                temperature=0.3,
+            )  # fmt: skip
+            rewrite, answer = fake.chat_requests()[-2:]
+    assert [m["content"] for m in rewrite.body["messages"][1:]] == ["Tell me about wombats.", "They dig [1].",
+                                                                   "Where do they rest?"]  # fmt: skip
+    assert answer.body["model"] == "gpt-4o-mini" and answer.body["temperature"] == 0.3
+    assert answer.body["messages"][1]["content"] == "Answer briefly."
+    assert response.output[0].queries == ["Where do wombats rest?"] and response.output_text == "In their burrows [1]."
+    assert response.output[1].content[0].annotations[0].file_id == file_id
+    assert (
+        response.usage.output_tokens > 0
+        and response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
+    )
