@@ -204,6 +204,8 @@ def test_ask_sends_numbered_sources_and_drops_invented_citations(api: TestClient
             "presence_penalty": 0.2,
             "top_k": 40,
             "repetition_penalty": 1.1,
+            "seed": 7,
+            "logit_bias": {"1734": -100},
         },
     ).json()
     assert body["mode"] == "generative" and body["answered"]
@@ -229,6 +231,8 @@ def test_ask_sends_numbered_sources_and_drops_invented_citations(api: TestClient
             "presence_penalty",
             "top_k",
             "repetition_penalty",
+            "seed",
+            "logit_bias",
         )
     } == {
         "temperature": 0.1,
@@ -239,7 +243,11 @@ def test_ask_sends_numbered_sources_and_drops_invented_citations(api: TestClient
         "presence_penalty": 0.2,
         "top_k": 40,
         "repetition_penalty": 1.1,
+        "seed": 7,
+        "logit_bias": {"1734": -100},
     }
+    refused = api.post("/v1/ask", json={"question": "Redis?", "logit_bias": {"Redis": 5}})
+    assert refused.status_code == 422 and "token ids" in refused.text
 
 
 def test_ask_without_relevant_sources_says_it_does_not_know(api: TestClient, fake_openai: FakeOpenAI) -> None:

@@ -107,6 +107,8 @@ class AskBody(Strict):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     top_k: int | None = Field(None, ge=1, le=1000, description="AI/ML API extra.")
     repetition_penalty: float | None = Field(None, gt=0, le=10, description="AI/ML API extra.")
+    seed: int | None = Field(None, description="Sampling seed, for providers that support it.")
+    logit_bias: dict[str, float] | None = Field(None, max_length=300, description="Token id → bias, -100 to 100.")
     agentic: bool = Field(False, description="The chat model searches and reads the collection through tools.")
     max_steps: int | None = Field(None, ge=1, le=16, description="Agentic rounds of tool calls (default 4).")
 
@@ -115,6 +117,13 @@ class AskBody(Strict):
     def _stop_limits(cls, value: str | list[str] | None) -> str | list[str] | None:
         if isinstance(value, list) and (len(value) > 4 or any(len(s) > 100 for s in value)):
             raise ValueError("stop takes at most 4 sequences of up to 100 characters")
+        return value
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias_range(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value and any(not key.isdigit() or not -100 <= bias <= 100 for key, bias in value.items()):
+            raise ValueError("logit_bias maps token ids (digits) to biases from -100 to 100")
         return value
 
     @model_validator(mode="after")
@@ -151,5 +160,7 @@ class AskBody(Strict):
             "presence_penalty",
             "top_k",
             "repetition_penalty",
+            "seed",
+            "logit_bias",
         )
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
