@@ -117,3 +117,37 @@ def test_a_generative_response_sees_the_instructions_and_the_earlier_turn(tmp_pa
         response.usage.output_tokens > 0
         and response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
     )
+
+
+def test_a_conversation_carries_turns_across_responses_and_lists_them_as_items(
+    extractive: tuple[OpenAI, str, str],
+) -> None:
+    client, store_id, _ = extractive
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}]
+    conversation = client.conversations.create(metadata={"topic": "wombats"})
+    assert conversation.object == "conversation" and conversation.id.startswith("conv_")
+    first = client.responses.create(model="m", input="Where do wombats rest by day?", tools=tools,
+                                    conversation=conversation.id)  # fmt: skip
+    assert first.conversation is not None and first.conversation.id == conversation.id
+    second = client.responses.create(
+        model="m", input="What do they dig with?", tools=tools, conversation=conversation.id
+    )
+    assert second.output[0].queries == ["Where do wombats rest by day? What do they dig with?"]  # the thread's question
+    items = client.conversations.items.list(conversation.id, order="asc")
+    assert [(i.role, i.content[0].type) for i in items.data] == [
+        ("user", "input_text"), ("assistant", "output_text"), ("user", "input_text"), ("assistant", "output_text")
+    ]  # fmt: skip
+    assert items.data[2].content[0].text == "What do they dig with?"
+    assert items.data[3].content[0].text == second.output_text
+    added = client.conversations.items.create(conversation.id, items=[{"type": "message", "role": "user",
+                                                                      "content": "A note."}])  # fmt: skip
+    note = client.conversations.items.retrieve(added.data[0].id, conversation_id=conversation.id)
+    assert note.content[0].text == "A note."
+    client.conversations.items.delete(note.id, conversation_id=conversation.id)
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.items.retrieve(note.id, conversation_id=conversation.id)
+    updated = client.conversations.update(conversation.id, metadata={"topic": "burrows"})
+    assert client.conversations.retrieve(conversation.id).metadata == updated.metadata == {"topic": "burrows"}
+    assert client.conversations.delete(conversation.id).deleted is True
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="m", input="Again?", tools=tools, conversation=conversation.id)

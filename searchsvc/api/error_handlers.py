@@ -22,7 +22,14 @@ from searchsvc.errors import SearchsvcError
 log = logging.getLogger("searchsvc.api")
 
 # Routes that follow OpenAI's protocol (and so its status codes) rather than searchsvc's own.
-OPENAI_ROUTES = ("/v1/files", "/v1/vector_stores", "/v1/chat/completions", "/v1/embeddings", "/v1/responses")
+OPENAI_ROUTES = (
+    "/v1/files",
+    "/v1/vector_stores",
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+    "/v1/conversations",
+)
 ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
 
 # What to do when a documented limit is reached, by the field's name.

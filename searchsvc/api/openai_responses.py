@@ -84,8 +84,10 @@ def usage(answer: Answer) -> dict[str, Any]:
 class ResponseWriter:
     """One response being written: its fixed fields, its items, and (streamed) the events' numbering."""
 
-    def __init__(self, model: str, request: dict[str, Any], include_results: bool, searching: bool) -> None:
-        self.id, self.created = new_id("resp"), int(time.time())
+    def __init__(
+        self, model: str, request: dict[str, Any], include_results: bool, searching: bool, conversation: str | None
+    ) -> None:
+        self.id, self.created, self.conversation = new_id("resp"), int(time.time()), conversation
         self.model, self.request, self.include_results, self.searching = model, request, include_results, searching
         self.search_id, self.message_id = new_id("fs"), new_id("msg")
         self.sequence = 0
@@ -100,6 +102,7 @@ class ResponseWriter:
             "max_output_tokens": self.request.get("max_output_tokens"), "tool_choice": "auto",
             "tools": self.request.get("tools") or [], "text": {"format": {"type": "text"}}, "truncation": "disabled",
             "previous_response_id": None, "store": False, "usage": usage(answer) if answer is not None else None,
+            "conversation": {"id": self.conversation} if self.conversation else None,
         }  # fmt: skip
         if answer is not None:
             body["searchsvc"] = {"mode": answer.mode, "answered": answer.answered,

@@ -236,7 +236,10 @@ class MessageOut(BaseModel):
 
 class ConversationOut(BaseModel):
     id: str
-    collection: str
+    object: str = Field(description="'conversation' (OpenAI's Conversations API).")
+    created_at: int = Field(description="Unix seconds.")
+    metadata: dict[str, str]
+    collection: str = Field(description="The collection its questions were answered from ('' before the first).")
     messages: list[MessageOut]
 
 

@@ -48,3 +48,32 @@ def append_turn(
         ConversationMessage(conversation_id=conversation.id, role="assistant", content=answer, citations=citations)
     )
     conversation.updated_at = utcnow()
+
+
+def create(session: Session, metadata: dict[str, str] | None) -> Conversation:
+    """A new conversation of the Conversations API: no collection until a question is asked in it."""
+    conversation = Conversation(id="conv_" + uuid.uuid4().hex, collection="", meta=metadata or {})
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def add_message(session: Session, conversation: Conversation, role: str, content: str) -> ConversationMessage:
+    message = ConversationMessage(conversation_id=conversation.id, role=role, content=content, citations=[])
+    session.add(message)
+    conversation.updated_at = utcnow()
+    session.flush()
+    return message
+
+
+def message_page(
+    session: Session, conversation_id: str, limit: int, order: str, after: int | None
+) -> tuple[list[ConversationMessage], bool]:
+    """A page of a conversation's messages in ``order`` of creation, after the message numbered ``after``."""
+    stmt = select(ConversationMessage).where(ConversationMessage.conversation_id == conversation_id)
+    column = ConversationMessage.id
+    if after is not None:
+        stmt = stmt.where(column < after if order == "desc" else column > after)
+    stmt = stmt.order_by(column.desc() if order == "desc" else column).limit(limit + 1)
+    rows = list(session.scalars(stmt))
+    return rows[:limit], len(rows) > limit

@@ -175,9 +175,10 @@ class Conversation(Base):
     __tablename__ = "conversations"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    collection: Mapped[str] = mapped_column(String(128))
+    collection: Mapped[str] = mapped_column(String(128))  # "" until a question is asked in it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    meta: Mapped[dict[str, str] | None] = mapped_column("metadata", JSON)  # the Conversations API's metadata
 
 
 class ConversationMessage(Base):

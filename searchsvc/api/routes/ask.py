@@ -1,4 +1,4 @@
-"""POST /v1/ask and conversations."""
+"""POST /v1/ask (its conversations are under routes/conversations.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from searchsvc.answering import Answerer, AnswerEvent, AskRequest
-from searchsvc.answering.conversation import ConversationMemory
-from searchsvc.api.auth import READ, WRITE
+from searchsvc.api.auth import READ
 from searchsvc.api.deps import Services, SvcDep
-from searchsvc.api.responses import ANSWER_EVENT_SCHEMA, ERRORS, AskOut, ConversationOut, Deleted
+from searchsvc.api.responses import ANSWER_EVENT_SCHEMA, ERRORS, AskOut
 from searchsvc.api.schemas import AskBody
 from searchsvc.errors import SearchsvcError
 
@@ -68,18 +67,3 @@ def _sse(events: Iterator[AnswerEvent]) -> Iterator[str]:
             yield f"event: {event.name}\ndata: {json.dumps(event.data(), default=str)}\n\n"
     except SearchsvcError as exc:
         yield f"event: error\ndata: {json.dumps({'error': {'code': exc.code, 'message': str(exc)}})}\n\n"
-
-
-@router.get(
-    "/conversations/{conversation_id}", dependencies=READ, summary="A conversation", response_model=ConversationOut
-)
-async def get_conversation(conversation_id: str, svc: SvcDep) -> Any:
-    return await run_in_threadpool(ConversationMemory(svc.store).transcript, conversation_id)
-
-
-@router.delete(
-    "/conversations/{conversation_id}", dependencies=WRITE, summary="Delete a conversation", response_model=Deleted
-)
-async def delete_conversation(conversation_id: str, svc: SvcDep) -> Any:
-    await run_in_threadpool(ConversationMemory(svc.store).delete, conversation_id)
-    return {"deleted": conversation_id}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,6 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchsvc.answering import Answerer, AskRequest
+from searchsvc.answering.conversation import ConversationMemory
 from searchsvc.api.auth import READ
 from searchsvc.api.chat_completions import read_conversation
 from searchsvc.api.chat_models import ChatMessageIn
@@ -21,10 +24,7 @@ from searchsvc.errors import InvalidInputError, NotFoundError
 from searchsvc.vector_stores.searching import translate_filter
 
 router = APIRouter(prefix="/v1", tags=["responses"], responses=ERRORS)
-NOT_YET = {
-    "conversation": "conversations are not offered on /v1/responses yet: send the earlier turns in input",
-    "previous_response_id": "responses are not stored yet: send the earlier turns in input",
-}
+NOT_YET = {"previous_response_id": "responses are not stored: send conversation (a conv_ id), or the turns in input"}
 EVENTS_SCHEMA = {"type": "object", "required": ["event", "data"],
                  "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}  # fmt: skip
 
@@ -41,6 +41,14 @@ class ResponsesBody(BaseModel):
     top_p: float | None = Field(None, ge=0, le=1)
     max_output_tokens: int | None = Field(None, ge=1)
     metadata: dict[str, str] | None = None
+    conversation: str | dict[str, str] | None = Field(None, description="A conversation's id: its turns come "
+                                                      "first, and this turn is added to it.")  # fmt: skip
+
+    def conversation_id(self) -> str | None:
+        value = self.conversation.get("id") if isinstance(self.conversation, dict) else self.conversation
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+            raise InvalidInputError("conversation must be a conversation id (conv_...)").at("conversation")
+        return value
 
 
 @router.post(
@@ -55,6 +63,9 @@ class ResponsesBody(BaseModel):
 )
 async def create_response(body: ResponsesBody, svc: SvcDep) -> Any:
     request = _ask_request(body, svc.chat is not None)
+    if request.conversation_id is not None:
+        earlier = await run_in_threadpool(_thread, svc, request.conversation_id)
+        request = replace(request, history=(*earlier, *(request.history or ())))
     try:
         answerer = await run_in_threadpool(lambda: Answerer(svc.store, svc.embedder_for(request.collection), svc.chat,
                                                             svc.settings))  # fmt: skip
@@ -63,7 +74,9 @@ async def create_response(body: ResponsesBody, svc: SvcDep) -> Any:
             "tools[0].vector_store_ids"
         ) from exc
     sent = body.model_dump(exclude_unset=True)
-    writer = ResponseWriter(body.model, sent, RESULTS in body.include, searching=True)
+    writer = ResponseWriter(
+        body.model, sent, RESULTS in body.include, searching=True, conversation=request.conversation_id
+    )
     if not body.stream:
         return JSONResponse(writer.complete(await run_in_threadpool(answerer.answer, request)))
     events = answerer.stream(request)
@@ -90,7 +103,15 @@ def _ask_request(body: ResponsesBody, generative: bool) -> AskRequest:
         model=body.model if generative else None,
         history=conversation.history,
         instructions=instructions,
+        conversation_id=body.conversation_id(),
     )
+
+
+def _thread(svc: Any, conversation_id: str) -> list[dict[str, str]]:
+    """The conversation's last turns (a 404 when there is no such conversation)."""
+    memory = ConversationMemory(svc.store)
+    memory.transcript(conversation_id)
+    return memory.history(conversation_id)
 
 
 def _file_search(tools: list[dict[str, Any]]) -> dict[str, Any]:
