@@ -50,6 +50,7 @@ def answer_messages(handler: Any, server: Any, body: dict[str, Any]) -> None:
              "input": json.loads(c["function"]["arguments"])}
             for c in calls
         ]  # fmt: skip
+        blocks = [{"type": "text", "text": reply.preamble}, *blocks] if reply.preamble else blocks
         stop = "tool_use"
     else:
         blocks, stop = [{"type": "text", "text": reply}], "end_turn"

@@ -53,6 +53,7 @@ class ToolCalls:
     """A scripted reply that calls functions: (name, arguments) pairs; arguments a dict or raw JSON text."""
 
     calls: list[tuple[str, Any]]
+    preamble: str = ""  # text the model writes before calling (Claude often does: "Let me search for that.")
 
     def entries(self, request_number: int) -> list[dict[str, Any]]:
         return [
@@ -345,7 +346,7 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             usage = {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
             ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()), "model": body["model"]}
             if not body.get("stream"):
-                message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": calls}
+                message = {"role": "assistant", "content": reply.preamble or None, "refusal": None, "tool_calls": calls}
                 choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
                 return self._send(200, {**ident, "object": "chat.completion", "choices": [choice], "usage": usage})
             self.send_response(200)
@@ -359,6 +360,8 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
                 self.wfile.write(f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode())
 
+            for word in reply.preamble.split(" ") if reply.preamble else []:
+                send({"role": "assistant", "content": word + " "})
             for index, call in enumerate(calls):
                 head = {"index": index, "id": call["id"], "type": "function"}
                 send(

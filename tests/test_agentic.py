@@ -49,10 +49,11 @@ def tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def two_searches(messages: list[dict[str, Any]]) -> Any:
-    """Search for quokkas (one passage), then for Redis (one passage, source 2), then answer citing it."""
+    """Search for quokkas (one passage), then for Redis (one passage, source 2), then answer citing it. The
+    first call comes after a preamble, as Claude writes them."""
     done = len(tool_messages(messages))
     if done == 0:
-        return ToolCalls([("search", {"query": "quokkas island", "k": 1})])
+        return ToolCalls([("search", {"query": "quokkas island", "k": 1})], preamble="Let me search for that.")
     if done == 1:
         return ToolCalls([("search", {"query": "Redis snapshots disk", "k": 1})])
     return ANSWER
@@ -94,6 +95,7 @@ def test_a_source_found_only_by_the_second_search_is_cited(
     first, second, third = scripted.chat_requests()
     assert [t["function"]["name"] for t in first.body["tools"]] == ["search", "read"]
     assert first.body["tool_choice"] == "auto" and "tool_calls" in second.body["messages"][-2]
+    assert second.body["messages"][-2]["content"] == "Let me search for that."  # the preamble stays the model's words
     shown = tool_messages(third.body["messages"])
     asked = [c["id"] for m in third.body["messages"] if m.get("tool_calls") for c in m["tool_calls"]]
     assert [m["tool_call_id"] for m in shown] == asked and len(asked) == 2

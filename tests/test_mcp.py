@@ -36,8 +36,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         yield native, env
 
 
-def over_http(native: str, key: str) -> Client:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+def over_http(native: str, key: str, scheme: str = "Bearer") -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"{scheme} {key}"}, timeout=60)
     return Client(streamable_http_client(f"{native}/mcp", http_client=http))
 
 
@@ -82,7 +82,7 @@ def test_a_read_only_key_sees_and_calls_read_tools_only_and_no_key_is_refused(
     served: tuple[str, dict[str, str]],
 ) -> None:
     async def session() -> None:
-        async with over_http(served[0], RO) as client:
+        async with over_http(served[0], RO, scheme="bearer") as client:  # the scheme in any case, as HTTP allows
             assert [t.name for t in (await client.list_tools()).tools] == EVERY_TOOL[:4]
             assert structured(await client.call_tool("search", {"query": "quokkas", "collection": "notes"}))
             refused = await client.call_tool("add_document", {"id": "x", "text": "y", "collection": "notes"})

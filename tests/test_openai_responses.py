@@ -7,16 +7,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
+from openai.types.responses import Response
 
 from tests.conftest import MODEL, cli_env, make_settings, remote_settings
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, Fault
 from tests.servers import serving
 
 pytestmark = pytest.mark.tools
 WOMBATS = "# Wombats\n\nWombats dig long burrows with their strong claws and rest in them by day.\n"
+
+
+def base_url_of(client: OpenAI) -> str:
+    return str(client.base_url).rstrip("/").removesuffix("/v1")
 
 
 def store_with_a_file(client: OpenAI, tmp_path: Path) -> tuple[str, str]:
@@ -54,8 +60,14 @@ def test_a_response_searches_the_store_and_cites_the_file(extractive: tuple[Open
     assert (note.type, note.file_id, note.filename) == ("file_citation", file_id, "wombats.md")
     assert response.output_text[note.index : note.index + 3] == "[1]"
     tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}]
-    plain = client.responses.create(model="m", input="Where do wombats rest?", tools=tools)
+    raw = client.responses.with_raw_response.create(model="m", input="Where do wombats rest?", tools=tools)
+    plain = Response.model_validate(raw.http_response.json())  # strictly, against the SDK's own types
     assert plain.output[0].results is None  # results only when included
+    earlier = [o.model_dump() for o in plain.output]
+    follow_up: Any = [{"role": "user", "content": "Where do wombats rest by day?"}, *earlier,
+                      {"role": "user", "content": "What do they dig with?"}]  # fmt: skip
+    again = client.responses.create(model="m", input=follow_up, tools=tools)  # an output passed back as input
+    assert again.output[0].queries == ["Where do wombats rest by day? What do they dig with?"]
 
 
 def test_a_streamed_response_sends_the_events_in_order(extractive: tuple[OpenAI, str, str]) -> None:
@@ -82,6 +94,8 @@ def test_what_is_not_offered_is_a_400_naming_the_field(extractive: tuple[OpenAI,
         ({"tools": [{"type": "file_search", "vector_store_ids": [store_id, "other"]}]}, "tools[0].vector_store_ids"),
         ({"tools": [{"type": "file_search", "vector_store_ids": ["nope"]}]}, "tools[0].vector_store_ids"),
         ({"tools": [search], "previous_response_id": "resp_1"}, "previous_response_id"),
+        ({"tools": [search], "text": {"format": {"type": "json_object"}}}, "text.format"),
+        ({"tools": [search], "background": True}, "background"),
     ]
     for body, param in cases:
         with pytest.raises(openai.BadRequestError) as refused:
@@ -148,6 +162,28 @@ def test_a_conversation_carries_turns_across_responses_and_lists_them_as_items(
         client.conversations.items.retrieve(note.id, conversation_id=conversation.id)
     updated = client.conversations.update(conversation.id, metadata={"topic": "burrows"})
     assert client.conversations.retrieve(conversation.id).metadata == updated.metadata == {"topic": "burrows"}
+    native = base_url_of(client)
+    asked = httpx.post(f"{native}/v1/ask", json={"question": "Where do wombats rest?", "collection": store_id,
+                                                 "conversation_id": conversation.id}, timeout=60)  # fmt: skip
+    assert asked.status_code == 200 and asked.json()["conversation_id"] == conversation.id
+    assert httpx.get(f"{native}/v1/conversations/{conversation.id}").json()["collection"] == store_id
     assert client.conversations.delete(conversation.id).deleted is True
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="m", input="Again?", tools=tools, conversation=conversation.id)
+
+
+def test_a_streamed_response_cut_by_the_chat_api_ends_with_response_failed(tmp_path: Path) -> None:
+    with FakeOpenAI() as fake:
+        settings = remote_settings(tmp_path, fake, embedding_model=MODEL)
+        with serving(cli_env(settings, fake, SEARCHSVC_MAX_RETRIES="0")) as url:
+            client = OpenAI(base_url=url, api_key="unused", max_retries=0)
+            store_id, _ = store_with_a_file(client, tmp_path)
+            tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}]
+            fake.chat_reply = "Wombats rest in their burrows by day, deep under the ground [1]."
+            fake.queue(Fault("cut_stream", only="/chat/completions"))
+            events = list(client.responses.create(model="m", input="Where do wombats rest?", tools=tools, stream=True))
+            assert events[-1].type == "response.failed" and events[-1].response.error.code == "server_error"
+            assert any(e.type == "response.output_text.delta" for e in events)
+            fake.queue(Fault("status", status=400, only="/chat/completions"))
+            with pytest.raises(openai.APIStatusError):  # before the first words: an HTTP error, not a 200 stream
+                list(client.responses.create(model="m", input="Where do wombats rest?", tools=tools, stream=True))

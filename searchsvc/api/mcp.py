@@ -37,6 +37,12 @@ INSTRUCTIONS = (
 )
 
 
+def bearer_token(header: str | None) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header (the scheme in any case, as HTTP allows)."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 class SearchsvcMCP(MCPServer):
     """An MCPServer whose write tools exist only for callers whose key may write."""
 
@@ -53,8 +59,7 @@ class SearchsvcMCP(MCPServer):
         """Stdio (no headers) and servers without keys write; over HTTP with keys, only a read-write key."""
         if headers is None or not self.keys:
             return True
-        token = (headers.get("authorization") or "").removeprefix("Bearer ").strip()
-        return key_scope(self.keys, token) == "rw"
+        return key_scope(self.keys, bearer_token(headers.get("authorization"))) == "rw"
 
     async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
         listed = await super()._handle_list_tools(ctx, params)
@@ -191,7 +196,7 @@ class McpEndpoint:
         keys = self.server.keys
         if keys and scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            token = headers.get("authorization", "").removeprefix("Bearer ").strip()
+            token = bearer_token(headers.get("authorization"))
             if not token or key_scope(keys, token) is None:
                 message = "a valid key is needed: send 'Authorization: Bearer <key>' (one of SEARCHSVC_API_KEYS)"
                 error = {"code": "unauthorized", "message": message, "type": "authentication_error", "param": None}

@@ -17,6 +17,7 @@ from typing import Any
 
 from searchsvc.answering import Answer, AnswerEvent
 from searchsvc.citations import MARKER
+from searchsvc.errors import SearchsvcError
 from searchsvc.vector_stores.searching import normalised
 
 RESULTS = "file_search_call.results"
@@ -77,7 +78,8 @@ def usage(answer: Answer) -> dict[str, Any]:
     raw = answer.usage or {}
     prompt = int(raw.get("prompt_tokens") or 0) + int(answer.rewrite_usage.get("prompt_tokens") or 0)
     completion = int(raw.get("completion_tokens") or 0) + int(answer.rewrite_usage.get("completion_tokens") or 0)
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": completion,
+    details = {"cached_tokens": 0, "cache_write_tokens": 0}
+    return {"input_tokens": prompt, "input_tokens_details": details, "output_tokens": completion,
             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + completion}  # fmt: skip
 
 
@@ -122,7 +124,18 @@ class ResponseWriter:
         return f"event: {kind}\ndata: {json.dumps(payload, default=str)}\n\n"
 
     def stream(self, events: Iterator[AnswerEvent]) -> Iterator[str]:
-        """The ``response.*`` events of a streamed answer, in the order OpenAI sends them."""
+        """The ``response.*`` events of a streamed answer, in the order OpenAI sends them; a failure after the
+        first words ends it with ``response.failed``."""
+        try:
+            yield from self._events(events)
+        except SearchsvcError as exc:
+            yield self._failed(str(exc))
+
+    def _failed(self, message: str) -> str:
+        error = {"code": "server_error", "message": message}
+        return self.event("response.failed", response={**self.response("failed", []), "error": error})
+
+    def _events(self, events: Iterator[AnswerEvent]) -> Iterator[str]:
         yield self.event("response.created", response=self.response("in_progress", []))
         yield self.event("response.in_progress", response=self.response("in_progress", []))
         index = 0
@@ -149,11 +162,7 @@ class ResponseWriter:
             elif event.name == "delta" and event.text:
                 yield self.event("response.output_text.delta", **where, delta=event.text, logprobs=[])
             elif event.name == "error":
-                error = {
-                    "code": (event.error or {}).get("code", "server_error"),
-                    "message": (event.error or {}).get("message"),
-                }
-                yield self.event("response.failed", response={**self.response("failed", []), "error": error})
+                yield self._failed(str((event.error or {}).get("message")))
                 return
             elif event.name == "done":
                 yield from self._closing(answer, where, index)

@@ -17,6 +17,8 @@ def get_or_create(session: Session, conversation_id: str | None, collection: str
         conversation = Conversation(id=conversation_id or uuid.uuid4().hex, collection=collection)
         session.add(conversation)
         session.flush()
+    elif not conversation.collection:
+        conversation.collection = collection  # made by the Conversations API: its first question names it
     return conversation
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchsvc.answering import Answerer, AskRequest
+from searchsvc.answering import Answerer, AnswerEvent, AskRequest
 from searchsvc.answering.conversation import ConversationMemory
 from searchsvc.api.auth import READ
 from searchsvc.api.chat_completions import read_conversation
@@ -80,16 +81,46 @@ async def create_response(body: ResponsesBody, svc: SvcDep) -> Any:
     if not body.stream:
         return JSONResponse(writer.complete(await run_in_threadpool(answerer.answer, request)))
     events = answerer.stream(request)
-    first = await run_in_threadpool(next, events)
+    opening = await run_in_threadpool(_opening, events)  # failures before the first words: plain HTTP errors
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-    return StreamingResponse(writer.stream(itertools.chain([first], events)), media_type="text/event-stream",
+    return StreamingResponse(writer.stream(itertools.chain(opening, events)), media_type="text/event-stream",
                              headers=headers)  # fmt: skip
 
 
-def _ask_request(body: ResponsesBody, generative: bool) -> AskRequest:
+def _opening(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
+    opened = []
+    for event in events:
+        opened.append(event)
+        if event.name != "sources":
+            break
+    return opened
+
+
+def _refuse_what_is_not_offered(body: ResponsesBody) -> None:
+    extra = body.model_extra or {}
     for name, reason in NOT_YET.items():
-        if name in (body.model_extra or {}):
+        if name in extra:
             raise InvalidInputError(f"{name}: {reason}").at(name)
+    text_format = (extra.get("text") or {}).get("format") if isinstance(extra.get("text"), dict) else None
+    if isinstance(text_format, dict) and text_format.get("type", "text") != "text":
+        raise InvalidInputError("text.format: answers are prose with [n] citations; only type 'text' is possible").at(
+            "text.format"
+        )
+    if extra.get("background"):
+        raise InvalidInputError(
+            "background: responses are written while you wait (stream: true shows them as they come)"
+        ).at("background")
+    choice = extra.get("tool_choice")
+    if choice not in (None, "auto", "required") and not (
+        isinstance(choice, dict) and choice.get("type") == "file_search"
+    ):
+        raise InvalidInputError("tool_choice: the file_search tool always runs; send auto, or leave it out").at(
+            "tool_choice"
+        )
+
+
+def _ask_request(body: ResponsesBody, generative: bool) -> AskRequest:
+    _refuse_what_is_not_offered(body)
     tool = _file_search(body.tools)
     conversation = read_conversation(_messages(body.input))
     instructions = "\n\n".join(part for part in (body.instructions, conversation.instructions) if part) or None
@@ -146,6 +177,8 @@ def _messages(given: str | list[dict[str, Any]]) -> list[ChatMessageIn]:
         raise InvalidInputError("input holds no message").at("input")
     messages = []
     for index, item in enumerate(given):
+        if item.get("type") == "file_search_call":
+            continue  # an earlier response's output passed back as input: its message items carry the turn
         if item.get("type", "message") != "message" or item.get("role") not in (
             "user",
             "assistant",
