@@ -188,3 +188,14 @@ class Answerer:
                 reply.text,
                 citations,
             )
+
+
+def opening_events(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
+    """The events up to the first piece of text: until then a failure (the rewrite, retrieval, the chat API
+    refusing) can still be answered as a plain HTTP error, not a 200 whose stream ends in an error."""
+    opened = []
+    for event in events:
+        opened.append(event)
+        if event.name != "sources":
+            break
+    return opened

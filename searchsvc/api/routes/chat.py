@@ -12,7 +12,8 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from searchsvc.answering import Answerer, AnswerEvent, AskRequest
+from searchsvc.answering import Answerer, AskRequest
+from searchsvc.answering.answerer import opening_events
 from searchsvc.api.auth import READ
 from searchsvc.api.chat_completions import (
     completion,
@@ -62,19 +63,8 @@ async def chat_completions(body: ChatCompletionBody, svc: SvcDep) -> Any:
         return JSONResponse(completion(answer, body.model))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     events = answerer.stream(request)
-    opening = await run_in_threadpool(_refusals_kept, _opening, events)
+    opening = await run_in_threadpool(_refusals_kept, opening_events, events)
     return _event_stream(stream_chunks(_closing(itertools.chain(opening, events), events), body.model, include_usage))
-
-
-def _opening(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
-    """The events up to the first piece of text: until then a failure (the rewrite, retrieval, the chat API
-    refusing) is still a plain HTTP error, not a 200 whose stream ends in an error."""
-    opened = []
-    for event in events:
-        opened.append(event)
-        if event.name != "sources":
-            break
-    return opened
 
 
 def _closing(lines: Iterator[Any], source: Iterator[Any]) -> Iterator[Any]:

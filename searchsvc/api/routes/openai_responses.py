@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchsvc.answering import Answerer, AnswerEvent, AskRequest
+from searchsvc.answering import Answerer, AskRequest
+from searchsvc.answering.answerer import opening_events
 from searchsvc.answering.conversation import ConversationMemory
 from searchsvc.api.auth import READ
 from searchsvc.api.chat_completions import read_conversation
@@ -81,19 +81,10 @@ async def create_response(body: ResponsesBody, svc: SvcDep) -> Any:
     if not body.stream:
         return JSONResponse(writer.complete(await run_in_threadpool(answerer.answer, request)))
     events = answerer.stream(request)
-    opening = await run_in_threadpool(_opening, events)  # failures before the first words: plain HTTP errors
+    opening = await run_in_threadpool(opening_events, events)  # failures before the first words: plain HTTP errors
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
     return StreamingResponse(writer.stream(itertools.chain(opening, events)), media_type="text/event-stream",
                              headers=headers)  # fmt: skip
-
-
-def _opening(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
-    opened = []
-    for event in events:
-        opened.append(event)
-        if event.name != "sources":
-            break
-    return opened
 
 
 def _refuse_what_is_not_offered(body: ResponsesBody) -> None:
