@@ -59,11 +59,46 @@ class ItemsCreate(BaseModel):
     items: list[MessageItem] = Field(min_length=1, max_length=20)
 
 
+class ConversationObject(BaseModel):
+    id: str
+    object: Literal["conversation"]
+    created_at: int = Field(description="Unix seconds.")
+    metadata: dict[str, str]
+
+
+class ConversationDeleted(BaseModel):
+    id: str
+    object: Literal["conversation.deleted"]
+    deleted: bool
+
+
+class ItemPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["input_text", "output_text"]
+    text: str
+
+
+class ItemOut(BaseModel):
+    type: Literal["message"]
+    id: str = Field(description="msg_<n>")
+    status: Literal["completed"]
+    role: str
+    content: list[ItemPart]
+
+
+class ItemList(BaseModel):
+    object: Literal["list"]
+    data: list[ItemOut]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
 def _stored(items: list[MessageItem]) -> list[dict[str, str]]:
     return [{"role": item.role, "content": item.text()} for item in items]
 
 
-@router.post("", dependencies=WRITE, summary="Create a conversation")
+@router.post("", dependencies=WRITE, summary="Create a conversation", response_model=ConversationObject)
 async def create_conversation(body: ConversationCreate, svc: SvcDep) -> Any:
     return await run_in_threadpool(ConversationMemory(svc.store).create, body.metadata, _stored(body.items))
 
@@ -74,18 +109,30 @@ async def get_conversation(conversation_id: ThreadId, svc: SvcDep) -> Any:
     return await run_in_threadpool(ConversationMemory(svc.store).transcript, conversation_id)
 
 
-@router.post("/{conversation_id}", dependencies=WRITE, summary="Update a conversation's metadata")
+@router.post(
+    "/{conversation_id}",
+    dependencies=WRITE,
+    summary="Update a conversation's metadata",
+    response_model=ConversationObject,
+)
 async def update_conversation(conversation_id: ThreadId, body: ConversationUpdate, svc: SvcDep) -> Any:
     return await run_in_threadpool(ConversationMemory(svc.store).update, conversation_id, body.metadata)
 
 
-@router.delete("/{conversation_id}", dependencies=WRITE, summary="Delete a conversation")
+@router.delete(
+    "/{conversation_id}", dependencies=WRITE, summary="Delete a conversation", response_model=ConversationDeleted
+)
 async def delete_conversation(conversation_id: ThreadId, svc: SvcDep) -> Any:
     await run_in_threadpool(ConversationMemory(svc.store).delete, conversation_id)
     return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
 
 
-@router.get("/{conversation_id}/items", dependencies=READ, summary="A conversation's items, a page at a time")
+@router.get(
+    "/{conversation_id}/items",
+    dependencies=READ,
+    summary="A conversation's items, a page at a time",
+    response_model=ItemList,
+)
 async def list_items(
     conversation_id: ThreadId,
     svc: SvcDep,
@@ -96,16 +143,23 @@ async def list_items(
     return await run_in_threadpool(ConversationMemory(svc.store).items, conversation_id, limit, order, after)
 
 
-@router.post("/{conversation_id}/items", dependencies=WRITE, summary="Add items to a conversation")
+@router.post(
+    "/{conversation_id}/items", dependencies=WRITE, summary="Add items to a conversation", response_model=ItemList
+)
 async def add_items(conversation_id: ThreadId, body: ItemsCreate, svc: SvcDep) -> Any:
     return await run_in_threadpool(ConversationMemory(svc.store).add_items, conversation_id, _stored(body.items))
 
 
-@router.get("/{conversation_id}/items/{item_id}", dependencies=READ, summary="One item")
+@router.get("/{conversation_id}/items/{item_id}", dependencies=READ, summary="One item", response_model=ItemOut)
 async def get_item(conversation_id: ThreadId, item_id: ItemId, svc: SvcDep) -> Any:
     return await run_in_threadpool(ConversationMemory(svc.store).item, conversation_id, item_id)
 
 
-@router.delete("/{conversation_id}/items/{item_id}", dependencies=WRITE, summary="Delete one item")
+@router.delete(
+    "/{conversation_id}/items/{item_id}",
+    dependencies=WRITE,
+    summary="Delete one item",
+    response_model=ConversationObject,
+)
 async def delete_item(conversation_id: ThreadId, item_id: ItemId, svc: SvcDep) -> Any:
     return await run_in_threadpool(ConversationMemory(svc.store).delete_item, conversation_id, item_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +28,19 @@ router = APIRouter(prefix="/v1", tags=["responses"], responses=ERRORS)
 NOT_YET = {"previous_response_id": "responses are not stored: send conversation (a conv_ id), or the turns in input"}
 EVENTS_SCHEMA = {"type": "object", "required": ["event", "data"],
                  "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}  # fmt: skip
+
+
+class ResponseOut(BaseModel):
+    """OpenAI's ``response`` object (the fields searchsvc fills; the SDK's type has them all)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: Literal["response"]
+    created_at: int
+    status: Literal["completed", "failed", "in_progress"]
+    model: str
+    output: list[dict[str, Any]] = Field(description="A file_search_call item, then the message item.")
+    usage: dict[str, Any] | None
 
 
 class ResponsesBody(BaseModel):
@@ -60,7 +73,7 @@ class ResponsesBody(BaseModel):
     "`file_search_call` item and a `message` whose `output_text` carries `file_citation` annotations. "
     "`stream: true` sends the `response.*` events.",
     response_model=None,
-    responses={200: {"content": {"text/event-stream": {"schema": EVENTS_SCHEMA}}}},
+    responses={200: {"model": ResponseOut, "content": {"text/event-stream": {"schema": EVENTS_SCHEMA}}}},
 )
 async def create_response(body: ResponsesBody, svc: SvcDep) -> Any:
     request = _ask_request(body, svc.chat is not None)
