@@ -187,3 +187,13 @@ def test_a_streamed_response_cut_by_the_chat_api_ends_with_response_failed(tmp_p
             fake.queue(Fault("status", status=400, only="/chat/completions"))
             with pytest.raises(openai.APIStatusError):  # before the first words: an HTTP error, not a 200 stream
                 list(client.responses.create(model="m", input="Where do wombats rest?", tools=tools, stream=True))
+
+
+def test_an_item_id_past_the_number_range_is_a_404_not_a_server_error(extractive: tuple[OpenAI, str, str]) -> None:
+    client = extractive[0]
+    conversation = client.conversations.create()
+    for item in ("msg_801843126703", "msg_999999999999999999"):
+        with pytest.raises(openai.NotFoundError):
+            client.conversations.items.retrieve(item, conversation_id=conversation.id)
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.items.list(conversation.id, after="msg_801843126703")

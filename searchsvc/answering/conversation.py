@@ -12,6 +12,7 @@ from searchsvc.store import Store
 
 HISTORY_MESSAGES = 6  # the turns a follow-up question is rewritten with
 ITEM_PREFIX = "msg_"  # a message's item id: msg_<its number>
+MAX_ITEM_NUMBER = 2**31 - 1  # message numbers are 32-bit integers on PostgreSQL
 
 
 def conversation_object(conversation: Conversation) -> dict[str, Any]:
@@ -132,7 +133,8 @@ class ConversationMemory:
     @staticmethod
     def _item(session: Any, conversation_id: str, item_id: str) -> ConversationMessage:
         number = item_id.removeprefix(ITEM_PREFIX)
-        message = session.get(ConversationMessage, int(number)) if number.isdigit() else None
+        in_range = number.isdigit() and int(number) <= MAX_ITEM_NUMBER  # an id past the column's range names nothing
+        message = session.get(ConversationMessage, int(number)) if in_range else None
         if message is None or message.conversation_id != conversation_id:
             raise NotFoundError(f"no item {item_id!r} in conversation {conversation_id!r}")
         return message
