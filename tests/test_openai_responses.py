@@ -197,3 +197,11 @@ def test_an_item_id_past_the_number_range_is_a_404_not_a_server_error(extractive
             client.conversations.items.retrieve(item, conversation_id=conversation.id)
     with pytest.raises(openai.NotFoundError):
         client.conversations.items.list(conversation.id, after="msg_801843126703")
+
+
+def test_texts_with_nul_are_stored_as_every_stored_text_is(extractive: tuple[OpenAI, str, str]) -> None:
+    client = extractive[0]
+    conversation = client.conversations.create(items=[{"type": "message", "role": "user", "content": "a\x00b"}],
+                                               metadata={"k": "v\x00"})  # fmt: skip
+    assert conversation.metadata == {"k": "v\ufffd"}
+    assert client.conversations.items.list(conversation.id).data[0].content[0].text == "a\ufffdb"

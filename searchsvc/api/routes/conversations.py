@@ -13,6 +13,7 @@ from searchsvc.answering.conversation import ConversationMemory
 from searchsvc.api.auth import READ, WRITE
 from searchsvc.api.deps import SvcDep
 from searchsvc.api.responses import ERRORS, ConversationOut
+from searchsvc.textclean import clean_text
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"], responses=ERRORS)
 ThreadId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -95,12 +96,17 @@ class ItemList(BaseModel):
 
 
 def _stored(items: list[MessageItem]) -> list[dict[str, str]]:
-    return [{"role": item.role, "content": item.text()} for item in items]
+    """The items' texts as they can be stored (NUL and lone surrogates replaced, as for every stored text)."""
+    return [{"role": item.role, "content": clean_text(item.text())} for item in items]
+
+
+def _metadata(metadata: dict[str, str] | None) -> dict[str, str] | None:
+    return None if metadata is None else {clean_text(k): clean_text(v) for k, v in metadata.items()}
 
 
 @router.post("", dependencies=WRITE, summary="Create a conversation", response_model=ConversationObject)
 async def create_conversation(body: ConversationCreate, svc: SvcDep) -> Any:
-    return await run_in_threadpool(ConversationMemory(svc.store).create, body.metadata, _stored(body.items))
+    return await run_in_threadpool(ConversationMemory(svc.store).create, _metadata(body.metadata), _stored(body.items))
 
 
 @router.get("/{conversation_id}", dependencies=READ, summary="A conversation", response_model=ConversationOut)
@@ -116,7 +122,7 @@ async def get_conversation(conversation_id: ThreadId, svc: SvcDep) -> Any:
     response_model=ConversationObject,
 )
 async def update_conversation(conversation_id: ThreadId, body: ConversationUpdate, svc: SvcDep) -> Any:
-    return await run_in_threadpool(ConversationMemory(svc.store).update, conversation_id, body.metadata)
+    return await run_in_threadpool(ConversationMemory(svc.store).update, conversation_id, _metadata(body.metadata))
 
 
 @router.delete(
