@@ -22,6 +22,7 @@ from searchsvc.answering.types import Citation
 from searchsvc.api.chat_models import ChatCompletionBody, ChatMessageIn
 from searchsvc.citations import MARKER
 from searchsvc.errors import InvalidInputError
+from searchsvc.vector_stores.searching import file_of
 
 RAG_PREFIX = "rag:"
 MAX_MESSAGE_CHARS = 65_536  # any one message of a rag: request
@@ -164,8 +165,7 @@ def annotations(text: str, citations: list[Citation]) -> list[dict[str, Any]]:
 
 def _annotation(citation: Citation, start: int, end: int) -> dict[str, Any]:
     hit = citation.source.hit
-    file_id = str(hit.metadata.get("file_id") or hit.document_key)
-    filename = str(hit.metadata.get("filename") or hit.path or hit.document_key)
+    file_id, filename = file_of(hit)
     return {
         "type": "file_citation",
         "file_citation": {

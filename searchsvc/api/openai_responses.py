@@ -16,22 +16,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from searchsvc.answering import Answer, AnswerEvent
+from searchsvc.api.chat_completions import usage as chat_usage
 from searchsvc.citations import MARKER
 from searchsvc.errors import SearchsvcError
-from searchsvc.vector_stores.searching import normalised
+from searchsvc.vector_stores.searching import file_of, normalised
 
 RESULTS = "file_search_call.results"
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
-
-
-def file_of(hit: Any) -> tuple[str, str]:
-    """The uploaded file a hit came from (or the document's key and path when it came from no file)."""
-    return str(hit.metadata.get("file_id") or hit.document_key), str(
-        hit.metadata.get("filename") or hit.path or hit.document_key
-    )
 
 
 def file_citations(answer: Answer) -> list[dict[str, Any]]:
@@ -75,9 +69,9 @@ def message(item_id: str, text: str, annotations: list[dict[str, Any]], done: bo
 
 
 def usage(answer: Answer) -> dict[str, Any]:
-    raw = answer.usage or {}
-    prompt = int(raw.get("prompt_tokens") or 0) + int(answer.rewrite_usage.get("prompt_tokens") or 0)
-    completion = int(raw.get("completion_tokens") or 0) + int(answer.rewrite_usage.get("completion_tokens") or 0)
+    """Every chat call's tokens (chat_completions.usage), in the Responses API's names."""
+    summed = chat_usage(answer)
+    prompt, completion = summed["prompt_tokens"], summed["completion_tokens"]
     details = {"cached_tokens": 0, "cache_write_tokens": 0}
     return {"input_tokens": prompt, "input_tokens_details": details, "output_tokens": completion,
             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + completion}  # fmt: skip

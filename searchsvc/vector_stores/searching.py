@@ -79,12 +79,19 @@ def search_store(
     return sorted(best.values(), key=lambda pair: -pair[1])[:max_results]
 
 
+def file_of(hit: SearchHit) -> tuple[str, str]:
+    """The uploaded file a hit came from, as (file id, file name); a document that came from no uploaded file
+    (ingested by the CLI or an upsert) is named by its key and path."""
+    return str(hit.metadata.get("file_id") or hit.document_key), str(
+        hit.metadata.get("filename") or hit.path or hit.document_key
+    )
+
+
 def result_json(hit: SearchHit, score: float, attributes: dict[str, Any] | None) -> dict[str, Any]:
     """One result in OpenAI's shape; a document that came from no uploaded file (ingested by the CLI or an
     upsert) is named by its key and path."""
     metadata = hit.metadata
-    file_id = str(metadata.get("file_id") or hit.document_key)
-    filename = str(metadata.get("filename") or hit.path or hit.document_key)
+    file_id, filename = file_of(hit)
     if attributes is None:
         attributes = {k: v for k, v in metadata.items() if k not in FILE_FIELDS and isinstance(v, str | int | float)}
     return {
