@@ -89,18 +89,60 @@ def test_what_is_not_offered_is_a_400_naming_the_field(extractive: tuple[OpenAI,
     search: Any = {"type": "file_search", "vector_store_ids": [store_id]}
     function: Any = {"type": "function", "name": "f", "parameters": {"type": "object"}}
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"tools": [search, function]}, "tools"),
-        ({"tools": []}, "tools"),
+        ({"tools": [search, function]}, "tools"),  # function tools need a chat model
+        ({"tools": []}, "tools"),  # so does a plain response
+        ({"tools": [search, {"type": "web_search"}]}, "tools[1].type"),
+        ({"tools": [search, search]}, "tools[1]"),
         ({"tools": [{"type": "file_search", "vector_store_ids": [store_id, "other"]}]}, "tools[0].vector_store_ids"),
         ({"tools": [{"type": "file_search", "vector_store_ids": ["nope"]}]}, "tools[0].vector_store_ids"),
-        ({"tools": [search], "previous_response_id": "resp_1"}, "previous_response_id"),
+        ({"tools": [search], "previous_response_id": "resp_1", "conversation": "conv_1"}, "previous_response_id"),
+        ({"tools": [search], "input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]}, "input"),
         ({"tools": [search], "text": {"format": {"type": "json_object"}}}, "text.format"),
         ({"tools": [search], "background": True}, "background"),
     ]
     for body, param in cases:
         with pytest.raises(openai.BadRequestError) as refused:
-            client.responses.create(model="m", input="Where do wombats rest?", **body)
+            client.responses.create(**{"model": "m", "input": "Where do wombats rest?", **body})
         assert refused.value.body["param"] == param, refused.value.body
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="m", input="Where?", tools=[search], previous_response_id="resp_1")
+
+
+def test_several_vector_stores_are_searched_together(extractive: tuple[OpenAI, str, str], tmp_path: Path) -> None:
+    client, store_id, file_id = extractive
+    note = tmp_path / "platypus.md"
+    note.write_text("# Platypus\n\nThe platypus lays eggs and hunts shrimp underwater with its bill.\n")
+    uploaded = client.files.create(file=note.open("rb"), purpose="assistants")
+    other = client.vector_stores.create(name="egg layers")
+    added = client.vector_stores.files.create_and_poll(file_id=uploaded.id, vector_store_id=other.id)
+    assert added.status == "completed"
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store_id, other.id]}]
+    for question, found in (("What does the platypus hunt underwater?", uploaded.id),
+                            ("Where do wombats rest by day?", file_id)):  # fmt: skip
+        response = client.responses.create(model="m", input=question, tools=tools, include=["file_search_call.results"])
+        assert response.output[0].results and response.output[0].results[0].file_id == found
+        assert response.output[1].content[0].annotations[0].file_id == found
+
+
+def test_a_stored_response_is_retrieved_listed_and_deleted(extractive: tuple[OpenAI, str, str]) -> None:
+    client, store_id, _ = extractive
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}]
+    first = client.responses.create(model="m", input="Where do wombats rest by day?", tools=tools)
+    assert first.store is True and client.responses.retrieve(first.id).output_text == first.output_text
+    follow = client.responses.create(model="m", input="What do they dig with?", tools=tools,
+                                     previous_response_id=first.id)  # fmt: skip
+    assert follow.previous_response_id == first.id
+    assert follow.output[0].queries == ["Where do wombats rest by day? What do they dig with?"]
+    items = client.responses.input_items.list(follow.id)
+    assert [i.content[0].text for i in items.data] == ["What do they dig with?"] and items.data[0].id.startswith("msg_")
+    unkept = client.responses.create(model="m", input="Where do wombats rest?", tools=tools, store=False)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unkept.id)
+    client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="m", input="And?", tools=tools, previous_response_id=follow.id)
 
 
 def test_a_generative_response_sees_the_instructions_and_the_earlier_turn(tmp_path: Path) -> None:

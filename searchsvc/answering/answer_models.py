@@ -18,6 +18,7 @@ from searchsvc.errors import ProviderError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.token_counting import TiktokenCounter
+from searchsvc.providers.tool_calls import ToolCallPieces
 
 log = logging.getLogger("searchsvc.answering")
 NO_ANSWER = "I don't know: nothing in the collection is relevant enough to answer that question."
@@ -65,9 +66,11 @@ class AnswerModel(ABC):
         params: dict[str, Any],
         live: bool,
         instructions: str | None = None,
+        turns: Messages | None = None,
     ) -> Draft:
         """An answer to ``question`` from ``sources``; ``live`` streams it as it is written; ``instructions``
-        are the caller's, shown to a chat model after searchsvc's own."""
+        are the caller's, shown to a chat model after searchsvc's own; ``turns`` (function calls and their
+        outputs) come after the question."""
 
 
 class ExtractiveAnswerModel(AnswerModel):
@@ -90,6 +93,7 @@ class ExtractiveAnswerModel(AnswerModel):
         params: dict[str, Any],
         live: bool,
         instructions: str | None = None,
+        turns: Messages | None = None,
     ) -> Draft:
         found = extract(self.embedder, question, sources)
         if found is None or (self.sentence_floor is not None and found.best_score < self.sentence_floor):
@@ -129,12 +133,18 @@ class ChatAnswerModel(AnswerModel):
         params: dict[str, Any],
         live: bool,
         instructions: str | None = None,
+        turns: Messages | None = None,
     ) -> Draft:
-        messages, used = answer_prompt(question, sources, self.context_tokens, self.counter, instructions)
-        return ChatDraft(self.chat, messages, used, model, params, live)
+        functions = bool(params.get("tools"))
+        messages, used = answer_prompt(question, sources, self.context_tokens, self.counter, instructions, functions)
+        return ChatDraft(self.chat, [*messages, *(turns or [])], used, model, params, live)
 
 
 class ChatDraft(Draft):
+    """A chat model's answer. Its ``[n]`` markers are checked against the sources as they stream, unless
+    ``cites`` is off (a plain reply, no sources); calls of the caller's functions are gathered into
+    ``reply.tool_calls``."""
+
     def __init__(
         self,
         chat: ChatProvider,
@@ -143,33 +153,43 @@ class ChatDraft(Draft):
         model: str | None,
         params: dict[str, Any],
         live: bool,
+        cites: bool = True,
     ) -> None:
         super().__init__(sources)
         self.chat, self.messages, self.model, self.params, self.live = chat, messages, model, params, live
+        self.cites = cites
 
     def pieces(self) -> Iterator[str]:
-        guard = StreamingCitationFilter(len(self.sources))
+        guard = StreamingCitationFilter(len(self.sources)) if self.cites else None
         started = time.perf_counter()
         written: list[str] = []
-        if self.live:
-            for delta in self.chat.stream(self.messages, self.model, self.params):
-                self.reply.usage = delta.usage or self.reply.usage
-                self.reply.finish_reason = delta.finish_reason or self.reply.finish_reason
-                written.append(guard.feed(delta.text))
-                yield written[-1]
-        else:
-            result = self.chat.complete(self.messages, self.model, self.params)
-            self.reply.model, self.reply.usage, self.reply.finish_reason = (
-                result.model,
-                result.usage,
-                result.finish_reason,
-            )
-            written.append(guard.feed(result.text))
+        for text in self._texts():
+            written.append(guard.feed(text) if guard else text)
             yield written[-1]
-        written.append(guard.flush())
+        written.append(guard.flush() if guard else "")
         yield written[-1]
-        self.reply.text, self.reply.cited, self.reply.invalid_citations = "".join(written), guard.cited, guard.invalid
+        self.reply.text = "".join(written)
+        if guard:
+            self.reply.cited, self.reply.invalid_citations = guard.cited, guard.invalid
+        self.reply.answered = bool(self.reply.text) or not self.reply.tool_calls
         self.reply.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+
+    def _texts(self) -> Iterator[str]:
+        """The model's text as it comes (whole, when not live); its function calls into ``reply``."""
+        reply = self.reply
+        if not self.live:
+            result = self.chat.complete(self.messages, self.model, self.params)
+            reply.model, reply.usage, reply.finish_reason = result.model, result.usage, result.finish_reason
+            reply.tool_calls = result.tool_calls
+            yield result.text
+            return
+        calls = ToolCallPieces()
+        for delta in self.chat.stream(self.messages, self.model, self.params):
+            reply.usage = delta.usage or reply.usage
+            reply.finish_reason = delta.finish_reason or reply.finish_reason
+            calls.feed(delta.tool_calls)
+            yield delta.text
+        reply.tool_calls = calls.calls()
 
 
 def answer_model(chat: ChatProvider | None, embedder: EmbeddingProvider, settings: Settings) -> AnswerModel:

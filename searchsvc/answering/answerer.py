@@ -7,7 +7,7 @@ the turn. ``stream`` sends its events as they come; ``answer`` collects them int
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,9 +28,17 @@ from searchsvc.textclean import clean_text
 class Answerer:
     """Answers questions over one store with one embedder and an answer model (chat or extractive)."""
 
-    def __init__(self, store: Store, embedder: EmbeddingProvider, chat: ChatProvider | None, settings: Settings):
+    def __init__(
+        self,
+        store: Store,
+        embedder: EmbeddingProvider,
+        chat: ChatProvider | None,
+        settings: Settings,
+        embedders: Mapping[str, EmbeddingProvider] | None = None,
+    ):
         self.store = store
         self.embedder = embedder
+        self.embedders = dict(embedders or {})  # the embedder of each of a request's ``also`` collections
         self.settings = settings
         self.model: AnswerModel = answer_model(chat, embedder, settings)
         self.memory = ConversationMemory(store)
@@ -60,19 +68,9 @@ class Answerer:
         answer = Answer(question, query, self.mode, draft.reply.answered, draft.sources)
         answer.rewrite_usage = rewrite_usage
         yield AnswerEvent("sources", answer)
-        written = False
-        try:
-            for piece in draft.pieces():
-                if piece:
-                    written = True
-                    yield AnswerEvent("delta", answer, text=piece)
-        except ProviderError as exc:
-            if not live or not written:
-                raise  # nothing was written: the caller gets the provider's error itself
-            yield AnswerEvent("error", answer, error={"code": "stream_cut", "message": f"the answer was cut: {exc}"})
-            return
-        self._complete(answer, draft, request)
-        yield AnswerEvent("done", answer)
+        if (yield from written_events(draft, answer, live)):
+            self._complete(answer, draft, request)
+            yield AnswerEvent("done", answer)
 
     def _agentic(self, request: AskRequest, live: bool) -> Iterator[AnswerEvent]:
         """The model searches and reads through tools (answering/agent.py); the thread is shown to it as is."""
@@ -126,21 +124,19 @@ class Answerer:
         return Answer(question, query, self.mode, True, used, answers=answers)
 
     def retrieve(self, query: str, request: AskRequest) -> list[AnswerSource]:
-        """Sources for an answer. The default floor is on cosine similarity, so it applies in vector and
-        hybrid modes; keyword scores have another scale (BM25) and get no default floor."""
-        floor = request.min_score
-        if floor is None and request.mode != "keyword":
-            floor = self.settings.answer_floor(self.embedder.model)
-        hits = search(
-            self.store,
-            self.embedder,
-            request.collection,
-            query,
-            request.k,
-            filter=request.filter,
-            min_score=floor,
-            mode=request.mode,
-        ).hits
+        """Sources for an answer, from the request's collection and any ``also`` collections (their hits
+        merged by score, the best ``k`` kept). The default floor is on cosine similarity, so it applies in
+        vector and hybrid modes; keyword scores have another scale (BM25) and get no default floor."""
+        hits = []
+        for collection in (request.collection, *request.also):
+            embedder = self.embedder if collection == request.collection else self.embedders[collection]
+            floor = request.min_score
+            if floor is None and request.mode != "keyword":
+                floor = self.settings.answer_floor(embedder.model)
+            hits += search(self.store, embedder, collection, query, request.k, filter=request.filter,
+                           min_score=floor, mode=request.mode).hits  # fmt: skip
+        if request.also:
+            hits = sorted(hits, key=lambda hit: -hit.score)[: request.k]
         return [AnswerSource(number, hit) for number, hit in enumerate(hits, start=1)]
 
     def citations(self, text: str, sources: list[AnswerSource], cited: list[int]) -> list[Citation]:
@@ -162,10 +158,12 @@ class Answerer:
 
     def _draft(self, request: AskRequest, question: str, query: str, live: bool) -> Draft:
         sources = self.retrieve(query, request)
-        if not sources:
-            return Refusal([])
+        if not sources and not request.params.get("tools"):
+            return Refusal([])  # (offered functions, the model may answer with them)
         prompt_question = self._prompt_question(request, question, query)
-        return self.model.draft(prompt_question, sources, request.model, request.params, live, request.instructions)
+        turns = list(request.tool_turns)
+        return self.model.draft(prompt_question, sources, request.model, request.params, live, request.instructions,
+                                turns)  # fmt: skip
 
     @staticmethod
     def _prompt_question(request: AskRequest, question: str, query: str) -> str:
@@ -176,9 +174,9 @@ class Answerer:
         reply = draft.reply
         answer.text, answer.invalid_citations = reply.text, reply.invalid_citations
         answer.model, answer.usage, answer.latency_ms = reply.model, reply.usage, reply.latency_ms
-        answer.finish_reason = reply.finish_reason
+        answer.finish_reason, answer.tool_calls, answer.answered = reply.finish_reason, reply.tool_calls, reply.answered
         answer.citations = self.citations(reply.text, draft.sources, reply.cited)
-        if request.conversation_id is not None:
+        if request.conversation_id is not None and reply.text:  # a reply that only calls functions is no turn yet
             citations = [c.as_dict() for c in answer.citations]
             answer.conversation_id = self.memory.remember(
                 request.conversation_id,
@@ -188,6 +186,23 @@ class Answerer:
                 reply.text,
                 citations,
             )
+
+
+def written_events(draft: Draft, answer: Answer, live: bool) -> Generator[AnswerEvent, None, bool]:
+    """A draft's text as ``delta`` events; False when a provider cut it after the first words (then the last
+    event is an ``error``: what was sent cannot be taken back)."""
+    written = False
+    try:
+        for piece in draft.pieces():
+            if piece:
+                written = True
+                yield AnswerEvent("delta", answer, text=piece)
+    except ProviderError as exc:
+        if not live or not written:
+            raise  # nothing was written: the caller gets the provider's error itself
+        yield AnswerEvent("error", answer, error={"code": "stream_cut", "message": f"the answer was cut: {exc}"})
+        return False
+    return True
 
 
 def opening_events(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:

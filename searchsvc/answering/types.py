@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from searchsvc.providers.tool_calls import ToolCall
 from searchsvc.search import SearchHit
 
 EventName = Literal["sources", "delta", "done", "error", "tool_call", "tool_result"]
@@ -28,6 +29,10 @@ class AskRequest:
     instructions: str | None = None  # the caller's system messages, shown to the chat model after ours
     agentic: bool = False  # the model searches and reads through tools, in rounds (answering/agent.py)
     max_steps: int | None = None  # agentic rounds of tool calls; default from settings
+    # The caller's function tools go in ``params`` (``tools``, ``tool_choice``); ``tool_turns`` are the calls
+    # the model made and their outputs, in OpenAI's chat format, shown after the question.
+    tool_turns: tuple[dict[str, Any], ...] = ()
+    also: tuple[str, ...] = ()  # more collections retrieved from (their hits merged by score)
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class ModelReply:
     latency_ms: float | None = None
     answered: bool = True
     finish_reason: str | None = None  # the chat model's: "stop", or "length" when max_tokens cut it
+    tool_calls: list[ToolCall] = field(default_factory=list)  # the caller's functions the model called
 
 
 @dataclass
@@ -120,6 +126,7 @@ class Answer:
     rewrite_usage: dict[str, Any] = field(default_factory=dict)  # tokens spent rewriting a follow-up
     finish_reason: str | None = None
     agent: dict[str, Any] | None = None  # agentic answers: {"steps", "stopped_by"}
+    tool_calls: list[ToolCall] = field(default_factory=list)  # the caller's functions the model called
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of /v1/ask and ``searchsvc ask --json``."""

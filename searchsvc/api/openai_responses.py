@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from searchsvc.answering import Answer, AnswerEvent
 from searchsvc.api.chat_completions import usage as chat_usage
 from searchsvc.citations import MARKER
 from searchsvc.errors import SearchsvcError
+from searchsvc.providers.tool_calls import ToolCall
 from searchsvc.vector_stores.searching import file_of, normalised
 
 RESULTS = "file_search_call.results"
@@ -77,27 +78,36 @@ def usage(answer: Answer) -> dict[str, Any]:
             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + completion}  # fmt: skip
 
 
-class ResponseWriter:
-    """One response being written: its fixed fields, its items, and (streamed) the events' numbering."""
+def function_call(call: ToolCall, item_id: str, done: bool) -> dict[str, Any]:
+    """A ``function_call`` item: a call of the caller's function, for the caller to run."""
+    arguments = call.arguments if done else ""
+    call_id = call.id or item_id.replace("fc_", "call_", 1)  # some servers leave the id out
+    return {"id": item_id, "type": "function_call", "call_id": call_id, "name": call.name, "arguments": arguments,
+            "status": "completed" if done else "in_progress"}  # fmt: skip
 
-    def __init__(
-        self, model: str, request: dict[str, Any], include_results: bool, searching: bool, conversation: str | None
-    ) -> None:
+
+class ResponseWriter:
+    """One response being written: its fixed fields, its items, and (streamed) the events' numbering.
+    ``keep`` is called with the finished response (to store it)."""
+
+    def __init__(self, model: str, request: dict[str, Any], include_results: bool, searching: bool,
+                 conversation: str | None, keep: Callable[[dict[str, Any]], None] | None = None) -> None:  # fmt: skip
         self.id, self.created, self.conversation = new_id("resp"), int(time.time()), conversation
         self.model, self.request, self.include_results, self.searching = model, request, include_results, searching
         self.search_id, self.message_id = new_id("fs"), new_id("msg")
-        self.sequence = 0
+        self.sequence, self.keep, self.message_open = 0, keep, False
 
     def response(self, status: str, output: list[dict[str, Any]], answer: Answer | None = None) -> dict[str, Any]:
+        request = self.request
         body = {
             "id": self.id, "object": "response", "created_at": self.created, "status": status, "model": self.model,
-            "output": output, "error": None, "incomplete_details": None,
-            "instructions": self.request.get("instructions"),
-            "metadata": self.request.get("metadata") or {}, "parallel_tool_calls": True,
-            "temperature": self.request.get("temperature"), "top_p": self.request.get("top_p"),
-            "max_output_tokens": self.request.get("max_output_tokens"), "tool_choice": "auto",
-            "tools": self.request.get("tools") or [], "text": {"format": {"type": "text"}}, "truncation": "disabled",
-            "previous_response_id": None, "store": False, "usage": usage(answer) if answer is not None else None,
+            "output": output, "error": None, "incomplete_details": None, "instructions": request.get("instructions"),
+            "metadata": request.get("metadata") or {}, "parallel_tool_calls": request.get("parallel_tool_calls", True),
+            "temperature": request.get("temperature"), "top_p": request.get("top_p"),
+            "max_output_tokens": request.get("max_output_tokens"), "tool_choice": request.get("tool_choice", "auto"),
+            "tools": request.get("tools") or [], "text": {"format": {"type": "text"}}, "truncation": "disabled",
+            "previous_response_id": request.get("previous_response_id"), "store": request.get("store", True),
+            "usage": usage(answer) if answer is not None else None,
             "conversation": {"id": self.conversation} if self.conversation else None,
         }  # fmt: skip
         if answer is not None:
@@ -107,10 +117,18 @@ class ResponseWriter:
 
     def output(self, answer: Answer) -> list[dict[str, Any]]:
         items = [search_call(self.search_id, answer, self.include_results)] if self.searching else []
-        return [*items, message(self.message_id, answer.text or "", file_citations(answer), done=True)]
+        if answer.text or not answer.tool_calls:
+            items.append(message(self.message_id, answer.text or "", file_citations(answer), done=True))
+        return items + [function_call(call, self.call_item_id(n), True) for n, call in enumerate(answer.tool_calls)]
+
+    def call_item_id(self, number: int) -> str:
+        return f"fc_{self.id.removeprefix('resp_')}_{number}"
 
     def complete(self, answer: Answer) -> dict[str, Any]:
-        return self.response("completed", self.output(answer), answer)
+        finished = self.response("completed", self.output(answer), answer)
+        if self.keep is not None:
+            self.keep(finished)
+        return finished
 
     def event(self, kind: str, **data: Any) -> str:
         payload = {"type": kind, "sequence_number": self.sequence, **data}
@@ -132,36 +150,49 @@ class ResponseWriter:
     def _events(self, events: Iterator[AnswerEvent]) -> Iterator[str]:
         yield self.event("response.created", response=self.response("in_progress", []))
         yield self.event("response.in_progress", response=self.response("in_progress", []))
-        index = 0
         if self.searching:
             yield self.event(
                 "response.output_item.added", output_index=0, item=search_call(self.search_id, None, False)
             )
             for phase in ("in_progress", "searching"):
                 yield self.event(f"response.file_search_call.{phase}", output_index=0, item_id=self.search_id)
-            index = 1
-        where = {"item_id": self.message_id, "output_index": index, "content_index": 0}
         for event in events:
-            answer = event.answer
-            if event.name == "sources":
-                if self.searching:
-                    yield self.event("response.file_search_call.completed", output_index=0, item_id=self.search_id)
-                    done = search_call(self.search_id, answer, self.include_results)
-                    yield self.event("response.output_item.done", output_index=0, item=done)
-                yield self.event(
-                    "response.output_item.added", output_index=index, item=message(self.message_id, "", [], False)
-                )
-                part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-                yield self.event("response.content_part.added", **where, part=part)
+            if event.name == "sources" and self.searching:
+                yield self.event("response.file_search_call.completed", output_index=0, item_id=self.search_id)
+                done = search_call(self.search_id, event.answer, self.include_results)
+                yield self.event("response.output_item.done", output_index=0, item=done)
             elif event.name == "delta" and event.text:
+                yield from self._opened()
+                where = {"item_id": self.message_id, "output_index": int(self.searching), "content_index": 0}
                 yield self.event("response.output_text.delta", **where, delta=event.text, logprobs=[])
             elif event.name == "error":
                 yield self._failed(str((event.error or {}).get("message")))
                 return
             elif event.name == "done":
-                yield from self._closing(answer, where, index)
+                yield from self._closing(event.answer)
 
-    def _closing(self, answer: Answer, where: dict[str, Any], index: int) -> Iterator[str]:
+    def _opened(self) -> Iterator[str]:
+        """The message item and its text part, when its first words come."""
+        if self.message_open:
+            return
+        self.message_open, index = True, int(self.searching)
+        yield self.event("response.output_item.added", output_index=index, item=message(self.message_id, "", [], False))
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        yield self.event("response.content_part.added", item_id=self.message_id, output_index=index, content_index=0,
+                         part=part)  # fmt: skip
+
+    def _closing(self, answer: Answer) -> Iterator[str]:
+        index = int(self.searching)
+        if answer.text or not answer.tool_calls:
+            yield from self._opened()
+            yield from self._message_done(answer, index)
+            index += 1
+        for number, call in enumerate(answer.tool_calls):
+            yield from self._call_events(call, self.call_item_id(number), index + number)
+        yield self.event("response.completed", response=self.complete(answer))
+
+    def _message_done(self, answer: Answer, index: int) -> Iterator[str]:
+        where = {"item_id": self.message_id, "output_index": index, "content_index": 0}
         text, notes = answer.text or "", file_citations(answer)
         for number, note in enumerate(notes):
             yield self.event("response.output_text.annotation.added", **where, annotation_index=number, annotation=note)
@@ -171,4 +202,11 @@ class ResponseWriter:
         yield self.event(
             "response.output_item.done", output_index=index, item=message(self.message_id, text, notes, True)
         )
-        yield self.event("response.completed", response=self.complete(answer))
+
+    def _call_events(self, call: ToolCall, item_id: str, index: int) -> Iterator[str]:
+        """A function call's item, its arguments (in one piece: they are whole once the model's reply is), done."""
+        yield self.event("response.output_item.added", output_index=index, item=function_call(call, item_id, False))
+        where = {"item_id": item_id, "output_index": index}
+        yield self.event("response.function_call_arguments.delta", **where, delta=call.arguments)
+        yield self.event("response.function_call_arguments.done", **where, arguments=call.arguments, name=call.name)
+        yield self.event("response.output_item.done", output_index=index, item=function_call(call, item_id, True))

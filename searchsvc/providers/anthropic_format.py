@@ -45,9 +45,20 @@ def request_body(messages: list[dict[str, Any]], model: str, params: dict[str, A
         body["system"] = system
     if params.get("tools"):
         body["tools"] = [_tool(t) for t in params["tools"]]
-        choice = params.get("tool_choice", "auto")
-        body["tool_choice"] = TOOL_CHOICES.get(choice, {"type": "auto"}) if isinstance(choice, str) else choice
+        body["tool_choice"] = _tool_choice(params.get("tool_choice", "auto"), params.get("parallel_tool_calls"))
     return body
+
+
+def _tool_choice(choice: Any, parallel: bool | None) -> dict[str, Any]:
+    """OpenAI's ``tool_choice`` (a word, or ``{type: function, function: {name}}``) in Anthropic's terms;
+    ``parallel_tool_calls: false`` is its ``disable_parallel_tool_use``."""
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        found = {"type": "tool", "name": (choice.get("function") or {}).get("name") or choice.get("name")}
+    else:
+        found = dict(TOOL_CHOICES.get(choice, {"type": "auto"}))
+    if parallel is False and found["type"] != "none":
+        found["disable_parallel_tool_use"] = True
+    return found
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:

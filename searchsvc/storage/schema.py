@@ -313,3 +313,16 @@ class VectorStoreFile(Base):
     job_id: Mapped[str | None] = mapped_column(String(64))
     batch_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class StoredResponse(Base):
+    """A response of the Responses API kept for ``previous_response_id`` and ``GET /v1/responses/{id}``:
+    the response object as sent, and the input items it answered (each with an id)."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    previous_response_id: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    input_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
