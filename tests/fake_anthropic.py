@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fake_openai import ToolCalls, api_error
+from tests.fake_chat import ToolCalls, api_error
 
 
 def openai_view(body: dict[str, Any]) -> list[dict[str, Any]]:

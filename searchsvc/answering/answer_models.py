@@ -180,7 +180,7 @@ class ChatDraft(Draft):
         if not self.live:
             result = self.chat.complete(self.messages, self.model, self.params)
             reply.model, reply.usage, reply.finish_reason = result.model, result.usage, result.finish_reason
-            reply.tool_calls = result.tool_calls
+            reply.tool_calls, reply.logprobs = result.tool_calls, result.logprobs
             yield result.text
             return
         calls = ToolCallPieces()
@@ -188,6 +188,8 @@ class ChatDraft(Draft):
             reply.usage = delta.usage or reply.usage
             reply.finish_reason = delta.finish_reason or reply.finish_reason
             calls.feed(delta.tool_calls)
+            if delta.logprobs is not None:
+                reply.logprobs = [*(reply.logprobs or []), *delta.logprobs]
             yield delta.text
         reply.tool_calls = calls.calls()
 

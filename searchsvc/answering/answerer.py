@@ -175,6 +175,7 @@ class Answerer:
         answer.text, answer.invalid_citations = reply.text, reply.invalid_citations
         answer.model, answer.usage, answer.latency_ms = reply.model, reply.usage, reply.latency_ms
         answer.finish_reason, answer.tool_calls, answer.answered = reply.finish_reason, reply.tool_calls, reply.answered
+        answer.logprobs = reply.logprobs
         answer.citations = self.citations(reply.text, draft.sources, reply.cited)
         if request.conversation_id is not None and reply.text:  # a reply that only calls functions is no turn yet
             citations = [c.as_dict() for c in answer.citations]

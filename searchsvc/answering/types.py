@@ -104,6 +104,7 @@ class ModelReply:
     answered: bool = True
     finish_reason: str | None = None  # the chat model's: "stop", or "length" when max_tokens cut it
     tool_calls: list[ToolCall] = field(default_factory=list)  # the caller's functions the model called
+    logprobs: list[dict[str, Any]] | None = None  # the model's tokens' log probabilities, when asked for
 
 
 @dataclass
@@ -127,6 +128,7 @@ class Answer:
     finish_reason: str | None = None
     agent: dict[str, Any] | None = None  # agentic answers: {"steps", "stopped_by"}
     tool_calls: list[ToolCall] = field(default_factory=list)  # the caller's functions the model called
+    logprobs: list[dict[str, Any]] | None = None  # the model's tokens' log probabilities, when asked for
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of /v1/ask and ``searchsvc ask --json``."""
@@ -149,6 +151,8 @@ class Answer:
             body |= {"model": self.model, "usage": self.usage or {}, "latency_ms": self.latency_ms}
         if self.agent is not None:
             body["agent"] = self.agent
+        if self.logprobs is not None:
+            body["logprobs"] = self.logprobs
         return body
 
 
@@ -183,4 +187,6 @@ class AnswerEvent:
             "answered": answer.answered,
             "conversation_id": answer.conversation_id,
         }
+        if answer.logprobs is not None:
+            done["logprobs"] = answer.logprobs
         return done if answer.agent is None else {**done, "agent": answer.agent, "answer": answer.text}

@@ -40,7 +40,6 @@ REFUSED_ON_RAG = {
     "modalities": "rag: models answer in text",
     "prediction": "predicted outputs do not apply to an answer written from retrieved sources",
     "web_search_options": "rag: models search your documents, not the web",
-    "top_logprobs": "log probabilities are not relayed by rag: models (their text is checked for citations)",
 }
 
 
@@ -123,10 +122,8 @@ def generation_params(body: ChatCompletionBody) -> dict[str, Any]:
     for name, reason in REFUSED_ON_RAG.items():
         if name in sent:
             raise InvalidInputError(f"{name}: {reason}").at(name)
-    if sent.get("logprobs"):
-        raise InvalidInputError(
-            "logprobs: log probabilities are not relayed by rag: models (their text is checked for citations)"
-        ).at("logprobs")
+    if sent.get("top_logprobs") is not None and not sent.get("logprobs"):
+        raise InvalidInputError("top_logprobs needs logprobs: true").at("top_logprobs")
     if sent.get("n", 1) != 1:
         raise InvalidInputError("n: a rag: model writes one answer per request; send n=1 or leave it out").at("n")
     response_format = sent.get("response_format")
@@ -180,6 +177,12 @@ def _annotation(citation: Citation, start: int, end: int) -> dict[str, Any]:
     }
 
 
+def logprobs(answer: Answer) -> dict[str, Any] | None:
+    """The chat model's token log probabilities, when asked for (streamed, they come whole with the last
+    chunk: the text streamed is checked for citations on the way, so its pieces are not the model's)."""
+    return None if answer.logprobs is None else {"content": answer.logprobs, "refusal": None}
+
+
 def rag_details(answer: Answer) -> dict[str, Any]:
     return {
         "mode": answer.mode,
@@ -206,7 +209,12 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": message, "finish_reason": answer.finish_reason or "stop", "logprobs": None}
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": answer.finish_reason or "stop",
+                "logprobs": logprobs(answer),
+            }
         ],
         "usage": usage(answer),
         "searchsvc": rag_details(answer),
@@ -220,8 +228,8 @@ def stream_chunks(events: Iterator[AnswerEvent], model: str, include_usage: bool
     base: dict[str, Any] = {"id": completion_id(), "object": "chat.completion.chunk", "created": int(time.time())}
     base |= {"model": model, **({"usage": None} if include_usage else {})}
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+    def chunk(delta: dict[str, Any], finish: str | None = None, chances: Any = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": chances}
         return _sse({**base, "choices": [choice], **extra})
 
     for event in events:
@@ -237,7 +245,8 @@ def stream_chunks(events: Iterator[AnswerEvent], model: str, include_usage: bool
             return
         else:
             notes = annotations(answer.text or "", answer.citations)
-            yield chunk({"annotations": notes}, answer.finish_reason or "stop", searchsvc=rag_details(answer))
+            yield chunk({"annotations": notes}, answer.finish_reason or "stop", logprobs(answer),
+                        searchsvc=rag_details(answer))  # fmt: skip
             if include_usage:
                 yield _sse({**base, "choices": [], "usage": usage(answer)})
     yield "data: [DONE]\n\n"

@@ -23,6 +23,7 @@ from searchsvc.providers.tool_calls import ToolCall
 from searchsvc.vector_stores.searching import file_of, normalised
 
 RESULTS = "file_search_call.results"
+LOGPROBS = "message.output_text.logprobs"
 
 
 def new_id(prefix: str) -> str:
@@ -63,8 +64,10 @@ def search_call(item_id: str, answer: Answer | None, include_results: bool) -> d
     return item
 
 
-def message(item_id: str, text: str, annotations: list[dict[str, Any]], done: bool) -> dict[str, Any]:
-    part = {"type": "output_text", "text": text, "annotations": annotations, "logprobs": []}
+def message(
+    item_id: str, text: str, annotations: list[dict[str, Any]], done: bool, logprobs: list[Any] | None = None
+) -> dict[str, Any]:
+    part = {"type": "output_text", "text": text, "annotations": annotations, "logprobs": logprobs or []}
     status = "completed" if done else "in_progress"
     return {"id": item_id, "type": "message", "role": "assistant", "status": status, "content": [part] if done else []}
 
@@ -118,7 +121,7 @@ class ResponseWriter:
     def output(self, answer: Answer) -> list[dict[str, Any]]:
         items = [search_call(self.search_id, answer, self.include_results)] if self.searching else []
         if answer.text or not answer.tool_calls:
-            items.append(message(self.message_id, answer.text or "", file_citations(answer), done=True))
+            items.append(message(self.message_id, answer.text or "", file_citations(answer), True, answer.logprobs))
         return items + [function_call(call, self.call_item_id(n), True) for n, call in enumerate(answer.tool_calls)]
 
     def call_item_id(self, number: int) -> str:

@@ -224,6 +224,12 @@ class AskOut(BaseModel):
         description="Agentic answers: `steps` (rounds of tool calls) and `stopped_by` (answer, step_limit, "
         "token_budget).",
     )
+    logprobs: list[dict[str, Any]] | None = Field(
+        None,
+        description="With `logprobs: true`: the chat model's tokens, each with its log probability (and "
+        "`top_logprobs` alternatives), as the model wrote them (a citation marker naming no source is later "
+        "removed from `answer` but not from these).",
+    )
 
 
 class MessageOut(BaseModel):

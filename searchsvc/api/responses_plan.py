@@ -18,7 +18,7 @@ from searchsvc.answering.conversation import ConversationMemory
 from searchsvc.answering.plain import plain_events
 from searchsvc.answering.types import AnswerEvent
 from searchsvc.api.deps import Services
-from searchsvc.api.openai_responses import new_id
+from searchsvc.api.openai_responses import LOGPROBS, new_id
 from searchsvc.api.responses_input import as_items, function_tools, read_input, tool_choice
 from searchsvc.errors import InvalidInputError, NotFoundError
 from searchsvc.storage import responses as stored
@@ -47,6 +47,8 @@ class ResponsesBody(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     max_output_tokens: int | None = Field(None, ge=1)
+    top_logprobs: int | None = Field(None, ge=0, le=20, description="Alternatives per token, with include "
+                                     "message.output_text.logprobs.")  # fmt: skip
     metadata: dict[str, str] | None = None
     previous_response_id: str | None = Field(None, pattern=ID, description="A stored response this one follows.")
     conversation: str | dict[str, str] | None = Field(None, description="A conversation's id: its turns come "
@@ -84,6 +86,8 @@ def plan_response(body: ResponsesBody, svc: Services) -> Plan:
     parsed = read_input([*_earlier(svc, body.previous_response_id, conversation_id), *items])
     params = {"temperature": body.temperature, "top_p": body.top_p, "max_tokens": body.max_output_tokens}
     params = {k: v for k, v in params.items() if v is not None}
+    if LOGPROBS in body.include:
+        params |= {"logprobs": True, **({"top_logprobs": body.top_logprobs} if body.top_logprobs is not None else {})}
     if functions:
         params |= {"tools": functions, "tool_choice": tool_choice(body.tool_choice, functions)}
         if body.parallel_tool_calls is not None:

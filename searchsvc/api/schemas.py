@@ -109,6 +109,8 @@ class AskBody(Strict):
     repetition_penalty: float | None = Field(None, gt=0, le=10, description="AI/ML API extra.")
     seed: int | None = Field(None, description="Sampling seed, for providers that support it.")
     logit_bias: dict[str, float] | None = Field(None, max_length=300, description="Token id → bias, -100 to 100.")
+    logprobs: bool = Field(False, description="Relay the chat model's log probability of each token it wrote.")
+    top_logprobs: int | None = Field(None, ge=0, le=20, description="Alternatives per token, with logprobs.")
     agentic: bool = Field(False, description="The chat model searches and reads the collection through tools.")
     max_steps: int | None = Field(None, ge=1, le=16, description="Agentic rounds of tool calls (default 4).")
 
@@ -132,6 +134,10 @@ class AskBody(Strict):
             raise ValueError("agentic answers come from one model: leave out models, or agentic")
         if self.max_steps is not None and not self.agentic:
             raise ValueError("max_steps applies to agentic answers: send agentic: true with it")
+        if self.logprobs and (self.agentic or self.models):
+            raise ValueError("logprobs are relayed for an answer written in one call: leave out agentic and models")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
         return self
 
     @field_validator("models")
@@ -162,5 +168,7 @@ class AskBody(Strict):
             "repetition_penalty",
             "seed",
             "logit_bias",
+            "top_logprobs",
         )
-        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        found = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        return found | ({"logprobs": True} if self.logprobs else {})

@@ -20,6 +20,7 @@ class ChatResult:
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] | None = None  # with logprobs asked: one entry per token (OpenAI's shape)
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ChatDelta:
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    logprobs: list[dict[str, Any]] | None = None
 
 
 class ChatProvider:
@@ -98,7 +100,8 @@ class ChatProvider:
                     yield ChatDelta(usage=usage)
                 continue
             delta = choices[0].get("delta") or {}
-            yield ChatDelta(delta.get("content") or "", choices[0].get("finish_reason"), usage, delta.get("tool_calls"))
+            yield ChatDelta(delta.get("content") or "", choices[0].get("finish_reason"), usage, delta.get("tool_calls"),
+                            token_logprobs(choices[0]))  # fmt: skip
 
     def close(self) -> None:
         self.client.close()
@@ -116,4 +119,12 @@ def parse_completion(body: Any, model: str) -> ChatResult:
         text = ""
     if not isinstance(text, str):
         raise ProviderResponseError("the chat response content is not text")
-    return ChatResult(text, body.get("model", model), choice.get("finish_reason"), body.get("usage") or {}, calls)
+    return ChatResult(text, body.get("model", model), choice.get("finish_reason"), body.get("usage") or {}, calls,
+                      token_logprobs(choice))  # fmt: skip
+
+
+def token_logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A choice's ``logprobs.content`` (None when the model sent none)."""
+    found = choice.get("logprobs")
+    content = found.get("content") if isinstance(found, dict) else None
+    return content if isinstance(content, list) else None
