@@ -57,6 +57,7 @@ class RecordedRequest:
     body: Any
     authorization: str | None
     at: float
+    headers: dict[str, str] = field(default_factory=dict)  # every header, names in lower case
 
 
 def bag_of_words_vector(text: str, dimension: int) -> list[float]:
@@ -244,7 +245,16 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("authorization")
             if server.record_inputs:
                 with server._lock:
-                    server.requests.append(RecordedRequest(self.command, self.path, body, auth, time.monotonic()))
+                    server.requests.append(
+                        RecordedRequest(
+                            self.command,
+                            self.path,
+                            body,
+                            auth,
+                            time.monotonic(),
+                            {k.lower(): v for k, v in self.headers.items()},
+                        )
+                    )
             if server.api_key and auth != f"Bearer {server.api_key}":
                 message = "Incorrect API key provided"
                 return self._send(401, api_error(message, "invalid_request_error", None, "invalid_api_key"))

@@ -206,7 +206,9 @@ def test_a_model_speaking_anthropics_format_searches_twice_and_cites_the_second(
     assert [(c["number"], c["document_key"]) for c in answer["citations"]] == [(2, "redis")]
     assert answer["agent"] == {"steps": 2, "stopped_by": "answer"}
     assert answer["usage"] == {"prompt_tokens": 300, "completion_tokens": 30, "total_tokens": 330}
-    sent = [r.body for r in scripted.requests if r.path.endswith("/messages")]
+    anthropic = [r for r in scripted.requests if r.path.endswith("/messages")]
+    assert anthropic[0].headers["anthropic-version"] == "2023-06-01" and anthropic[0].headers["x-api-key"]
+    sent = [r.body for r in anthropic]
     assert len(sent) == 3 and all(b["max_tokens"] == 1024 and b["system"].startswith("You answer") for b in sent)
     assert sent[0]["tools"][0]["name"] == "search" and "input_schema" in sent[0]["tools"][0]
     assert sent[0]["tool_choice"] == {"type": "auto"}
@@ -221,3 +223,20 @@ def test_a_model_speaking_anthropics_format_searches_twice_and_cites_the_second(
     plain = httpx.post(f"{anthropic_served}/v1/ask", json={"question": "Redis snapshots", "collection": "notes",
                                                            "min_score": -1}, timeout=60).json()  # fmt: skip
     assert plain["answer"] == "Redis writes snapshots to disk [1]." and plain["usage"]["prompt_tokens"] == 100
+
+
+def test_the_token_budget_binds_when_the_server_streams_without_usage(tmp_path: Path, fake: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake, embedding_model=MODEL)
+    env = cli_env(settings, fake, SEARCHSVC_MAX_RETRIES="1", SEARCHSVC_AGENT_TOKEN_BUDGET="1000")
+    fake.chat_reply = lambda messages: ToolCalls([("search", {"query": f"quokkas {len(messages)}"})])
+    fake.refuse_stream_options = True  # so no usage comes: the calls are counted here instead
+    try:
+        with serving(env) as url:
+            native = url.removesuffix("/v1")
+            httpx.post(f"{native}/v1/collections/notes/documents", json={"documents": DOCUMENTS}, timeout=60)
+            got = events(native, question="Where do quokkas live?", max_steps=16)
+    finally:
+        fake.refuse_stream_options, fake.chat_reply = False, "This is the answer [1]."
+    done = dict(got)["done"]
+    assert done["agent"]["stopped_by"] == "token_budget" and done["agent"]["usage_estimated"] is True
+    assert 1 <= done["agent"]["steps"] < 16 and done["usage"]["total_tokens"] >= 1000

@@ -13,6 +13,7 @@ its text goes out as it comes and is the answer (a tool call that follows it is 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from searchsvc.citations import StreamingCitationFilter
 from searchsvc.config import Settings
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
+from searchsvc.providers.token_counting import TiktokenCounter
 from searchsvc.providers.tool_calls import ToolCall, ToolCallPieces
 from searchsvc.store import Store
 
@@ -60,6 +62,7 @@ class AgentLoop:
 
     def __init__(self, store: Store, embedder: EmbeddingProvider, chat: ChatProvider, settings: Settings) -> None:
         self.store, self.embedder, self.chat, self.settings = store, embedder, chat, settings
+        self.counter = TiktokenCounter()
 
     def events(
         self, request: AskRequest, question: str, history: Messages, cite: Cite, live: bool
@@ -75,7 +78,9 @@ class AgentLoop:
             limit = self._limit(answer.agent["steps"], max_steps, usage.total)
             guard = StreamingCitationFilter(len(found.sources))
             round_ = yield from self._round(messages, request, limit is not None, answer, found, guard, live)
-            usage.add(round_.usage)
+            if not round_.usage:  # a server that refuses stream_options streams without usage
+                answer.agent["usage_estimated"] = True
+            usage.add(round_.usage or estimated_usage(self.counter, messages, round_))
             if limit is not None:
                 answer.agent["stopped_by"] = limit
             if not round_.calls or limit is not None:
@@ -196,6 +201,15 @@ class Usage:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.totals)
+
+
+def estimated_usage(counter: TiktokenCounter, messages: list[dict[str, Any]], round_: Round) -> dict[str, int]:
+    """What a call cost when the server sent no usage, counted with cl100k_base: its messages (as JSON, a
+    little over what the model reads) and its reply, so the token budget still binds."""
+    prompt = sum(counter.count([json.dumps(m) for m in messages]))
+    reply = [text for text in (round_.text, *(c.arguments for c in round_.calls)) if text]
+    completion = sum(counter.count(reply)) if reply else 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _said(limit: str) -> str:

@@ -30,7 +30,12 @@ LOCAL_ALIASES = frozenset({LOCAL_MODEL, "local", "sentence-transformers/all-Mini
 REFUSED_MODEL_STATUSES = {400, 404, 422}  # the API's way of saying "no such model"
 
 
-def make_http_client(settings: Settings) -> OpenAICompatibleClient:
+ANTHROPIC_VERSION = "2023-06-01"  # the Messages API version header Anthropic's own endpoint requires
+
+
+def make_http_client(settings: Settings, chat: bool = False) -> OpenAICompatibleClient:
+    """The client of the configured API; a chat client that may speak Anthropic's format also sends the key
+    as ``x-api-key`` with ``anthropic-version`` (what api.anthropic.com reads; the AI/ML API reads Bearer)."""
     key = settings.api_key.get_secret_value().strip() if settings.api_key else None
     if not key and settings.base_url.rstrip("/") == DEFAULT_BASE_URL:
         raise ConfigError(
@@ -42,7 +47,12 @@ def make_http_client(settings: Settings) -> OpenAICompatibleClient:
         settings.request_timeout,
         settings.max_retries,
         deadline=settings.request_deadline,
+        extra_headers=_anthropic_headers(key) if chat and settings.chat_format != "openai" else None,
     )
+
+
+def _anthropic_headers(key: str | None) -> dict[str, str]:
+    return {"anthropic-version": ANTHROPIC_VERSION, **({"x-api-key": key} if key else {})}
 
 
 def uses_remote_provider(settings: Settings) -> bool:
@@ -191,4 +201,4 @@ def make_chat_provider(settings: Settings) -> ChatProvider | None:
     """The chat provider when an API is configured; None means answers are extractive."""
     if not uses_remote_provider(settings):
         return None
-    return ChatProvider(make_http_client(settings), settings.chat_model, settings.chat_format)
+    return ChatProvider(make_http_client(settings, chat=True), settings.chat_model, settings.chat_format)

@@ -73,8 +73,9 @@ class OpenAICompatibleClient:
         key_variable: str = "AIMLAPI_API_KEY",
         transport: httpx.BaseTransport | None = None,
         deadline: float = DEFAULT_DEADLINE_SECONDS,
+        extra_headers: dict[str, str] | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        headers = {**({"Authorization": f"Bearer {api_key}"} if api_key else {}), **(extra_headers or {})}
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
