@@ -122,6 +122,18 @@ def test_several_vector_stores_are_searched_together(extractive: tuple[OpenAI, s
         response = client.responses.create(model="m", input=question, tools=tools, include=["file_search_call.results"])
         assert response.output[0].results and response.output[0].results[0].file_id == found
         assert response.output[1].content[0].annotations[0].file_id == found
+    question, results = "What does the platypus hunt underwater?", ["file_search_call.results"]
+    everything = client.responses.create(model="m", input=question, tools=tools, include=results).output[0].results
+    assert everything
+    for threshold in (0.5, 1.0):  # the top hit scores 0.999999 or 1.0 (rounding), so 1.0 may keep none
+        strict: Any = [{**tools[0], "ranking_options": {"score_threshold": threshold}}]
+        kept = client.responses.create(model="m", input=question, tools=strict, include=results).output[0].results
+        assert [r.file_id for r in kept or []] == [r.file_id for r in everything if r.score >= threshold]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(
+            model="m", input="Where?", tools=[{**tools[0], "ranking_options": {"score_threshold": 2}}]
+        )
+    assert refused.value.body["param"] == "tools[0].ranking_options.score_threshold"
 
 
 def test_a_stored_response_is_retrieved_listed_and_deleted(extractive: tuple[OpenAI, str, str]) -> None:

@@ -23,6 +23,7 @@ from searchsvc.providers.chat import ChatProvider
 from searchsvc.search import search
 from searchsvc.store import Store
 from searchsvc.textclean import clean_text
+from searchsvc.vector_stores.searching import normalised
 
 
 class Answerer:
@@ -137,6 +138,8 @@ class Answerer:
                            min_score=floor, mode=request.mode).hits  # fmt: skip
         if request.also:
             hits = sorted(hits, key=lambda hit: -hit.score)[: request.k]
+        if request.score_threshold > 0:
+            hits = [hit for hit in hits if normalised(hit) >= request.score_threshold]
         return [AnswerSource(number, hit) for number, hit in enumerate(hits, start=1)]
 
     def citations(self, text: str, sources: list[AnswerSource], cited: list[int]) -> list[Citation]:

@@ -33,6 +33,7 @@ class AskRequest:
     # the model made and their outputs, in OpenAI's chat format, shown after the question.
     tool_turns: tuple[dict[str, Any], ...] = ()
     also: tuple[str, ...] = ()  # more collections retrieved from (their hits merged by score)
+    score_threshold: float = 0.0  # a floor on the 0..1 score of vector store search (the Responses API's)
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def plan_response(body: ResponsesBody, svc: Services) -> Plan:
         question=conversation.question, collection=stores[0], also=tuple(stores[1:]), k=_max_results(tool, place),
         filter=translate_filter(tool["filters"]) if tool.get("filters") else None, params=params,
         model=body.model if svc.chat is not None else None, history=conversation.history, instructions=instructions,
-        conversation_id=conversation_id, tool_turns=parsed.tool_turns,
+        conversation_id=conversation_id, tool_turns=parsed.tool_turns, score_threshold=_threshold(tool, place),
     )  # fmt: skip
     answerer = _answerer(svc, stores, place)
     return Plan(lambda live: answerer.events(request, live), True, conversation_id, items)
@@ -189,3 +189,15 @@ def _max_results(tool: dict[str, Any], place: str) -> int:
     if not isinstance(value, int) or not 1 <= value <= 50:
         raise InvalidInputError("max_num_results must be 1 to 50").at(f"{place}.max_num_results")
     return value
+
+
+def _threshold(tool: dict[str, Any], place: str) -> float:
+    """``ranking_options.score_threshold``: a floor on the 0..1 score of vector store search (``ranker`` is
+    searchsvc's hybrid ranking whatever it names)."""
+    options = tool.get("ranking_options") or {}
+    value = options.get("score_threshold", 0.0) if isinstance(options, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidInputError("ranking_options.score_threshold must be a number from 0 to 1").at(
+            f"{place}.ranking_options.score_threshold"
+        )
+    return float(value)
