@@ -72,3 +72,8 @@ def test_rag_chat_completions_and_responses_relay_logprobs(served: tuple[str, Fa
     chances = response.output[1].content[0].logprobs
     assert chances is not None and [t.token for t in chances] == ANSWER.split(" ")
     assert chances[0].top_logprobs[0].token == "Wombats~0"
+
+    events = list(client.responses.create(model="gpt-4o-mini", input="Where do wombats rest?", tools=tools,
+                                          include=["message.output_text.logprobs"], stream=True))  # fmt: skip
+    done = next(e for e in events if e.type == "response.output_text.done")
+    assert "".join(t.token for t in done.logprobs) == ANSWER  # streamed tokens, gathered

@@ -122,6 +122,11 @@ def test_several_vector_stores_are_searched_together(extractive: tuple[OpenAI, s
         response = client.responses.create(model="m", input=question, tools=tools, include=["file_search_call.results"])
         assert response.output[0].results and response.output[0].results[0].file_id == found
         assert response.output[1].content[0].annotations[0].file_id == found
+    both = "Which animal digs burrows with claws, and which one hunts shrimp with its bill?"
+    firsts = [client.responses.create(model="m", input=both, include=["file_search_call.results"], tools=[
+        {"type": "file_search", "vector_store_ids": ids, "max_num_results": 1}]).output[0].results[0].file_id
+        for ids in ([store_id, other.id], [other.id, store_id])]  # fmt: skip
+    assert firsts[0] == firsts[1]  # the best by meaning, whichever store is named first
     question, results = "What does the platypus hunt underwater?", ["file_search_call.results"]
     everything = client.responses.create(model="m", input=question, tools=tools, include=results).output[0].results
     assert everything

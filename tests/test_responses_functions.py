@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
+from openai.types.responses import Response
 
 from tests.conftest import MODEL, cli_env, remote_settings
 from tests.fake_chat import ToolCalls
@@ -129,7 +131,24 @@ def test_function_inputs_that_do_not_fit_are_400s(served: tuple[OpenAI, FakeOpen
         ),
         ({"input": "Q?", "tools": [{**WEATHER, "name": "bad name"}]}, "tools[0].name"),
         ({"input": "Q?", "tools": [WEATHER], "tool_choice": {"type": "function", "name": "other"}}, "tool_choice"),
-        ({"input": [{"type": "reasoning", "summary": []}]}, "input[0]"),
+        ({"input": [{"type": "reasoning", "summary": []}]}, "input[0].type"),
+        ({"input": [{"type": []}]}, "input[0].type"),
+        ({"input": [{"role": "user", "content": ["hi"]}]}, "input[0].content"),
+        ({"input": [{"role": "user", "content": 5}]}, "input[0].content"),
+        ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]}, "input[0].content[0]"),
+        ({"input": [{"role": "user", "content": [{"type": "input_text"}]}]}, "input[0].content[0]"),
+        ({"input": [{"role": "user", "content": " "}]}, "input[0]"),
+        (
+            {
+                "input": [
+                    {"role": "user", "content": "Q?"},
+                    call,
+                    {"type": "function_call_output", "call_id": "c1", "output": "x"},
+                    {"type": "function_call_output", "call_id": "c1", "output": "y"},
+                ]
+            },
+            "input[3].call_id",
+        ),
     ]
     for body, param in cases:
         with pytest.raises(openai.BadRequestError) as refused:
@@ -158,3 +177,48 @@ def test_function_tools_reach_a_model_speaking_anthropics_format(tmp_path: Path)
     assert sent[1]["messages"][-1]["content"][0] == {"type": "tool_result", "tool_use_id": call.call_id,
                                                      "content": "windy"}  # fmt: skip
     assert second.output_text.startswith("It is windy in Canberra")
+
+
+def test_a_call_passed_back_with_previous_response_id_is_kept_once(served: tuple[OpenAI, FakeOpenAI, str]) -> None:
+    client, fake, store_id = served
+    fake.chat_reply = weather_model
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}, WEATHER]
+    body = {"model": "gpt-4o-mini", "input": "Weather \ud800 for digging?", "tools": tools}  # a lone surrogate
+    sent = httpx.post(f"{client.base_url}responses", content=json.dumps(body), timeout=60,
+                      headers={"content-type": "application/json"})  # fmt: skip
+    first = Response.model_validate(sent.json())
+    call = first.output[1]
+    again = client.responses.create(model="gpt-4o-mini", previous_response_id=first.id, tools=tools, input=[
+        call.model_dump(), {"type": "function_call_output", "call_id": call.call_id, "output": "calm"}])  # fmt: skip
+    shown = fake.chat_requests()[-1].body["messages"]
+    assert [c["id"] for m in shown for c in m.get("tool_calls") or []] == [call.call_id]
+    assert again.output_text.startswith("It is calm")
+    items = client.responses.input_items.list(first.id).data
+    assert items[0].type == "message" and items[0].content[0].text == "Weather \ufffd for digging?"
+    fake.chat_reply = "Later words."
+    later = client.responses.create(model="gpt-4o-mini", previous_response_id=again.id, input="And tomorrow?")
+    assert later.output_text == "Later words."  # no file_search: the whole thread, the call and its output in it
+    roles = [m["role"] for m in fake.chat_requests()[-1].body["messages"]]
+    assert roles == ["user", "assistant", "tool", "assistant", "user"]
+
+
+def test_a_conversation_records_the_turn_once_the_calls_are_answered(served: tuple[OpenAI, FakeOpenAI, str]) -> None:
+    client, fake, store_id = served
+    fake.chat_reply = lambda m: weather_model(m) if m[-1]["role"] == "tool" else ToolCalls(
+        [("get_weather", {"city": "Canberra"})], preamble="Let me check.")  # fmt: skip
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}, WEATHER]
+    conversation = client.conversations.create()
+    first = client.responses.create(model="gpt-4o-mini", input="Dig today?", tools=tools, conversation=conversation.id)
+    call = first.output[-1]
+    assert call.type == "function_call" and first.output[1].type == "message"  # the preamble, then the call
+    assert client.conversations.items.list(conversation.id).data == []  # calls pending: no turn yet
+    with pytest.raises(openai.BadRequestError) as refused:
+        output: Any = [{"type": "function_call_output", "call_id": call.call_id, "output": "x"}]
+        client.responses.create(model="gpt-4o-mini", tools=tools, conversation=conversation.id, input=output)
+    assert "send the question" in refused.value.body["message"]
+    answered = client.responses.create(model="gpt-4o-mini", tools=tools, conversation=conversation.id, input=[
+        {"role": "user", "content": "Dig today?"}, call.model_dump(),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "dry"}])  # fmt: skip
+    items = client.conversations.items.list(conversation.id, order="asc").data
+    assert [(i.role, i.content[0].text) for i in items] == [("user", "Dig today?"),
+                                                             ("assistant", answered.output_text)]  # fmt: skip

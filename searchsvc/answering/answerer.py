@@ -126,8 +126,9 @@ class Answerer:
 
     def retrieve(self, query: str, request: AskRequest) -> list[AnswerSource]:
         """Sources for an answer, from the request's collection and any ``also`` collections (their hits
-        merged by score, the best ``k`` kept). The default floor is on cosine similarity, so it applies in
-        vector and hybrid modes; keyword scores have another scale (BM25) and get no default floor."""
+        merged by cosine similarity, each store's own floor applied, the best ``k`` kept). The default floor
+        is on cosine similarity, so it applies in vector and hybrid modes; keyword scores have another scale
+        (BM25) and get no default floor."""
         hits = []
         for collection in (request.collection, *request.also):
             embedder = self.embedder if collection == request.collection else self.embedders[collection]
@@ -136,8 +137,9 @@ class Answerer:
                 floor = self.settings.answer_floor(embedder.model)
             hits += search(self.store, embedder, collection, query, request.k, filter=request.filter,
                            min_score=floor, mode=request.mode).hits  # fmt: skip
-        if request.also:
-            hits = sorted(hits, key=lambda hit: -hit.score)[: request.k]
+        if request.also:  # hybrid scores are ranks fused, equal for each store's first: merged by cosine instead
+            hits = sorted(hits, key=lambda hit: -(hit.vector_score if hit.vector_score is not None else -1))
+            hits = hits[: request.k]
         if request.score_threshold > 0:
             hits = [hit for hit in hits if normalised(hit) >= request.score_threshold]
         return [AnswerSource(number, hit) for number, hit in enumerate(hits, start=1)]
@@ -180,7 +182,7 @@ class Answerer:
         answer.finish_reason, answer.tool_calls, answer.answered = reply.finish_reason, reply.tool_calls, reply.answered
         answer.logprobs = reply.logprobs
         answer.citations = self.citations(reply.text, draft.sources, reply.cited)
-        if request.conversation_id is not None and reply.text:  # a reply that only calls functions is no turn yet
+        if request.conversation_id is not None and reply.text and not reply.tool_calls:  # calls: not a turn yet
             citations = [c.as_dict() for c in answer.citations]
             answer.conversation_id = self.memory.remember(
                 request.conversation_id,
@@ -209,12 +211,14 @@ def written_events(draft: Draft, answer: Answer, live: bool) -> Generator[Answer
     return True
 
 
-def opening_events(events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
+def opening_events(events: Iterator[AnswerEvent], to_sources: bool = False) -> list[AnswerEvent]:
     """The events up to the first piece of text: until then a failure (the rewrite, retrieval, the chat API
-    refusing) can still be answered as a plain HTTP error, not a 200 whose stream ends in an error."""
+    refusing) can still be answered as a plain HTTP error, not a 200 whose stream ends in an error.
+    ``to_sources``: only up to the sources (a model offered functions may call them without a word, so its
+    whole reply would come before the response started)."""
     opened = []
     for event in events:
         opened.append(event)
-        if event.name != "sources":
+        if event.name != "sources" or to_sources:
             break
     return opened

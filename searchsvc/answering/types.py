@@ -32,7 +32,7 @@ class AskRequest:
     # The caller's function tools go in ``params`` (``tools``, ``tool_choice``); ``tool_turns`` are the calls
     # the model made and their outputs, in OpenAI's chat format, shown after the question.
     tool_turns: tuple[dict[str, Any], ...] = ()
-    also: tuple[str, ...] = ()  # more collections retrieved from (their hits merged by score)
+    also: tuple[str, ...] = ()  # more collections retrieved from (their hits merged by cosine)
     score_threshold: float = 0.0  # a floor on the 0..1 score of vector store search (the Responses API's)
 
 

@@ -199,12 +199,12 @@ class ResponseWriter:
         text, notes = answer.text or "", file_citations(answer)
         for number, note in enumerate(notes):
             yield self.event("response.output_text.annotation.added", **where, annotation_index=number, annotation=note)
-        yield self.event("response.output_text.done", **where, text=text, logprobs=[])
-        part = {"type": "output_text", "text": text, "annotations": notes, "logprobs": []}
+        chances = answer.logprobs or []  # whole here: the streamed pieces were checked for citations on the way
+        yield self.event("response.output_text.done", **where, text=text, logprobs=chances)
+        part = {"type": "output_text", "text": text, "annotations": notes, "logprobs": chances}
         yield self.event("response.content_part.done", **where, part=part)
-        yield self.event(
-            "response.output_item.done", output_index=index, item=message(self.message_id, text, notes, True)
-        )
+        done = message(self.message_id, text, notes, True, answer.logprobs)
+        yield self.event("response.output_item.done", output_index=index, item=done)
 
     def _call_events(self, call: ToolCall, item_id: str, index: int) -> Iterator[str]:
         """A function call's item, its arguments (in one piece: they are whole once the model's reply is), done."""

@@ -4,7 +4,9 @@ Input items: ``message`` items (a string, or ``input_text``/``output_text`` part
 output passed back (``file_search_call`` items are skipped, its ``message`` items are the turn), and the
 caller's side of function calling: ``function_call`` items (the model's calls) and ``function_call_output``
 items (what the caller's functions returned). The last user message is the question; the function calls
-and outputs after it are shown to the model after the question, in OpenAI's chat format.
+and outputs after it are shown to the model after the question, in OpenAI's chat format. Earlier calls
+come with their outputs (a call never answered is left out: it never ran). A call passed back that the
+thread already holds (with ``previous_response_id``) is the same call, kept once.
 
 Tools: one ``file_search`` tool (its vector stores searched for the answer's sources) and any number of
 ``function`` tools, passed to the chat model as chat-completions tools; other kinds are refused by name.
@@ -18,10 +20,14 @@ from typing import Any
 
 from searchsvc.api.chat_completions import Conversation, read_conversation
 from searchsvc.api.chat_models import ChatMessageIn
+from searchsvc.api.openai_responses import new_id
 from searchsvc.errors import InvalidInputError
 from searchsvc.providers.tool_calls import ToolCall
+from searchsvc.textclean import clean_json
 
 ROLES = ("user", "assistant", "system", "developer")
+KINDS = ("message", "file_search_call", "function_call", "function_call_output")
+TEXT_PARTS = ("input_text", "output_text", "text")
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TOOL_CHOICES = ("auto", "none", "required")
 
@@ -29,113 +35,141 @@ TOOL_CHOICES = ("auto", "none", "required")
 @dataclass(frozen=True)
 class ResponseInput:
     conversation: Conversation  # the question, the thread before it (text turns), instructions in the input
-    thread: tuple[dict[str, Any], ...]  # every message up to the question, as chat messages (plain replies)
+    thread: tuple[dict[str, Any], ...]  # every turn up to the question, as chat messages (plain replies)
     tool_turns: tuple[dict[str, Any], ...]  # function calls after the question and their outputs
 
 
 def as_items(given: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The input as a list of items (a string is one user message)."""
+    """The input as items as they are kept (cleaned, each checked, with an id, messages in parts)."""
     if isinstance(given, str):
-        return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": given}]}]
-    return given
+        given = [{"role": "user", "content": given}]
+    return [_kept(clean_json(item), index) for index, item in enumerate(given)]
 
 
-def read_input(items: list[dict[str, Any]]) -> ResponseInput:
-    """The question (the last user message), what came before it, and the function calls after it."""
-    if not items:
-        raise InvalidInputError("input holds no message").at("input")
-    messages: list[tuple[int, ChatMessageIn]] = []
-    for index, item in enumerate(items):
-        kind = item.get("type", "message")
-        if kind == "message":
-            messages.append((index, _message(item, index)))
-        elif kind not in ("file_search_call", "function_call", "function_call_output"):
-            raise InvalidInputError(
-                f"input[{index}] is a {kind!r} item: input takes message, function_call and function_call_output "
-                "items (and an earlier response's file_search_call items, which are skipped)"
-            ).at(f"input[{index}]")
-    users = [index for index, message in messages if message.role == "user"]
-    if not users:
+def _kept(item: dict[str, Any], index: int) -> dict[str, Any]:
+    kind = item.get("type", "message")
+    if kind not in KINDS:
         raise InvalidInputError(
-            "input holds no user message: send the question, or previous_response_id with the function outputs"
-        ).at("input")
-    asked = users[-1]
-    before = [message for index, message in messages if index <= asked]
-    conversation = read_conversation(before)
-    thread = tuple({"role": m.role, "content": _text(m)} for m in before if _text(m))
-    return ResponseInput(conversation, thread, tuple(_tool_turns(items, asked)))
-
-
-def _message(item: dict[str, Any], index: int) -> ChatMessageIn:
+            f"input[{index}] is a {kind!r} item: input takes message, function_call and function_call_output "
+            "items (and an earlier response's file_search_call items, which are skipped)"
+        ).at(f"input[{index}].type")
+    if kind != "message":
+        prefix = {"function_call": "fc", "function_call_output": "fco", "file_search_call": "fs"}[kind]
+        return {"id": new_id(prefix), **item}
     if item.get("role") not in ROLES:
         raise InvalidInputError(
             f"input[{index}] is a message without a role of user, assistant, system or developer"
         ).at(f"input[{index}].role")
-    content = item.get("content")
-    if isinstance(content, list):
-        content = [{"type": "text", "text": p.get("text")} if p.get("type") in ("input_text", "output_text") else p
-                   for p in content]  # fmt: skip
-    return ChatMessageIn(role=item["role"], content=content)
+    part = "output_text" if item["role"] == "assistant" else "input_text"
+    texts = _texts(item.get("content"), f"input[{index}].content")
+    content = [{"type": part, "text": text, **({"annotations": []} if part == "output_text" else {})} for text in texts]
+    return {"id": item.get("id") or new_id("msg"), "type": "message", "role": item["role"], "content": content,
+            "status": "completed"}  # fmt: skip
 
 
-def _text(message: ChatMessageIn) -> str:
-    content = message.content
-    return content if isinstance(content, str) else "\n".join(p["text"] for p in content or [])
+def _texts(content: Any, place: str) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    if not isinstance(content, list) or not all(isinstance(p, dict) for p in content):
+        raise InvalidInputError("a message's content is text, or a list of input_text/output_text parts").at(place)
+    texts = []
+    for number, part in enumerate(content):
+        if part.get("type") not in TEXT_PARTS or not isinstance(part.get("text"), str):
+            raise InvalidInputError(
+                f"content part {number} is a {part.get('type')!r} part: messages take text parts only here"
+            ).at(f"{place}[{number}]")
+        texts.append(part["text"])
+    return texts
 
 
-def _tool_turns(items: list[dict[str, Any]], asked: int) -> list[dict[str, Any]]:
-    """Items after the question as chat messages: calls in a row become one assistant message with
-    ``tool_calls``, each output a ``tool`` message; every call must have its output, and every output a call."""
+def read_input(earlier: list[dict[str, Any]], items: list[dict[str, Any]]) -> ResponseInput:
+    """The question (the last user message), what came before it, and the function calls after it.
+    ``earlier``: the kept items of the thread the input follows (stored responses, a conversation)."""
+    known = {i.get("call_id") for i in earlier if i.get("type") == "function_call"}
+    items = [i for i in items if i.get("type") != "function_call" or i.get("call_id") not in known]
+    every = [*earlier, *items]
+    asked = max((n for n, item in enumerate(every) if item.get("role") == "user"), default=None)
+    if asked is None:
+        raise InvalidInputError(
+            "input holds no user message: send the question (with the function_call items and their outputs), "
+            "or previous_response_id with the outputs"
+        ).at("input")
+    question = every[asked]
+    if not "".join(part["text"] for part in question["content"]).strip():
+        raise InvalidInputError("the question (the last user message) has no text").at(_place(asked, len(earlier)))
+    messages = [_chat_message(item) for item in every[: asked + 1] if item.get("type") == "message"]
+    thread = [*_turns(every[:asked], len(earlier), strict=False), _chat_text(every[asked])]
+    after = _turns(every[asked + 1 :], len(earlier) - asked - 1, strict=True)
+    return ResponseInput(read_conversation(messages), tuple(thread), tuple(after))
+
+
+def _place(index: int, offset: int) -> str:
+    """Where an item is, for an error: in ``input``, or in the stored thread before it."""
+    return f"input[{index - offset}]" if index >= offset else "previous_response_id"
+
+
+def _chat_message(item: dict[str, Any]) -> ChatMessageIn:
+    return ChatMessageIn(role=item["role"], content="\n".join(part["text"] for part in item["content"]))
+
+
+def _chat_text(item: dict[str, Any]) -> dict[str, Any]:
+    return {"role": item["role"], "content": "\n".join(part["text"] for part in item["content"])}
+
+
+def _turns(items: list[dict[str, Any]], offset: int, strict: bool) -> list[dict[str, Any]]:
+    """Items as chat messages: calls in a row become one assistant message with ``tool_calls``, each output
+    a ``tool`` message. ``strict`` (after the question): every call must have its output, every output a
+    call; before the question a call without an output is left out (it never ran)."""
+    outputs = {i["call_id"]: n for n, i in enumerate(items) if i.get("type") == "function_call_output"}
+    calls = {i.get("call_id") for i in items if i.get("type") == "function_call"}
     turns: list[dict[str, Any]] = []
-    called: dict[str, int] = {}
     answered: set[str] = set()
-    for index in range(asked + 1, len(items)):
-        item = items[index]
-        kind = item.get("type", "message")
-        if kind == "function_call":
-            call_id = _string(item, "call_id", index)
-            called[call_id] = index
-            part = ToolCall(call_id, _string(item, "name", index), _string(item, "arguments", index)).as_message_part()
-            if turns and turns[-1]["role"] == "assistant" and turns[-1].get("tool_calls") is not None:
+    for number, item in enumerate(items):
+        kind, place = item.get("type"), _place(number, offset)
+        if kind == "function_call" and (item.get("call_id") in outputs or strict):
+            _check_call(item, outputs, place)
+            part = ToolCall(item["call_id"], item["name"], item["arguments"]).as_message_part()
+            if turns and turns[-1].get("tool_calls") is not None and turns[-1]["role"] == "assistant":
                 turns[-1]["tool_calls"].append(part)
             else:
                 turns.append({"role": "assistant", "content": None, "tool_calls": [part]})
         elif kind == "function_call_output":
-            call_id = _string(item, "call_id", index)
-            if call_id not in called:
-                raise InvalidInputError(
-                    f"input[{index}] answers call {call_id!r}, which no function_call after the question made"
-                ).at(f"input[{index}].call_id")
-            answered.add(call_id)
-            turns.append({"role": "tool", "tool_call_id": call_id, "content": _output(item, index)})
-        elif kind == "message":
-            text = _text(_message(item, index))
-            if text:
-                turns.append({"role": "assistant", "content": text})
-    unanswered = [index for call_id, index in called.items() if call_id not in answered]
-    if unanswered:
-        raise InvalidInputError(
-            f"input[{unanswered[0]}] is a function_call without its function_call_output: send the output"
-        ).at(f"input[{unanswered[0]}]")
+            call_id = _output_of(item, calls, answered, place)
+            turns.append({"role": "tool", "tool_call_id": call_id, "content": _output(item, place)})
+        elif kind == "message" and any(part["text"] for part in item["content"]):
+            turns.append(_chat_text(item))
     return turns
 
 
-def _string(item: dict[str, Any], name: str, index: int) -> str:
-    value = item.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidInputError(f"input[{index}] ({item.get('type')}) needs {name} as a string").at(
-            f"input[{index}].{name}"
+def _check_call(item: dict[str, Any], outputs: dict[str, int], place: str) -> None:
+    for name in ("call_id", "name", "arguments"):
+        if not isinstance(item.get(name), str) or not item[name]:
+            raise InvalidInputError(f"a function_call needs {name} as a string").at(f"{place}.{name}")
+    if item["call_id"] not in outputs:
+        raise InvalidInputError(
+            f"function call {item['call_id']!r} has no function_call_output: send the output after it"
+        ).at(place)
+
+
+def _output_of(item: dict[str, Any], calls: set[Any], answered: set[str], place: str) -> str:
+    call_id = item.get("call_id")
+    if not isinstance(call_id, str) or call_id not in calls:
+        raise InvalidInputError(f"this function_call_output answers call {call_id!r}, which no function_call made").at(
+            f"{place}.call_id"
         )
-    return value
+    if call_id in answered:
+        raise InvalidInputError(f"call {call_id!r} already has its output").at(f"{place}.call_id")
+    answered.add(call_id)
+    return call_id
 
 
-def _output(item: dict[str, Any], index: int) -> str:
+def _output(item: dict[str, Any], place: str) -> str:
     output = item.get("output")
     if isinstance(output, list):
         output = "\n".join(p.get("text", "") for p in output if isinstance(p, dict) and p.get("type") == "input_text")
     if not isinstance(output, str):
-        raise InvalidInputError(f"input[{index}].output must be text (or input_text parts)").at(
-            f"input[{index}].output"
+        raise InvalidInputError("a function_call_output's output must be text (or input_text parts)").at(
+            f"{place}.output"
         )
     return output
 

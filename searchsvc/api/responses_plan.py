@@ -18,7 +18,7 @@ from searchsvc.answering.conversation import ConversationMemory
 from searchsvc.answering.plain import plain_events
 from searchsvc.answering.types import AnswerEvent
 from searchsvc.api.deps import Services
-from searchsvc.api.openai_responses import LOGPROBS, new_id
+from searchsvc.api.openai_responses import LOGPROBS
 from searchsvc.api.responses_input import as_items, function_tools, read_input, tool_choice
 from searchsvc.errors import InvalidInputError, NotFoundError
 from searchsvc.storage import responses as stored
@@ -69,6 +69,7 @@ class Plan:
     searching: bool
     conversation_id: str | None
     input_items: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # what goes to the chat model
 
 
 def plan_response(body: ResponsesBody, svc: Services) -> Plan:
@@ -82,8 +83,8 @@ def plan_response(body: ResponsesBody, svc: Services) -> Plan:
     if (functions or not searches) and svc.chat is None:
         reason = "function tools need" if functions else "a response without a file_search tool needs"
         raise InvalidInputError(f"{reason} a chat model: {NO_CHAT}").at("tools")
-    items = [_with_id(item) for item in as_items(body.input)]
-    parsed = read_input([*_earlier(svc, body.previous_response_id, conversation_id), *items])
+    items = as_items(body.input)
+    parsed = read_input(_earlier(svc, body.previous_response_id, conversation_id), items)
     params = {"temperature": body.temperature, "top_p": body.top_p, "max_tokens": body.max_output_tokens}
     params = {k: v for k, v in params.items() if v is not None}
     if LOGPROBS in body.include:
@@ -93,7 +94,7 @@ def plan_response(body: ResponsesBody, svc: Services) -> Plan:
         if body.parallel_tool_calls is not None:
             params["parallel_tool_calls"] = body.parallel_tool_calls
     if not searches:
-        return Plan(_plain(svc, body, parsed, params, conversation_id), False, conversation_id, items)
+        return Plan(_plain(svc, body, parsed, params, conversation_id), False, conversation_id, items, params)
     if len(searches) > 1:
         raise InvalidInputError("send one file_search tool (name every vector store in its vector_store_ids)").at(
             f"tools[{searches[1]}]"
@@ -110,7 +111,7 @@ def plan_response(body: ResponsesBody, svc: Services) -> Plan:
         conversation_id=conversation_id, tool_turns=parsed.tool_turns, score_threshold=_threshold(tool, place),
     )  # fmt: skip
     answerer = _answerer(svc, stores, place)
-    return Plan(lambda live: answerer.events(request, live), True, conversation_id, items)
+    return Plan(lambda live: answerer.events(request, live), True, conversation_id, items, params)
 
 
 def refuse_what_is_not_offered(body: ResponsesBody) -> None:
@@ -131,14 +132,6 @@ def refuse_what_is_not_offered(body: ResponsesBody) -> None:
             ).at(f"tools[{index}].type")
 
 
-def _with_id(item: dict[str, Any]) -> dict[str, Any]:
-    """An input item as kept: with an id (``GET /v1/responses/{id}/input_items`` lists them by it)."""
-    if item.get("id"):
-        return item
-    prefix = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}.get(item.get("type", "message"))
-    return {"id": new_id(prefix or "item"), **item}
-
-
 def _earlier(svc: Services, previous: str | None, conversation_id: str | None) -> list[dict[str, Any]]:
     """The items before this input: the stored responses it follows, or the conversation's last turns."""
     with svc.store.session() as session:
@@ -148,7 +141,7 @@ def _earlier(svc: Services, previous: str | None, conversation_id: str | None) -
         return []
     memory = ConversationMemory(svc.store)
     memory.transcript(conversation_id)  # a 404 when there is no such conversation
-    return [{"type": "message", **turn} for turn in memory.history(conversation_id)]
+    return as_items(memory.history(conversation_id))
 
 
 def _plain(svc: Services, body: ResponsesBody, parsed: Any, params: dict[str, Any],

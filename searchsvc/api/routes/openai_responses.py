@@ -80,7 +80,8 @@ async def create_response(body: ResponsesBody, svc: SvcDep) -> Any:
         answer = await run_in_threadpool(_finished, plan.events(False))
         return JSONResponse(await run_in_threadpool(writer.complete, answer))
     events = plan.events(True)
-    opening = await run_in_threadpool(opening_events, events)  # failures before the first words: plain HTTP errors
+    # Failures before the first words are plain HTTP errors; with functions offered, before the model is called.
+    opening = await run_in_threadpool(opening_events, events, "tools" in plan.params)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
     return StreamingResponse(writer.stream(itertools.chain(opening, events)), media_type="text/event-stream",
                              headers=headers)  # fmt: skip
