@@ -33,6 +33,7 @@ from searchsvc.api.routes import (
     vector_store_batches,
     vector_stores,
 )
+from searchsvc.api.ui_page import install_ui
 from searchsvc.api.write_queue import UpsertQueue
 from searchsvc.config import Settings
 from searchsvc.jobs.runner import JobRunner
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_docs(app)
+    install_ui(app)
     app.state.settings = settings
     install_error_handlers(app)
     app.middleware("http")(_observe)

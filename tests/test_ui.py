@@ -1,0 +1,133 @@
+"""The web page at /ui in a real Chromium (Debian's, driven by Playwright), against a real `searchsvc serve`
+with API keys, sample_data/markdown ingested, and the fake OpenAI server as its embedding and chat model.
+Each flow saves a screenshot of its end state in $SEARCHSVC_SCREENSHOTS (CI prints the folder)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MODEL, cli_env, remote_settings
+from tests.fake_openai import FakeOpenAI
+from tests.servers import serving
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]  # fmt: skip
+SHOTS = Path(os.environ.get("SEARCHSVC_SCREENSHOTS") or Path(tempfile.gettempdir()) / "searchsvc-screenshots")
+KEYS = "rw-secret:rw,ro-secret:ro"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeOpenAI]]:
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Chromium is not installed: apt-get install chromium (.ci/run does)")
+    with FakeOpenAI() as fake:
+        settings = remote_settings(tmp_path_factory.mktemp("ui"), fake, embedding_model=MODEL)
+        env = cli_env(settings, fake, SEARCHSVC_API_KEYS=KEYS, SEARCHSVC_MAX_RETRIES="0")
+        command = [sys.executable, "-m", "searchsvc", "ingest", "sample_data/markdown", "-c", "docs"]
+        subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True, timeout=300)
+        with serving(env) as url:
+            yield url.removesuffix("/v1"), fake
+
+
+@pytest.fixture
+def page(site: tuple[str, FakeOpenAI]) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser.new_page(viewport={"width": 1280, "height": 860})
+        browser.close()
+
+
+def shot(page: object, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))  # type: ignore[attr-defined]  (what the screen shows)
+
+
+def signed_in(page: object, base: str, key: str = "rw-secret") -> None:
+    """Open the page: it asks for a key (the server has keys), and loads the collections once given one."""
+    page.goto(base + "/")  # type: ignore[attr-defined]
+    page.get_by_label("This server needs an API key").fill(key)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Use key").click()  # type: ignore[attr-defined]
+    page.wait_for_function("document.querySelector('#collection').options.length > 0")  # type: ignore[attr-defined]
+
+
+def test_search_and_open_a_hit_at_its_place(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    signed_in(page, base)
+    assert page.url.endswith("/ui/")  # type: ignore[attr-defined]
+    page.get_by_role("searchbox", name="Search").fill("install pyenv with Homebrew")  # type: ignore[attr-defined]
+    page.get_by_role("searchbox", name="Search").press("Enter")  # type: ignore[attr-defined]
+    first = page.locator("#results li").first  # type: ignore[attr-defined]
+    expect(first).to_be_visible()
+    expect(first.locator("mark").first).to_be_visible()  # the query's words marked in the chunk
+    snippet = first.locator(".snippet").inner_text()
+    first.get_by_role("button", name="Open at this place").click()
+    here = page.locator("#viewer-text mark.here")  # type: ignore[attr-defined]
+    expect(here).to_be_in_viewport()
+    assert here.inner_text().strip()[:40] == snippet.strip()[:40]  # the hit's own text, in its document
+    shot(page, "search-open-at-place")
+
+
+def test_ask_streams_the_answer_and_a_citation_opens_the_quote(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, fake = site
+    fake.chat_reply = "Install pyenv with Homebrew: run brew update and then brew install pyenv [1]."
+    signed_in(page, base)
+    page.get_by_role("tab", name="Ask").click()  # type: ignore[attr-defined]
+    page.evaluate("""() => { window.pieces = 0; new MutationObserver((changes) => {  // each streamed piece
+        window.pieces += changes.filter((c) => c.type === "childList").length; })
+        .observe(document.querySelector('#answer'), {childList: true}); }""")  # type: ignore[attr-defined]
+    page.get_by_label("Question").fill("How do I install pyenv with Homebrew?")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Ask").click()  # type: ignore[attr-defined]
+    expect(page.locator("#ask-status")).to_contain_text("Answered")  # type: ignore[attr-defined]
+    assert page.evaluate("window.pieces") > 5  # type: ignore[attr-defined]  (word by word, not at once)
+    expect(page.locator("#answer")).to_have_text(fake.chat_reply)  # type: ignore[attr-defined]
+    quote = page.locator("#citations blockquote").first.inner_text()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Source 1").click()  # type: ignore[attr-defined]
+    here = page.locator("#viewer-text mark.here")  # type: ignore[attr-defined]
+    expect(here).to_be_in_viewport()
+    assert here.inner_text().split() == quote.split()  # the quoted span itself, marked in its document
+    shot(page, "ask-citation-quote")
+
+
+def test_errors_are_one_readable_line(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    page.goto(base + "/ui/")  # type: ignore[attr-defined]
+    expect(page.locator("#error")).to_contain_text("Error 401")  # type: ignore[attr-defined]
+    signed_in(page, base)
+    page.get_by_role("searchbox", name="Search").fill("x" * 5000)  # type: ignore[attr-defined]
+    page.get_by_role("searchbox", name="Search").press("Enter")  # type: ignore[attr-defined]
+    expect(page.locator("#error")).to_contain_text("4,096")  # type: ignore[attr-defined]  the server's own reason
+    shot(page, "error-line")
+
+
+def test_a_360_pixel_screen_reads_without_sideways_scrolling(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    page.set_viewport_size({"width": 360, "height": 740})  # type: ignore[attr-defined]
+    signed_in(page, base)
+    page.get_by_role("searchbox", name="Search").fill("redis persistence snapshots")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Search", exact=True).click()  # type: ignore[attr-defined]
+    expect(page.locator("#results li").first).to_be_visible()  # type: ignore[attr-defined]
+    page.locator("#results li").first.get_by_role("button", name="Open at this place").click()  # type: ignore[attr-defined]
+    expect(page.locator("#viewer-text mark.here")).to_be_visible()  # type: ignore[attr-defined]
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360  # type: ignore[attr-defined]
+    shot(page, "narrow-360px")
