@@ -131,3 +131,65 @@ def test_a_360_pixel_screen_reads_without_sideways_scrolling(site: tuple[str, Fa
     expect(page.locator("#viewer-text mark.here")).to_be_visible()  # type: ignore[attr-defined]
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360  # type: ignore[attr-defined]
     shot(page, "narrow-360px")
+
+
+def test_two_models_answer_side_by_side(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, fake = site
+    fake.chat_reply = "Run brew install pyenv [1]."
+    signed_in(page, base)
+    page.get_by_role("tab", name="Ask").click()  # type: ignore[attr-defined]
+    page.get_by_text("Settings").click()  # type: ignore[attr-defined]
+    page.get_by_label("Model", exact=True).fill("gpt-4o-mini")  # type: ignore[attr-defined]
+    page.get_by_label("Compare with").fill("claude-3-haiku")  # type: ignore[attr-defined]
+    page.get_by_label("Question").fill("How do I install pyenv with Homebrew?")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Ask").click()  # type: ignore[attr-defined]
+    columns = page.get_by_role("region", name="Answers side by side").locator("section")  # type: ignore[attr-defined]
+    expect(columns).to_have_count(2)
+    expect(columns.nth(0).locator("h3")).to_have_text("gpt-4o-mini")
+    expect(columns.nth(1).locator("h3")).to_have_text("claude-3-haiku")
+    expect(columns.nth(1).locator(".meta")).to_contain_text(" ms · ")  # latency and tokens, each
+    assert {r.body["model"] for r in fake.chat_requests()[-2:]} == {"gpt-4o-mini", "claude-3-haiku"}
+    shot(page, "compare-two-models")
+
+
+def test_a_follow_up_stays_in_its_conversation_which_can_be_deleted(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, fake = site
+    fake.chat_reply = lambda m: "pyenv install homebrew" if m[0]["content"].startswith("Rewrite") else "Yes [1]."
+    signed_in(page, base)
+    page.get_by_role("tab", name="Ask").click()  # type: ignore[attr-defined]
+    for question in ("How do I install pyenv?", "And with Homebrew?"):
+        page.get_by_label("Question").fill(question)  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Ask").click()  # type: ignore[attr-defined]
+        expect(page.locator("#ask-status")).to_contain_text("Answered")  # type: ignore[attr-defined]
+    expect(page.locator("#earlier li")).to_have_count(1)  # type: ignore[attr-defined]
+    rewrite = [r for r in fake.chat_requests() if r.body["messages"][0]["content"].startswith("Rewrite")][-1]
+    assert rewrite.body["messages"][1]["content"] == "How do I install pyenv?"  # the follow-up saw its thread
+    listed = page.get_by_role("complementary", name="Conversations").locator("li")  # type: ignore[attr-defined]
+    expect(listed).to_have_count(1)
+    shot(page, "conversation-follow-up")
+    page.get_by_role("button", name="Delete the conversation How do I install pyenv?").click()  # type: ignore[attr-defined]
+    expect(listed).to_have_count(0)
+    expect(page.locator("#earlier li")).to_have_count(0)  # type: ignore[attr-defined]
+
+
+def test_a_filter_narrows_the_search_and_a_bad_one_says_why(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    signed_in(page, base)
+    page.get_by_role("searchbox", name="Search").fill("install")  # type: ignore[attr-defined]
+    page.get_by_text("Filter", exact=True).click()  # type: ignore[attr-defined]
+    page.get_by_label("Filter on document fields").fill(
+        '{"key": {"$gte": "markdown/redis/", "$lt": "markdown/redis0"}}'
+    )  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Search", exact=True).click()  # type: ignore[attr-defined]
+    expect(page.locator("#results li").first).to_be_visible()  # type: ignore[attr-defined]
+    paths = page.locator("#results .path").all_inner_texts()  # type: ignore[attr-defined]
+    assert paths and all("redis" in p for p in paths), paths
+    page.get_by_label("Filter on document fields").fill("{not json")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Search", exact=True).click()  # type: ignore[attr-defined]
+    expect(page.locator("#error")).to_contain_text("The filter is not JSON")  # type: ignore[attr-defined]

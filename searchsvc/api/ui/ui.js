@@ -3,7 +3,8 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY = "searchsvc-key"; // the API key, kept for this tab only (sessionStorage)
-const state = { collection: null, sources: [] };
+const CONVERSATIONS = "searchsvc-conversations"; // this tab's conversations: [{id, title}]
+const state = { collection: null, sources: [], conversation: null };
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -17,10 +18,10 @@ function headers() {
   return { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) };
 }
 
-async function api(path, body) {
+async function api(path, body, method) {
   let response;
   try {
-    response = await fetch(path, body === undefined ? { headers: headers() }
+    response = await fetch(path, body === undefined ? { method: method || "GET", headers: headers() }
       : { method: "POST", headers: headers(), body: JSON.stringify(body) });
   } catch (err) {
     throw new ApiError(0, "The server cannot be reached: is searchsvc serve running?");
@@ -88,10 +89,18 @@ async function search(event) {
   event.preventDefault();
   showError(null);
   const query = $("q").value;
+  const request = { query, collection: state.collection, mode: $("mode").value, k: 10 };
+  const filter = $("filter").value.trim();
+  if (filter) {
+    try { request.filter = JSON.parse(filter); } catch (err) {
+      showError(new Error(`The filter is not JSON (${err.message}): write it like {"metadata.year": {"$gte": 2020}}`));
+      return;
+    }
+  }
   $("search-status").textContent = "Searching…";
   const started = performance.now();
   try {
-    const body = await (await api("/v1/search", { query, collection: state.collection, mode: $("mode").value, k: 10 })).json();
+    const body = await (await api("/v1/search", request)).json();
     const ms = Math.round(performance.now() - started);
     $("search-status").textContent = `${body.results.length} results in ${ms} ms`;
     $("results").replaceChildren(...body.results.map((hit) => resultItem(hit, query)));
@@ -143,18 +152,33 @@ function rebuild(chunks) {
   return text;
 }
 
-// /v1/ask streamed: server-sent events read from the response body as they arrive.
+function generation() {
+  const settings = {};
+  if ($("model").value.trim()) settings.model = $("model").value.trim();
+  if ($("temperature").value) settings.temperature = Number($("temperature").value);
+  if ($("max-tokens").value) settings.max_tokens = Number($("max-tokens").value);
+  return settings;
+}
+
+// /v1/ask streamed (server-sent events read from the response body as they arrive), in this tab's
+// conversation; with models to compare, one request answered by each, side by side.
 async function ask(event) {
   event.preventDefault();
   showError(null);
+  const compare = $("compare").value.split(",").map((m) => m.trim()).filter(Boolean);
+  if (compare.length) return askSideBySide(compare);
+  const question = $("question").value;
+  keepTurn();
   const answer = $("answer");
-  answer.replaceChildren();
-  answer.classList.remove("unknown");
-  $("citations").replaceChildren();
   $("ask-status").textContent = "Searching and writing…";
   const started = performance.now();
+  state.conversation = state.conversation || `ui-${crypto.randomUUID()}`;
   try {
-    const response = await api("/v1/ask", { question: $("question").value, collection: state.collection, stream: true });
+    const response = await api("/v1/ask", { question, collection: state.collection, stream: true,
+      conversation_id: state.conversation, ...generation() });
+    answer.dataset.question = question;
+    $("current-question").textContent = question;
+    remember(state.conversation, question);
     for await (const [name, data] of events(response)) {
       if (name === "sources") state.sources = data.sources;
       else if (name === "delta") answer.append(data.text);
@@ -165,6 +189,96 @@ async function ask(event) {
     $("ask-status").textContent = "";
     showError(err);
   }
+}
+
+// The turn on screen moves up to the earlier turns when a follow-up is asked.
+function keepTurn() {
+  const answer = $("answer");
+  if (answer.textContent && answer.dataset.question) {
+    $("earlier").append(turnItem(answer.dataset.question, answer.textContent));
+  }
+  answer.replaceChildren();
+  answer.classList.remove("unknown");
+  $("current-question").textContent = "";
+  $("citations").replaceChildren();
+  $("comparison").replaceChildren();
+}
+
+function turnItem(question, answer) {
+  return el("li", {}, el("div", { class: "q" }, question), el("div", {}, answer));
+}
+
+async function askSideBySide(compare) {
+  const models = [generation().model, ...compare].filter(Boolean);
+  if (models.length < 2) return showError(new Error("Name two models to compare: a model and at least one more."));
+  keepTurn();
+  $("ask-status").textContent = `Asking ${models.length} models…`;
+  const { model, ...settings } = generation();
+  try {
+    const body = await (await api("/v1/ask", { question: $("question").value, collection: state.collection,
+      models, ...settings })).json();
+    $("ask-status").textContent = `${models.length} answers from the same ${body.sources.length} sources`;
+    $("comparison").replaceChildren(...body.answers.map((a) => el("section", { "aria-label": a.model || "model" },
+      el("h3", {}, a.model || "?"),
+      el("p", { class: "meta" }, a.error ? "failed" : `${Math.round(a.latency_ms)} ms · ${a.usage?.total_tokens ?? "?"} tokens`),
+      el("p", {}, a.error ? a.error.message : a.answer))));
+  } catch (err) {
+    $("ask-status").textContent = "";
+    showError(err);
+  }
+}
+
+function conversations() {
+  return JSON.parse(sessionStorage.getItem(CONVERSATIONS) || "[]");
+}
+
+function remember(id, question) {
+  const known = conversations();
+  if (!known.some((c) => c.id === id)) sessionStorage.setItem(CONVERSATIONS, JSON.stringify([{ id, title: question }, ...known]));
+  listConversations();
+}
+
+function listConversations() {
+  $("conversation-list").replaceChildren(...conversations().map((c) => el("li",
+    { "aria-current": String(c.id === state.conversation) },
+    el("button", { type: "button", title: c.title, onclick: () => openConversation(c.id) }, c.title),
+    el("button", { type: "button", "aria-label": `Delete the conversation ${c.title}`, onclick: () => dropConversation(c.id) }, "✕"))));
+}
+
+async function openConversation(id) {
+  showError(null);
+  try {
+    const thread = await (await api(`/v1/conversations/${encodeURIComponent(id)}`)).json();
+    state.conversation = id;
+    keepTurn();
+    const messages = thread.messages;
+    $("earlier").replaceChildren(...messages.filter((m) => m.role === "user").map((m, n) =>
+      turnItem(m.content, messages.filter((r) => r.role === "assistant")[n]?.content || "")));
+    listConversations();
+    $("question").focus();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function dropConversation(id) {
+  showError(null);
+  try {
+    await api(`/v1/conversations/${encodeURIComponent(id)}`, undefined, "DELETE");
+  } catch (err) {
+    if (err.status !== 404) return showError(err);
+  }
+  sessionStorage.setItem(CONVERSATIONS, JSON.stringify(conversations().filter((c) => c.id !== id)));
+  if (state.conversation === id) newConversation();
+  listConversations();
+}
+
+function newConversation() {
+  state.conversation = null;
+  $("earlier").replaceChildren();
+  keepTurn();
+  $("earlier").replaceChildren();
+  listConversations();
 }
 
 async function* events(response) {
@@ -223,6 +337,8 @@ async function start() {
   $("ask-form").addEventListener("submit", ask);
   $("collection").addEventListener("change", (e) => { state.collection = e.target.value; });
   $("viewer-close").addEventListener("click", () => { $("viewer").hidden = true; });
+  $("new-conversation").addEventListener("click", newConversation);
+  listConversations();
   $("key-form").addEventListener("submit", (e) => {
     e.preventDefault();
     sessionStorage.setItem(KEY, $("key").value);
