@@ -124,6 +124,10 @@ def test_collections_create_list_delete(api: TestClient) -> None:
     assert api.post("/v1/collections", json={"name": "bad/name"}).status_code == 422
     assert api.delete("/v1/collections/notes").json() == {"deleted": "notes"}
     assert api.get("/v1/collections/notes").status_code == 404
+    verdict = api.get("/v1/collections/docs/health").json()
+    assert verdict["ok"] is True and verdict["problems"] == [] and verdict["chunks"] == verdict["vectors"] > 0
+    assert api.get("/v1/collections/notes/health").status_code == 404
+    assert api.get("/v1/access").json() == {"keys_required": False, "scope": "rw"}
 
 
 def _filter_docs(api: TestClient) -> None:
@@ -183,6 +187,9 @@ def test_auth_keys_read_only_and_never_logged(tmp_path: Path, fake_openai: FakeO
         allowed = client.post("/v1/collections/docs/documents", json=write, headers={"Authorization": f"Bearer {RW}"})
         assert allowed.status_code == 200
         assert client.get("/healthz").status_code == 200  # health is open
+        scopes = [client.get("/v1/access", headers={"Authorization": f"Bearer {k}"}).json() for k in (RW, RO)]
+        assert [s["scope"] for s in scopes] == ["rw", "ro"] and scopes[0]["keys_required"] is True
+        assert client.get("/v1/access").status_code == 401
         assert RW not in client.get("/metrics").text
     logged = "\n".join(record.getMessage() + json.dumps(getattr(record, "fields", {})) for record in caplog.records)
     assert "request" in logged and RW not in logged and RO not in logged

@@ -193,3 +193,42 @@ def test_a_filter_narrows_the_search_and_a_bad_one_says_why(site: tuple[str, Fak
     page.get_by_label("Filter on document fields").fill("{not json")  # type: ignore[attr-defined]
     page.get_by_role("button", name="Search", exact=True).click()  # type: ignore[attr-defined]
     expect(page.locator("#error")).to_contain_text("The filter is not JSON")  # type: ignore[attr-defined]
+
+
+def test_upload_a_pdf_watch_it_ingest_and_find_its_text(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    signed_in(page, base)
+    page.get_by_role("tab", name="Collections").click()  # type: ignore[attr-defined]
+    expect(page.locator("#collection-rows tr")).to_have_count(1)  # type: ignore[attr-defined]
+    expect(page.locator("#health-docs")).to_have_text("ok")  # type: ignore[attr-defined]  the doctor's verdict
+    expect(page.locator("#page-status")).to_have_text("1-10 of 10")  # type: ignore[attr-defined]
+    pdf = ROOT / "sample_data" / "pdf" / "shared-mime-info-spec.pdf"
+    page.get_by_label("Add files to the collection").set_input_files(str(pdf))  # type: ignore[attr-defined]
+    expect(page.locator("#upload-status")).to_contain_text("Ingestion succeeded: 1 added", timeout=120_000)  # type: ignore[attr-defined]
+    expect(page.locator("#page-status")).to_have_text("1-11 of 11")  # type: ignore[attr-defined]
+    shot(page, "upload-pdf-ingested")
+    page.get_by_role("tab", name="Search").click()  # type: ignore[attr-defined]
+    page.get_by_role("searchbox", name="Search").fill("application XML file named after the package")  # type: ignore[attr-defined]
+    page.get_by_role("searchbox", name="Search").press("Enter")  # type: ignore[attr-defined]
+    first = page.locator("#results li").first  # type: ignore[attr-defined]
+    expect(first.locator(".path")).to_contain_text("shared-mime-info-spec.pdf")
+    expect(first.locator(".place")).to_contain_text("page ")  # a PDF's hits name their page
+    page.once("dialog", lambda dialog: dialog.accept())  # type: ignore[attr-defined]
+    page.get_by_role("tab", name="Collections").click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Delete shared-mime-info-spec").first.click()  # type: ignore[attr-defined]
+    expect(page.locator("#page-status")).to_have_text("1-10 of 10")  # type: ignore[attr-defined]
+
+
+def test_a_read_only_key_sees_no_write_controls(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    signed_in(page, base, key="ro-secret")
+    page.get_by_role("tab", name="Collections").click()  # type: ignore[attr-defined]
+    expect(page.locator("#documents li").first).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.get_by_role("button", name="Delete", exact=False)).to_have_count(0)  # type: ignore[attr-defined]
+    expect(page.get_by_label("Add files to the collection")).to_be_hidden()  # type: ignore[attr-defined]
+    expect(page.get_by_role("button", name="Open", exact=False).first).to_be_visible()  # type: ignore[attr-defined]
+    shot(page, "read-only-key")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -75,6 +75,20 @@ class CollectionOut(BaseModel):
     documents: int
     chunks: int
     created_at: UtcDatetime
+
+
+class CollectionHealthOut(BaseModel):
+    collection: str
+    chunks: int
+    vectors: int | None = Field(description="Vectors in the index; null when there is no index yet.")
+    problems: list[str] = Field(description="Each disagreement between SQL and the index, in plain words.")
+    repaired: list[str]
+    ok: bool
+
+
+class AccessOut(BaseModel):
+    keys_required: bool = Field(description="Whether this server needs an API key on its /v1 routes.")
+    scope: Literal["rw", "ro"] = Field(description="What the key sent may do: read and write, or read only.")
 
 
 class CollectionList(BaseModel):

@@ -12,6 +12,7 @@ from searchsvc.api.auth import READ, WRITE
 from searchsvc.api.deps import SvcDep
 from searchsvc.api.responses import (
     ERRORS,
+    CollectionHealthOut,
     CollectionList,
     CollectionOut,
     Deleted,
@@ -21,6 +22,7 @@ from searchsvc.api.responses import (
     UpsertOut,
 )
 from searchsvc.api.schemas import CollectionBody, UpsertBody
+from searchsvc.doctor import check_collection
 from searchsvc.errors import NotFoundError
 from searchsvc.storage import repository as repo
 from searchsvc.storage.schema import Chunk, Document
@@ -90,6 +92,21 @@ async def get_collection(name: str, svc: SvcDep) -> Any:
         if not found:
             raise NotFoundError(f"no collection named {name!r}")
         return asdict(found[0])
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/{name}/health", dependencies=READ, summary="The doctor's verdict on one collection",
+            response_model=CollectionHealthOut)  # fmt: skip
+async def collection_health(name: str, svc: SvcDep) -> Any:
+    """What `searchsvc doctor` reports for the collection (SQL against its vector index), without repairing."""
+
+    def run() -> dict[str, Any]:
+        validate_collection_name(name)
+        collection = svc.store.find_collection(name)
+        if collection is None:
+            raise NotFoundError(f"no collection named {name!r}")
+        return check_collection(svc.store, collection).as_dict()
 
     return await run_in_threadpool(run)
 

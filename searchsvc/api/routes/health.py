@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from searchsvc.api.auth import READ, key_scope
 from searchsvc.api.deps import SvcDep
-from searchsvc.api.responses import Readiness, Status
+from searchsvc.api.responses import AccessOut, Readiness, Status
 from searchsvc.storage import repository as repo
 
 router = APIRouter(tags=["health"])
@@ -56,3 +57,12 @@ async def readyz(svc: SvcDep) -> Response:
 )
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/access", dependencies=READ, summary="What the API key sent may do", response_model=AccessOut)
+async def access(request: Request) -> Any:
+    """Whether keys are needed and the scope of the one sent (the web page hides write controls from a
+    read-only key); an invalid key is a 401 like on every /v1 route."""
+    keys: dict[str, str] = request.app.state.settings.service_keys
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    return {"keys_required": bool(keys), "scope": key_scope(keys, token) if keys else "rw"}

@@ -79,7 +79,7 @@ async function loadCollections() {
   const picker = $("collection");
   picker.replaceChildren(...body.collections.map((c) =>
     el("option", { value: c.name }, `${c.name} (${c.documents} documents)`)));
-  const wanted = new URLSearchParams(location.search).get("collection");
+  const wanted = state.collection || new URLSearchParams(location.search).get("collection");
   if (wanted && body.collections.some((c) => c.name === wanted)) picker.value = wanted;
   state.collection = picker.value || null;
   if (!body.collections.length) showError(new Error("No collections yet: ingest some documents first (searchsvc ingest PATH)."));
@@ -328,16 +328,22 @@ function showView(name) {
   for (const tab of document.querySelectorAll(".tab")) tab.setAttribute("aria-selected", String(tab.dataset.view === name));
   $("view-search").hidden = name !== "search";
   $("view-ask").hidden = name !== "ask";
-  $(name === "search" ? "q" : "question").focus();
+  $("view-library").hidden = name !== "library";
+  if (name === "library") loadLibrary();
+  else $(name === "search" ? "q" : "question").focus();
 }
 
 async function start() {
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
   $("search-form").addEventListener("submit", search);
   $("ask-form").addEventListener("submit", ask);
-  $("collection").addEventListener("change", (e) => { state.collection = e.target.value; });
+  $("collection").addEventListener("change", (e) => {
+    state.collection = e.target.value;
+    if (!$("view-library").hidden) loadDocuments(0).catch(showError);
+  });
   $("viewer-close").addEventListener("click", () => { $("viewer").hidden = true; });
   $("new-conversation").addEventListener("click", newConversation);
+  startLibrary();
   listConversations();
   $("key-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -352,9 +358,10 @@ async function refreshCollections() {
   try {
     showError(null);
     await loadCollections();
+    await loadAccess();
   } catch (err) {
     showError(err);
   }
 }
 
-start();
+document.addEventListener("DOMContentLoaded", start); // after library.js, deferred too, has run
