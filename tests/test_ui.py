@@ -232,3 +232,77 @@ def test_a_read_only_key_sees_no_write_controls(site: tuple[str, FakeOpenAI], pa
     expect(page.get_by_label("Add files to the collection")).to_be_hidden()  # type: ignore[attr-defined]
     expect(page.get_by_role("button", name="Open", exact=False).first).to_be_visible()  # type: ignore[attr-defined]
     shot(page, "read-only-key")
+
+
+def test_documents_are_found_by_name_and_paged(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    signed_in(page, base)
+    page.get_by_role("tab", name="Collections").click()  # type: ignore[attr-defined]
+    page.get_by_role("searchbox", name="Find documents").fill("REDIS")  # type: ignore[attr-defined]
+    page.get_by_role("searchbox", name="Find documents").press("Enter")  # type: ignore[attr-defined]
+    expect(page.locator("#page-status")).to_have_text("1-1 of 1")  # type: ignore[attr-defined]
+    expect(page.locator("#documents li")).to_contain_text("What is Redis?")  # type: ignore[attr-defined]
+
+
+def test_keyboard_only_search_and_open(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    signed_in(page, base)
+    page.get_by_role("searchbox", name="Search").focus()  # type: ignore[attr-defined]
+    page.keyboard.type("redis persistence")  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    expect(page.locator("#results li").first).to_be_visible()  # type: ignore[attr-defined]
+    for _ in range(10):  # Tab on to the first result's button, then Enter
+        page.keyboard.press("Tab")  # type: ignore[attr-defined]
+        if page.evaluate("document.activeElement.textContent") == "Open at this place":  # type: ignore[attr-defined]
+            break
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    expect(page.locator("#viewer-text mark.here")).to_be_visible()  # type: ignore[attr-defined]
+    assert page.evaluate("document.activeElement.id") == "viewer-text"  # type: ignore[attr-defined]
+
+
+def test_dark_mode_and_i_do_not_know(site: tuple[str, FakeOpenAI], page: object) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = site
+    page.emulate_media(color_scheme="dark")  # type: ignore[attr-defined]
+    signed_in(page, base)
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")  # type: ignore[attr-defined]
+    assert background == "rgb(21, 21, 23)", background
+    page.get_by_role("tab", name="Ask").click()  # type: ignore[attr-defined]
+    page.get_by_label("Question").fill("zzqx wvvk qqpl")  # type: ignore[attr-defined]  nothing near it
+    page.get_by_role("button", name="Ask").click()  # type: ignore[attr-defined]
+    expect(page.locator("#ask-status")).to_contain_text("I don't know")  # type: ignore[attr-defined]
+    expect(page.locator("#answer.unknown")).to_contain_text("I don't know")  # type: ignore[attr-defined]
+    shot(page, "dark-i-do-not-know")
+
+
+def test_a_file_too_large_and_a_server_gone_are_said_plainly(tmp_path: Path, page: object) -> None:
+    from playwright.sync_api import expect
+
+    with FakeOpenAI() as fake:
+        settings = remote_settings(tmp_path, fake, embedding_model=MODEL)
+        env = cli_env(settings, fake, SEARCHSVC_MAX_FILE_BYTES="2048")
+        (tmp_path / "small.md").write_text("# Small\n\nA short note.\n")
+        subprocess.run([sys.executable, "-m", "searchsvc", "ingest", str(tmp_path / "small.md"), "-c", "notes"],
+                       env=env, check=True, capture_output=True, timeout=120)  # fmt: skip
+        with serving(env) as url:
+            base = url.removesuffix("/v1")
+            page.goto(base + "/ui/")  # type: ignore[attr-defined]
+            page.get_by_role("tab", name="Collections").click()  # type: ignore[attr-defined]
+            expect(page.locator("#page-status")).to_have_text("1-1 of 1")  # type: ignore[attr-defined]
+            big = tmp_path / "big.md"
+            big.write_text("# Big\n\n" + "words " * 2000)
+            page.get_by_label("Add files to the collection").set_input_files(str(big))  # type: ignore[attr-defined]
+            expect(page.locator("#error")).to_contain_text("Error 413: Too large for this server")  # type: ignore[attr-defined]
+            shot(page, "error-413")
+        page.get_by_role("tab", name="Search").click()  # type: ignore[attr-defined]
+        page.get_by_role("searchbox", name="Search").fill("anything")  # type: ignore[attr-defined]
+        page.get_by_role("searchbox", name="Search").press("Enter")  # type: ignore[attr-defined]
+        expect(page.locator("#error")).to_have_text(  # type: ignore[attr-defined]
+            "The server cannot be reached: is searchsvc serve running?"
+        )
+        shot(page, "error-server-down")

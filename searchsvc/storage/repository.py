@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -256,16 +256,18 @@ def delete_documents(session: Session, document_ids: Sequence[int]) -> list[int]
     return removed
 
 
-def list_documents(session: Session, collection_id: int, offset: int, limit: int) -> tuple[list[Document], int]:
-    """A page of documents ordered by key, and the total count."""
-    total = session.scalar(select(func.count(Document.id)).where(Document.collection_id == collection_id)) or 0
-    page = session.scalars(
-        select(Document)
-        .where(Document.collection_id == collection_id)
-        .order_by(Document.key)
-        .offset(offset)
-        .limit(limit)
-    )
+def list_documents(
+    session: Session, collection_id: int, offset: int, limit: int, containing: str | None = None
+) -> tuple[list[Document], int]:
+    """A page of documents ordered by key, and the total count; ``containing``: only documents whose key,
+    title or path contains it (case-insensitive)."""
+    where = [Document.collection_id == collection_id]
+    if containing:
+        needle = containing.lower()
+        where.append(or_(*(func.lower(c).contains(needle, autoescape=True)
+                           for c in (Document.key, Document.title, Document.path))))  # fmt: skip
+    total = session.scalar(select(func.count(Document.id)).where(*where)) or 0
+    page = session.scalars(select(Document).where(*where).order_by(Document.key).offset(offset).limit(limit))
     return list(page), int(total)
 
 

@@ -27,7 +27,9 @@ from searchsvc.errors import NotFoundError
 from searchsvc.storage import repository as repo
 from searchsvc.storage.schema import Chunk, Document
 from searchsvc.store import validate_collection_name
+from searchsvc.textclean import clean_text
 
+CONTAINING = "Only documents whose id, title or path contains this (case-insensitive)."
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=ERRORS)
 
 
@@ -131,11 +133,15 @@ async def list_documents(
     svc: SvcDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description=CONTAINING),
+    ] = None,
 ) -> Any:
     def run() -> dict[str, Any]:
         collection = svc.store.get_collection(name)
         with svc.store.session() as session:
-            docs, total = repo.list_documents(session, collection.id, offset, limit)
+            docs, total = repo.list_documents(session, collection.id, offset, limit, clean_text(q) if q else None)
         return {"documents": [_document_json(d) for d in docs], "total": total, "offset": offset, "limit": limit}
 
     return await run_in_threadpool(run)

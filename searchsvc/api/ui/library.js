@@ -52,13 +52,15 @@ function choose(name) {
 async function loadDocuments(offset) {
   const name = state.collection;
   if (!name) return;
-  const page = await (await api(`/v1/collections/${encodeURIComponent(name)}/documents?offset=${offset}&limit=${PAGE}`)).json();
+  const find = $("find").value.trim();
+  const query = new URLSearchParams({ offset, limit: PAGE, ...(find ? { q: find } : {}) });
+  const page = await (await api(`/v1/collections/${encodeURIComponent(name)}/documents?${query}`)).json();
   library.offset = offset;
   library.total = page.total;
   $("documents-title").textContent = `Documents of ${name}`;
   $("documents").replaceChildren(...page.documents.map(documentItem));
   const last = Math.min(offset + PAGE, page.total);
-  $("page-status").textContent = page.total ? `${offset + 1}-${last} of ${page.total}` : "no documents";
+  $("page-status").textContent = page.total ? `${offset + 1}-${last} of ${page.total}` : (find ? "no document matches" : "no documents");
   $("previous-page").disabled = offset === 0;
   $("next-page").disabled = last >= page.total;
 }
@@ -139,6 +141,7 @@ function startLibrary() {
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("dragging"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
   zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("dragging"); upload(e.dataTransfer.files); });
+  $("find-form").addEventListener("submit", (e) => { e.preventDefault(); loadDocuments(0).catch(showError); });
   $("previous-page").addEventListener("click", () => loadDocuments(Math.max(0, library.offset - PAGE)));
   $("next-page").addEventListener("click", () => loadDocuments(library.offset + PAGE));
 }
