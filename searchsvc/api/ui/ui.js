@@ -78,7 +78,7 @@ async function loadCollections() {
   const body = await (await api("/v1/collections")).json();
   const picker = $("collection");
   picker.replaceChildren(...body.collections.map((c) =>
-    el("option", { value: c.name }, `${c.name} (${c.documents} documents)`)));
+    el("option", { value: c.name }, `${c.name} (${c.documents} document${c.documents === 1 ? "" : "s"})`)));
   const wanted = state.collection || new URLSearchParams(location.search).get("collection");
   if (wanted && body.collections.some((c) => c.name === wanted)) picker.value = wanted;
   state.collection = picker.value || null;
