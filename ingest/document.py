@@ -55,6 +55,7 @@ class SourceDocument:
     load: Callable[[], ParsedDocument]
     title: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    movable: bool = False  # a file in a folder: found under another name later, it is the same document
 
 
 @dataclass(frozen=True)

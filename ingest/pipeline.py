@@ -14,7 +14,6 @@ import functools
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from ingest.batcher import EmbeddingBatch
 from ingest.chunker import Chunker
 from ingest.document import ParseError, SkippedDocument, SourceDocument, SourceUnavailable
 from ingest.embedding import embed_pending
+from ingest.prepare import Prepared, file_name, prepare_document
+from ingest.renames import Gone, RenameFinder
 from ingest.report import IngestReport, NoProgress, Progress
 from ingest.sources import DEFAULT_MAX_FILE_BYTES, count_candidates, discover, record_document, resolve_source
 from searchsvc.crashpoints import NO_CRASHES, Crashpoints
@@ -39,14 +40,6 @@ __all__ = ["IngestPipeline", "IngestReport", "Progress", "ingest_path", "ingest_
 PIPELINE_VERSION = 1  # bump when parsing or chunking changes what a document becomes
 CLASSIFY_BATCH = 256  # documents looked up in SQL at once
 NO_TEXT = "no text to index (a scanned PDF without a text layer, or an empty document)"
-
-
-@dataclass
-class _Prepared:
-    source: SourceDocument
-    new: repo.NewDocument
-    embed_texts: list[tuple[str, str, int]]  # (hash, text, tokens)
-    status: str  # added or changed
 
 
 class IngestPipeline:
@@ -95,12 +88,17 @@ class IngestPipeline:
             collection = self.store.ensure_collection(self.collection_name, self.provider)
             self.progress.documents(total)
             everything = self._known(collection, None, source) if prune and source else None
+            self._renames = RenameFinder(self.store.session, collection.id)
             seen: set[str] = set()
-            window: list[_Prepared] = []
+            window: list[Prepared] = []
             window_chunks = 0
             for batch in _batched(found, CLASSIFY_BATCH):
                 known = everything if everything is not None else self._known(collection, batch, None)
+                moved = self._renames.same_content(_new_files(batch, known, seen), self._fingerprint)
                 for item in batch:
+                    if isinstance(item, SourceDocument) and item.key in moved:
+                        self._move(collection, item, moved[item.key], seen, report)
+                        continue
                     prepared = self._take(collection, item, known, seen, report)
                     if prepared is None:
                         continue
@@ -131,7 +129,7 @@ class IngestPipeline:
         known: dict[str, repo.Known],
         seen: set[str],
         report: IngestReport,
-    ) -> _Prepared | None:
+    ) -> Prepared | None:
         """Classify one found item; parse it if it is new or changed. Returns what must be embedded."""
         if isinstance(item, SkippedDocument):
             report.skipped.append({"path": item.path, "reason": item.reason})
@@ -163,7 +161,31 @@ class IngestPipeline:
         if prepared is None:
             self._record_skip(collection, item, previous, reason, report)
             self.progress.advance(1)
+        elif status == "added":
+            self._match_edited_rename(prepared, seen)
         return prepared
+
+    def _move(
+        self, collection: Collection, item: SourceDocument, gone: Gone, seen: set[str], report: IngestReport
+    ) -> None:
+        """A file found under a new name with the content of a document whose file is gone: the document
+        follows it (key, path and a title taken from the file name); chunks and vectors stay as they are."""
+        title = file_name(item.key) if gone.title == file_name(gone.key) else gone.title
+        with self.store.session() as session:
+            repo.move_document(session, gone.row_id, item.key, item.source, item.path, title)
+            repo.forget_skips(session, collection.id, [item.key])
+            session.commit()
+        seen.update((item.key, gone.key))
+        report.rename(item.key, gone.path, item.path, changed=False)
+        self.progress.advance(1)
+
+    def _match_edited_rename(self, prepared: Prepared, seen: set[str]) -> None:
+        """A new file that mostly shares its chunks with a document whose file is gone replaces it."""
+        hashes = [text_hash for text_hash, _, _ in prepared.embed_texts]
+        gone = self._renames.most_alike(prepared.source, hashes, seen)
+        if gone is not None:
+            prepared.status, prepared.replaces, prepared.renamed_from = "renamed", gone.row_id, gone.path
+            seen.add(gone.key)
 
     def _fingerprint(self, source: SourceDocument) -> str:
         """Content hash plus how it is cut: a new parser version or chunk size re-embeds what it changes."""
@@ -175,43 +197,11 @@ class IngestPipeline:
         pypdf may find text where this one found none)."""
         return hashlib.sha256(f"{self._fingerprint(source)}:{_pdf_library()}".encode()).hexdigest()
 
-    def _prepare(self, source: SourceDocument, status: str) -> _Prepared | None:
+    def _prepare(self, source: SourceDocument, status: str) -> Prepared | None:
         """Parse and chunk a document; None when it has no text to index."""
-        parsed = source.load()
+        prepared = prepare_document(source, self.chunker, self._fingerprint(source), status)
         self.crashpoints.hit("parsed")
-        title = source.title or parsed.title or (source.key.rsplit("/", 1)[-1])
-        spans = self.chunker.chunk(parsed, title)
-        del parsed  # the chunks hold their text; the whole document need not stay in memory
-        if not spans:
-            return None
-        chunks, embed_texts = [], []
-        for ordinal, span in enumerate(spans):
-            text_hash = hashlib.sha256(span.embed_text.encode("utf-8", "surrogatepass")).hexdigest()
-            embed_texts.append((text_hash, span.embed_text, span.token_count))
-            chunks.append(
-                repo.NewChunk(
-                    ordinal=ordinal,
-                    text=span.text,
-                    embed_hash=text_hash,
-                    token_count=span.token_count,
-                    start_char=span.start,
-                    end_char=span.end,
-                    line_start=span.line_start,
-                    line_end=span.line_end,
-                    page=span.page,
-                    heading_path=list(span.heading_path),
-                )
-            )
-        new = repo.NewDocument(
-            key=source.key,
-            source=source.source,
-            path=source.path,
-            title=title,
-            content_hash=self._fingerprint(source),
-            metadata=source.metadata,
-            chunks=chunks,
-        )
-        return _Prepared(source, new, embed_texts, status)
+        return prepared
 
     def _record_skip(
         self,
@@ -234,7 +224,7 @@ class IngestPipeline:
             self.store.indexes.follow(collection, removed=removed, publish="no")
             report.removed += 1
 
-    def _ingest_window(self, collection: Collection, window: list[_Prepared], report: IngestReport) -> Collection:
+    def _ingest_window(self, collection: Collection, window: list[Prepared], report: IngestReport) -> Collection:
         wanted = {h: (text, tokens) for item in window for h, text, tokens in item.embed_texts}
         with self.store.session() as session:
             cached = repo.cached_hashes(session, self.provider.model, wanted)
@@ -244,7 +234,10 @@ class IngestPipeline:
         collection = self._embed(collection, pending, report)
         self._write_documents(collection, window)
         for item in window:
-            report.count(item.new.key, item.status)
+            if item.renamed_from is not None:
+                report.rename(item.new.key, item.renamed_from, item.new.path, changed=True)
+            else:
+                report.count(item.new.key, item.status)
         self.progress.advance(len(window))
         return collection
 
@@ -272,12 +265,12 @@ class IngestPipeline:
         self.progress.embedded(len(batch.texts), batch.tokens)
         return collection
 
-    def _write_documents(self, collection: Collection, window: list[_Prepared]) -> None:
+    def _write_documents(self, collection: Collection, window: list[Prepared]) -> None:
         added: list[int] = []
         removed: list[int] = []
         with self.store.session() as session:
             for item in window:
-                new_ids, old_ids = repo.write_document(session, collection.id, item.new)
+                new_ids, old_ids = repo.write_document(session, collection.id, item.new, item.replaces)
                 added.extend(new_ids)
                 removed.extend(old_ids)
             repo.forget_skips(session, collection.id, [item.new.key for item in window])
@@ -322,6 +315,14 @@ def _pdf_library() -> str:
         return f"pypdf {version('pypdf')}"
     except PackageNotFoundError:
         return "pypdf"
+
+
+def _new_files(
+    batch: list[SourceDocument | SkippedDocument], known: dict[str, repo.Known], seen: set[str]
+) -> list[SourceDocument]:
+    """Files of ``batch`` under keys the collection does not hold: each may be a moved one."""
+    files = [item for item in batch if isinstance(item, SourceDocument) and item.movable]
+    return [item for item in files if item.key not in known and item.key not in seen]
 
 
 def _batched(items: Iterable[SourceDocument | SkippedDocument], size: int) -> Iterator[list]:  # type: ignore[type-arg]

@@ -35,6 +35,7 @@ class IngestReport:
     model: str
     added: int = 0
     changed: int = 0
+    renamed: int = 0
     unchanged: int = 0
     removed: int = 0
     skipped_before: int = 0
@@ -44,6 +45,7 @@ class IngestReport:
     embedding_requests: int = 0
     seconds: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    renames: list[dict[str, object]] = field(default_factory=list)  # {"from", "to", "changed"}: files that moved
     status: dict[str, str] = field(default_factory=dict, repr=False)  # key -> added/changed/unchanged/skipped
 
     def as_dict(self) -> dict[str, object]:
@@ -59,3 +61,9 @@ class IngestReport:
         """Count one document as added, changed or unchanged."""
         setattr(self, status, getattr(self, status) + 1)
         self.status[key] = status
+
+    def rename(self, key: str, old_path: str, new_path: str | None, changed: bool) -> None:
+        """Count one document whose file moved (and, when ``changed``, was edited too)."""
+        self.renamed += 1
+        self.renames.append({"from": old_path, "to": new_path or key, "changed": changed})
+        self.status[key] = "renamed"

@@ -184,7 +184,13 @@ def file_document(path: Path, key: str, source: str, max_file_bytes: int) -> Fou
     if fmt != "pdf" and looks_binary(head):
         return SkippedDocument(str(path), "binary content (NUL bytes), not text")
     document = SourceDocument(
-        key=key, source=source, path=str(path), content_hash=content_hash, load=_never, metadata={"format": fmt}
+        key=key,
+        source=source,
+        path=str(path),
+        content_hash=content_hash,
+        load=_never,
+        metadata={"format": fmt},
+        movable=True,
     )
     document.load = lambda: _load_file(document, path, fmt, max_file_bytes)
     return document

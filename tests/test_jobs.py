@@ -53,7 +53,7 @@ def test_a_job_ingests_a_folder_and_reports_every_count(api: TestClient, tmp_pat
 
     job = wait_until(lambda: api.get(f"/v1/ingest-jobs/{job_id}").json(), lambda j: j["status"] in ENDED, 120, "ended")
     assert job["status"] == "succeeded" and job["message"] is None and job["attempts"] == 1
-    assert job["documents"] == {"total": 13, "done": 13, "added": 12, "changed": 0, "unchanged": 0,
+    assert job["documents"] == {"total": 13, "done": 13, "added": 12, "changed": 0, "renamed": 0, "unchanged": 0,
                                 "removed": 0, "skipped": 1, "failed": 0}  # fmt: skip
     assert [s["path"] for s in job["skips"]] == [str(folder / "empty.md")]
     assert "no text" in job["skips"][0]["reason"]

@@ -40,6 +40,7 @@ class JobDocuments(BaseModel):
     done: int
     added: int
     changed: int
+    renamed: int = Field(0, description="Files found under a new name or folder: their documents moved with them.")
     unchanged: int
     removed: int
     skipped: int

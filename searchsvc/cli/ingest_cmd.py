@@ -127,13 +127,17 @@ def _queue_job(settings: Settings, out: Output, name: str, path: Path, options: 
 def _print_report(out: Output, report: IngestReport) -> None:
     out.console.print(
         f"Collection [bold]{report.collection}[/] ({report.provider} model {report.model}): "
-        f"{report.added} added, {report.changed} changed, {report.unchanged} unchanged"
+        f"{report.added} added, {report.changed} changed, "
+        f"{f'{report.renamed} renamed, ' if report.renamed else ''}{report.unchanged} unchanged"
         f"{f' ({report.skipped_before} skipped in an earlier run)' if report.skipped_before else ''}, "
         f"{report.removed} removed, {len(report.skipped)} skipped; "
         f"{report.chunks} chunks ({report.chunks_cached} from cache), {report.tokens_embedded} tokens embedded "
         f"in {report.embedding_requests} requests, {report.seconds:.1f}s",
         highlight=False,
     )
+    for moved in report.renames:
+        edited = " (edited: changed chunks re-embedded)" if moved["changed"] else ""
+        out.console.print(f"  renamed {moved['from']} -> {moved['to']}{edited}", highlight=False, markup=False)
     for skipped in report.skipped:
         out.console.print(
             f"  skipped {skipped['path']}: {skipped['reason']}", highlight=False, style="yellow", markup=False

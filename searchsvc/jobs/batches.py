@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from searchsvc.jobs.repository import MAX_SKIPS, now
 from searchsvc.storage.schema import IngestJob, IngestJobBatch
 
-SUMMED = ("documents_done", "added", "changed", "unchanged", "removed", "skipped", "failed", "chunks",
+SUMMED = ("documents_done", "added", "changed", "renamed", "unchanged", "removed", "skipped", "failed", "chunks",
           "chunks_cached", "tokens", "requests")  # fmt: skip
 
 

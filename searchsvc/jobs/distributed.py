@@ -108,7 +108,7 @@ def run_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job
         return _all_done(store, job_id)
     report = _ingest_batch(store, embedders, settings, job, paths, number, worker)
     with store.session() as session:
-        done = report.added + report.changed + report.unchanged + len(report.skipped)
+        done = report.added + report.changed + report.renamed + report.unchanged + len(report.skipped)
         counts = report_counts(report, done)
         batches.done(session, job_id, number, counts, report.skipped)
         batches.summarise(session, job_id)

@@ -26,7 +26,8 @@ class JobInterrupted(Exception):
 
 def report_counts(report: IngestReport, done: int) -> dict[str, int | None]:
     """A run's counts as a job keeps them (``done``: documents looked at so far)."""
-    return {"documents_done": done, "added": report.added, "changed": report.changed, "unchanged": report.unchanged,
+    return {"documents_done": done, "added": report.added, "changed": report.changed, "renamed": report.renamed,
+            "unchanged": report.unchanged,
             "removed": report.removed, "skipped": len(report.skipped), "failed": 0, "chunks": report.chunks,
             "chunks_cached": report.chunks_cached, "tokens": report.tokens_embedded,
             "requests": report.embedding_requests}  # fmt: skip

@@ -7,7 +7,7 @@ from typing import Any
 
 from searchsvc.storage.schema import IngestJob
 
-DOCUMENT_COUNTS = ("total", "done", "added", "changed", "unchanged", "removed", "skipped", "failed")
+DOCUMENT_COUNTS = ("total", "done", "added", "changed", "renamed", "unchanged", "removed", "skipped", "failed")
 
 
 def job_json(job: IngestJob, at: datetime | None = None) -> dict[str, Any]:

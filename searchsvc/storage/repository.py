@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -206,9 +206,19 @@ def store_embeddings(session: Session, model: str, vectors: dict[str, np.ndarray
         session.execute(insert(Embedding).values(rows[start : start + 1000]).on_conflict_do_nothing())
 
 
-def write_document(session: Session, collection_id: int, doc: NewDocument) -> tuple[list[int], list[int]]:
-    """Insert or replace a document and its chunks; returns (new chunk ids, removed chunk ids)."""
-    existing = session.scalar(select(Document).where(Document.collection_id == collection_id, Document.key == doc.key))
+def write_document(
+    session: Session, collection_id: int, doc: NewDocument, replaces: int | None = None
+) -> tuple[list[int], list[int]]:
+    """Insert or replace a document and its chunks; returns (new chunk ids, removed chunk ids). ``replaces``:
+    the row of the document this one was under another key (a renamed file), taken over with its new key."""
+    if replaces is not None:
+        existing = session.get(Document, replaces)
+        if existing is not None:
+            existing.key = doc.key
+    else:
+        existing = session.scalar(
+            select(Document).where(Document.collection_id == collection_id, Document.key == doc.key)
+        )
     removed: list[int] = []
     if existing is None:
         existing = Document(collection_id=collection_id, key=doc.key)
@@ -226,6 +236,20 @@ def write_document(session: Session, collection_id: int, doc: NewDocument) -> tu
     session.add_all(rows)
     session.flush()
     return [row.id for row in rows], removed
+
+
+def move_document(session: Session, row_id: int, key: str, source: str, path: str | None, title: str | None) -> None:
+    """A document whose file was renamed or moved: new key, source, path and title; chunks and vectors stay.
+    The keyword index holds the title beside each chunk, so a new title is written there too."""
+    document = session.get(Document, row_id)
+    if document is None:
+        return
+    retitled = document.title != title
+    document.key, document.source, document.path, document.title = key, source, path, title
+    document.updated_at = utcnow()
+    session.flush()
+    if retitled:  # the keyword index's triggers fire on an update of the chunk text
+        session.execute(update(Chunk).where(Chunk.document_id == row_id).values(text=Chunk.text))
 
 
 def _chunk_row(document_id: int, collection_id: int, c: NewChunk) -> Chunk:

@@ -60,6 +60,7 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("collection_id", "key", name="uq_documents_collection_key"),
         Index("ix_documents_collection_source", "collection_id", "source"),
+        Index("ix_documents_collection_content", "collection_id", "content_hash"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
