@@ -39,6 +39,7 @@ from sqlalchemy import select
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+os.environ.setdefault("SEARCHSVC_QUERY_CACHE_SIZE", "0")  # every query embedded (bench/query_cache.py: the cache)
 
 from bench.http_latency import load_queries  # noqa: E402
 from ingest.pipeline import ingest_records  # noqa: E402

@@ -38,6 +38,7 @@ from sqlalchemy import insert
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+os.environ.setdefault("SEARCHSVC_QUERY_CACHE_SIZE", "0")  # every query embedded (bench/query_cache.py: the cache)
 
 from bench.http_latency import load_queries  # noqa: E402
 from bench.serving import rss_mib, running_server  # noqa: E402

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Seconds one embedding or chat call may take, all retries included."
     )
     query_deadline: float = Field(15.0, gt=0, description="Seconds a query embedding may take, retries included.")
+    query_cache_size: int = Field(
+        1024, ge=0, description="Query vectors remembered in each process per model (LRU); 0: none."
+    )
+    query_cache_rows: int = Field(
+        100_000, ge=0, description="Query vectors of API models kept in SQL for every process; 0: none."
+    )
     provider_probe_seconds: float = Field(
         30.0, ge=1, description="/readyz checks the API at most this often (GET /models, no paid call)."
     )

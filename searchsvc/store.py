@@ -30,6 +30,7 @@ from searchsvc.storage.faiss_index import FaissBackend
 from searchsvc.storage.identity import read_database_id
 from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.storage.pgvector_index import PgVectorBackend
+from searchsvc.storage.query_vectors import SqlQueryShelf
 from searchsvc.storage.schema import Chunk, Collection, Document
 from searchsvc.storage.vector_store import IndexBackend, VectorIndex
 
@@ -84,6 +85,10 @@ class Store:
             self.policy,
             settings.index_refresh_seconds,
         )
+
+    def query_shelf(self, max_rows: int) -> SqlQueryShelf | None:
+        """Query vectors kept in this database for every process (None with ``max_rows`` 0)."""
+        return SqlQueryShelf(self.session, max_rows) if max_rows > 0 else None
 
     def session(self) -> Session:
         return self._sessions()

@@ -139,7 +139,7 @@ def test_deleting_a_file_removes_it_from_every_store(client: OpenAI) -> None:
 
 def test_a_file_batch_in_both_body_forms_with_static_chunking(client: OpenAI, base_url: str) -> None:
     store = client.vector_stores.create(name="batch")
-    texts = [(f"doc-{n}.txt", (f"Paragraph {n} about subject{n}. " * 40).encode()) for n in range(4)]
+    texts = [(f"doc-{n}.txt", (f"Paragraph {n} about subject{n}. " * 60).encode()) for n in range(4)]
     batch = client.vector_stores.file_batches.upload_and_poll(
         store.id,
         files=texts[:2],

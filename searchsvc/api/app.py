@@ -55,12 +55,12 @@ def create_app(settings: Settings) -> FastAPI:
         # concurrent requests already fill the cores (bench/query_scale.py measures both settings).
         set_faiss_threads(settings.faiss_threads or 1)
         store = Store(settings)
-        embedders = EmbedderRegistry(settings)
+        embedders = EmbedderRegistry(settings, store.query_shelf(settings.query_cache_rows))
         chat = make_chat_provider(settings)
         services = Services(settings, store, embedders, chat, upserts=None)  # type: ignore[arg-type]
         services.upserts = UpsertQueue(services.ingest, settings.max_queued_documents)
         app.state.services = services
-        app.state.metrics = services.metrics = Metrics(store)
+        app.state.metrics = services.metrics = Metrics(store, embedders.query_cache_counts)
         # Without a broker this server runs jobs itself; with one, Celery workers do.
         runner = JobRunner(store, services.run_job, settings if settings.broker_url is None else _no_runners(settings))
         runner.start()

@@ -42,7 +42,7 @@ def ask(
     settings: Settings = ctx.obj
     out = Output(json_out)
     store = Store(settings, create=False)
-    embedders = EmbedderRegistry(settings)
+    embedders = EmbedderRegistry(settings, store.query_shelf(settings.query_cache_rows))
     chat = make_chat_provider(settings)
     name = collection or settings.collection
     params: dict[str, Any] = {"temperature": temperature} if temperature is not None else {}

@@ -38,7 +38,7 @@ def evaluate(
     queries = dict(list(dataset.queries.items())[:limit]) if limit else dataset.queries
     name = collection or f"beir-{folder.resolve().name}"
     store = Store(settings)
-    embedders = EmbedderRegistry(settings)
+    embedders = EmbedderRegistry(settings.model_copy(update={"query_cache_size": 0}))  # each mode pays its embedding
     try:
         provider = embedders.for_existing_or_new(store.find_collection(name))
         out.note(f"Embedding with {provider.describe()}")

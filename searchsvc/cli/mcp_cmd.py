@@ -22,7 +22,7 @@ def mcp(ctx: typer.Context) -> None:
     process owns the data. `searchsvc serve` offers the same over HTTP at /mcp, behind its API keys."""
     settings: Settings = ctx.obj
     store = Store(settings)
-    embedders = EmbedderRegistry(settings)
+    embedders = EmbedderRegistry(settings, store.query_shelf(settings.query_cache_rows))
     chat = make_chat_provider(settings)
     services = Services(settings, store, embedders, chat, upserts=None)  # type: ignore[arg-type]
     services.upserts = UpsertQueue(services.ingest, settings.max_queued_documents)

@@ -42,7 +42,7 @@ def search_command(
     settings: Settings = ctx.obj
     out = Output(json_out)
     store = Store(settings, create=False)
-    embedders = EmbedderRegistry(settings)
+    embedders = EmbedderRegistry(settings, store.query_shelf(settings.query_cache_rows))
     name = collection or settings.collection
     try:
         result = search(
@@ -56,8 +56,8 @@ def search_command(
             min_score=min_score,
         )
     finally:
+        embedders.close()  # first: it writes the query vectors it keeps
         store.close()
-        embedders.close()
     if json_out:
         out.data(
             {

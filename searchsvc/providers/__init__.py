@@ -15,6 +15,7 @@ from searchsvc.errors import (
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.providers.query_cache import CachedQueries, QueryCacheCounts, VectorShelf
 
 
 class Collection(Protocol):
@@ -98,9 +99,10 @@ class EmbedderRegistry:
     a query to an API because a key happens to be set. Providers are created on first use and shared.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, shelf: VectorShelf | None = None) -> None:
         self.settings = settings
-        self._providers: dict[tuple[str, str], EmbeddingProvider] = {}
+        self._shelf = shelf  # query vectors of API models kept beyond this process (SQL)
+        self._providers: dict[tuple[str, str], CachedQueries] = {}
         self._client: OpenAICompatibleClient | None = None
         self._lock = threading.Lock()
 
@@ -161,8 +163,15 @@ class EmbedderRegistry:
     def _get(self, kind: str, model: str, collection: str | None) -> EmbeddingProvider:
         with self._lock:
             if (kind, model) not in self._providers:
-                self._providers[(kind, model)] = self._make(kind, model, collection)
+                shelf = self._shelf if kind == "openai" else None  # the local model's queries cost no money
+                provider = self._make(kind, model, collection)
+                self._providers[(kind, model)] = CachedQueries(provider, self.settings.query_cache_size, shelf)
             return self._providers[(kind, model)]
+
+    def query_cache_counts(self) -> dict[str, QueryCacheCounts]:
+        """Each model's query vectors: found in memory, found in SQL, embedded."""
+        with self._lock:
+            return {model: provider.counts for (_, model), provider in self._providers.items()}
 
     def _make(self, kind: str, model: str, collection: str | None) -> EmbeddingProvider:
         if kind == "local":
@@ -195,6 +204,8 @@ class EmbedderRegistry:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+        if self._shelf is not None:
+            self._shelf.close()
 
 
 def make_chat_provider(settings: Settings) -> ChatProvider | None:

@@ -160,6 +160,19 @@ class Embedding(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class QueryEmbedding(Base):
+    """A query's vector for (model, hash of the query): repeated queries to an API model are not paid again.
+    Apart from ``embeddings`` (documents' texts), so it can be trimmed without touching a collection."""
+
+    __tablename__ = "query_embeddings"
+    __table_args__ = (Index("ix_query_embeddings_created", "created_at"),)
+
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class DatabaseIdentity(Base):
     """One row: a random id made when the schema was created. With the database's location it names
     the folder of this database's vector indexes, so two databases never share index files."""
