@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ingest.pipeline import ingest_path  # noqa: E402
+from ingest.runs import ingest_path  # noqa: E402
 from searchsvc.answering import Answerer, AnswerSource, AskRequest  # noqa: E402
 from searchsvc.answering.extractive import extract  # noqa: E402
 from searchsvc.config import Settings  # noqa: E402

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("SEARCHSVC_QUERY_CACHE_SIZE", "0")  # every query embedded (bench/query_cache.py: the cache)
 
 from bench.http_latency import load_queries  # noqa: E402
-from ingest.pipeline import ingest_records  # noqa: E402
+from ingest.runs import ingest_records  # noqa: E402
 from searchsvc.config import Settings  # noqa: E402
 from searchsvc.providers import make_embedding_provider  # noqa: E402
 from searchsvc.providers.local import LocalEmbeddingProvider  # noqa: E402

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ingest.pipeline import ingest_path  # noqa: E402
+from ingest.runs import ingest_path  # noqa: E402
 from searchsvc.config import Settings  # noqa: E402
 from searchsvc.providers import make_embedding_provider  # noqa: E402
 from searchsvc.store import Store  # noqa: E402

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ingest.document import ParseError, SkippedDocument, SourceDocument, SourceUnavailable
-from ingest.pipeline import CLASSIFY_BATCH, IngestPipeline, IngestReport, _batched
+from ingest.document import SkippedDocument, SourceDocument
+from ingest.pipeline import IngestPipeline, IngestReport
 from searchsvc.storage import repository as repo
 
 
@@ -23,23 +23,12 @@ def prefetch(pipeline: IngestPipeline, found: Iterable[SourceDocument | SkippedD
     collection = pipeline.store.ensure_collection(pipeline.collection_name, pipeline.provider)
     spent = IngestReport(pipeline.collection_name, pipeline.provider.kind, pipeline.provider.model)
     wanted: dict[str, tuple[str, int]] = {}
-    for batch in _batched(found, CLASSIFY_BATCH):
-        known = pipeline._known(collection, batch, None)
-        for item in batch:
-            if not isinstance(item, SourceDocument):
-                continue
-            previous = known.get(item.key)
-            if previous is not None and previous.content_hash == pipeline._fingerprint(item):
-                continue  # unchanged: nothing to embed
-            try:
-                prepared = pipeline._prepare(item, "added")
-            except (ParseError, SourceUnavailable):
-                continue  # the locked run records the reason
-            for text_hash, text, tokens in prepared.embed_texts if prepared else []:
-                wanted[text_hash] = (text, tokens)
-            if len(wanted) >= pipeline.window_chunks:
-                collection = _embed_uncached(pipeline, collection, wanted, spent)
-                wanted = {}
+    for _, prepared in pipeline.classify(collection, found):
+        for text_hash, text, tokens in prepared.embed_texts if prepared else []:
+            wanted[text_hash] = (text, tokens)
+        if len(wanted) >= pipeline.window_chunks:
+            collection = _embed_uncached(pipeline, collection, wanted, spent)
+            wanted = {}
     _embed_uncached(pipeline, collection, wanted, spent)
     return spent
 
@@ -49,7 +38,7 @@ def _embed_uncached(pipeline: IngestPipeline, collection, wanted: dict[str, tupl
         cached = repo.cached_hashes(session, pipeline.provider.model, wanted)
     pending = {text_hash: value for text_hash, value in wanted.items() if text_hash not in cached}
     spent.chunks += len(pending)  # texts embedded here: the locked run will find them in the cache
-    return pipeline._embed(collection, pending, spent) if pending else collection
+    return pipeline._embed(collection, pending, spent)[0] if pending else collection  # refusals: the locked run
 
 
 def prune_source(pipeline: IngestPipeline, source: str, keep: set[str]) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from searchsvc.errors import InvalidInputError
 from searchsvc.providers.base import EmbeddingLimits
@@ -13,6 +13,14 @@ class EmbeddingBatch:
     hashes: list[str]
     texts: list[str]
     tokens: int
+    sizes: list[int] = field(default_factory=list)  # each text's tokens
+
+    def halves(self) -> tuple[EmbeddingBatch, EmbeddingBatch]:
+        """The batch split in two, for a server that refused it as too large."""
+        cut = len(self.texts) // 2
+        sizes = self.sizes or [self.tokens // max(1, len(self.texts))] * len(self.texts)
+        first = EmbeddingBatch(self.hashes[:cut], self.texts[:cut], sum(sizes[:cut]), sizes[:cut])
+        return first, EmbeddingBatch(self.hashes[cut:], self.texts[cut:], sum(sizes[cut:]), sizes[cut:])
 
 
 def plan_batches(pending: dict[str, tuple[str, int]], limits: EmbeddingLimits) -> list[EmbeddingBatch]:
@@ -40,6 +48,7 @@ def plan_batches(pending: dict[str, tuple[str, int]], limits: EmbeddingLimits) -
         current.hashes.append(text_hash)
         current.texts.append(text)
         current.tokens += tokens
+        current.sizes.append(tokens)
     if current.texts:
         batches.append(current)
     return batches

@@ -15,7 +15,6 @@ import hashlib
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 
@@ -26,16 +25,17 @@ from ingest.embedding import embed_pending
 from ingest.prepare import Prepared, file_name, prepare_document
 from ingest.renames import Gone, RenameFinder
 from ingest.report import IngestReport, NoProgress, Progress
-from ingest.sources import DEFAULT_MAX_FILE_BYTES, count_candidates, discover, record_document, resolve_source
 from searchsvc.crashpoints import NO_CRASHES, Crashpoints
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.usage import Usage
 from searchsvc.storage import repository as repo
 from searchsvc.storage.rate_budget import SharedTokenBucket, budget_key
 from searchsvc.storage.schema import Collection
+from searchsvc.storage.usage_ledger import record_now
 from searchsvc.store import Store
 
-__all__ = ["IngestPipeline", "IngestReport", "Progress", "ingest_path", "ingest_records"]
+__all__ = ["IngestPipeline", "IngestReport", "Progress"]
 
 PIPELINE_VERSION = 1  # bump when parsing or chunking changes what a document becomes
 CLASSIFY_BATCH = 256  # documents looked up in SQL at once
@@ -114,6 +114,37 @@ class IngestPipeline:
             self._finish_index(collection)
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+    def classify(
+        self, collection: Collection | None, found: Iterable[SourceDocument | SkippedDocument]
+    ) -> Iterator[tuple[str, Prepared | None]]:
+        """Without writing: what a run would make of each found item (``skipped``, ``unchanged``, ``renamed``,
+        ``added`` or ``changed``) and, for added and changed ones, the document parsed and chunked."""
+        seen: set[str] = set()
+        finder = RenameFinder(self.store.session, collection.id) if collection is not None else None
+        for batch in _batched(found, CLASSIFY_BATCH):
+            known = self._known(collection, batch, None) if collection is not None else {}
+            moved = finder.same_content(_new_files(batch, known, seen), self._fingerprint) if finder else {}
+            for item in batch:
+                if not isinstance(item, SourceDocument) or item.key in seen:
+                    yield "skipped", None
+                    continue
+                seen.add(item.key)
+                previous = known.get(item.key)
+                fingerprint = self._skip_fingerprint(item) if previous is not None and previous.skipped else None
+                if previous is not None and previous.content_hash == (fingerprint or self._fingerprint(item)):
+                    yield "unchanged", None
+                elif item.key in moved:
+                    yield "renamed", None
+                else:
+                    yield self._prepared_or_skipped(item, previous)
+
+    def _prepared_or_skipped(self, item: SourceDocument, previous: repo.Known | None) -> tuple[str, Prepared | None]:
+        try:
+            prepared = self._prepare(item, "changed" if previous is not None and not previous.skipped else "added")
+        except ParseError:  # SourceUnavailable too: the run reports the reason
+            return "skipped", None
+        return ("skipped", None) if prepared is None else (prepared.status, prepared)
 
     def _known(
         self, collection: Collection, batch: list[SourceDocument | SkippedDocument] | None, source: str | None
@@ -231,7 +262,8 @@ class IngestPipeline:
         pending = {h: v for h, v in wanted.items() if h not in cached}
         report.chunks += sum(len(item.new.chunks) for item in window)
         report.chunks_cached += sum(1 for item in window for h, _, _ in item.embed_texts if h in cached)
-        collection = self._embed(collection, pending, report)
+        collection, failed = self._embed(collection, pending, report)
+        window = self._without_failed(window, failed, report) if failed else window
         self._write_documents(collection, window)
         for item in window:
             if item.renamed_from is not None:
@@ -241,14 +273,31 @@ class IngestPipeline:
         self.progress.advance(len(window))
         return collection
 
-    def _embed(self, collection: Collection, pending: dict[str, tuple[str, int]], report: IngestReport) -> Collection:
+    def _embed(
+        self, collection: Collection, pending: dict[str, tuple[str, int]], report: IngestReport
+    ) -> tuple[Collection, dict[str, str]]:
+        """Embed and keep ``pending``; returns the collection and the texts the API refused (hash -> reason)."""
         state = {"collection": collection}
 
         def store_batch(batch: EmbeddingBatch, vectors: np.ndarray) -> None:
             state["collection"] = self._store_batch(state["collection"], batch, vectors, report)
 
-        embed_pending(self.provider, pending, store_batch, self._pacer)
-        return state["collection"]
+        failed = embed_pending(self.provider, pending, store_batch, self._pacer)
+        return state["collection"], failed
+
+    def _without_failed(self, window: list[Prepared], failed: dict[str, str], report: IngestReport) -> list[Prepared]:
+        """A document with a chunk the API refused is not written (its earlier version stays, and the next
+        run tries again); it is reported failed, naming the chunk and the reason."""
+        kept = []
+        for item in window:
+            refused = [(n, failed[h]) for n, (h, _, _) in enumerate(item.embed_texts) if h in failed]
+            if refused:
+                ordinal, reason = refused[0]
+                report.fail(item.new.key, item.new.path, f"chunk {ordinal + 1} of {len(item.embed_texts)}: {reason}")
+                self.progress.advance(1)
+            else:
+                kept.append(item)
+        return kept
 
     def _store_batch(
         self, collection: Collection, batch: EmbeddingBatch, vectors: np.ndarray, report: IngestReport
@@ -258,6 +307,9 @@ class IngestPipeline:
         collection = self.store.record_dimension(collection, int(vectors.shape[1]))
         with self.store.session() as session:
             repo.store_embeddings(session, self.provider.model, dict(zip(batch.hashes, vectors, strict=True)))
+            paid = Usage(self.provider.kind, self.provider.model, "ingest", self.collection_name, batch.tokens,
+                         estimated=True)  # fmt: skip
+            record_now(session, paid, self.store.prices())  # in the ledger exactly when its vectors are kept
             session.commit()
         self.crashpoints.hit("embedded_batch")
         report.tokens_embedded += batch.tokens
@@ -329,68 +381,3 @@ def _batched(items: Iterable[SourceDocument | SkippedDocument], size: int) -> It
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def ingest_path(
-    store: Store,
-    provider: EmbeddingProvider,
-    path: Path,
-    collection: str,
-    *,
-    chunk_tokens: int,
-    chunk_overlap: int,
-    prune: bool = False,
-    include: list[str] | None = None,
-    exclude: list[str] | None = None,
-    progress: Progress | None = None,
-    crashpoints: Crashpoints = NO_CRASHES,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    report: IngestReport | None = None,
-) -> IngestReport:
-    """Ingest a folder, a JSONL file or one document into ``collection``.
-
-    Documents are keyed by the source's label (its folder's name, or as much of its path as tells it
-    apart from other sources of the collection) and their path inside it. ``prune`` applies to
-    folders and JSONL files; a single file is ingested as part of the nearest folder above it that was
-    ingested before (else its own folder), leaving the rest alone.
-    """
-    root, label = resolve_source(store, store.ensure_collection(collection, provider), path)
-    pipeline = IngestPipeline(
-        store,
-        provider,
-        collection,
-        chunk_tokens=chunk_tokens,
-        chunk_overlap=chunk_overlap,
-        progress=progress,
-        crashpoints=crashpoints,
-    )
-    found = discover(path, include, exclude, max_file_bytes, label=label, root=root)
-    total = count_candidates(path, include, exclude)
-    return pipeline.run(found, source=label, prune=prune and root.only is None, total=total, report=report)
-
-
-def ingest_records(
-    store: Store,
-    provider: EmbeddingProvider,
-    collection: str,
-    records: list[tuple[str, str, str | None, dict[str, object]]],
-    *,
-    chunk_tokens: int,
-    chunk_overlap: int,
-    source: str = "api",
-    lock_wait_seconds: float = 30.0,
-) -> IngestReport:
-    """Upsert ``(id, text, title, metadata)`` records through the same pipeline as files; ``source`` names
-    where they come from (registered as the location ``source:``, so no folder can take its label)."""
-    target = store.ensure_collection(collection, provider)
-    source = store.source_label(target, f"{source}:", [source])
-    pipeline = IngestPipeline(
-        store,
-        provider,
-        collection,
-        chunk_tokens=chunk_tokens,
-        chunk_overlap=chunk_overlap,
-        lock_wait_seconds=lock_wait_seconds,
-    )
-    found = [record_document(rid, text, title, metadata, source, None) for rid, text, title, metadata in records]
-    return pipeline.run(found, source=source, prune=False, total=len(found))

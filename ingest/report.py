@@ -46,6 +46,7 @@ class IngestReport:
     seconds: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
     renames: list[dict[str, object]] = field(default_factory=list)  # {"from", "to", "changed"}: files that moved
+    failed: list[dict[str, str]] = field(default_factory=list)  # documents not written: the API refused a chunk
     status: dict[str, str] = field(default_factory=dict, repr=False)  # key -> added/changed/unchanged/skipped
 
     def as_dict(self) -> dict[str, object]:
@@ -61,6 +62,14 @@ class IngestReport:
         """Count one document as added, changed or unchanged."""
         setattr(self, status, getattr(self, status) + 1)
         self.status[key] = status
+
+    def fail(self, key: str, path: str | None, reason: str) -> None:
+        self.failed.append({"path": path or key, "reason": reason})
+        self.status[key] = "failed"
+
+    def problems(self) -> list[dict[str, str]]:
+        """What was found and not indexed, each with its reason: skips, then failures."""
+        return self.skipped + [{"path": f["path"], "reason": f"failed: {f['reason']}"} for f in self.failed]
 
     def rename(self, key: str, old_path: str, new_path: str | None, changed: bool) -> None:
         """Count one document whose file moved (and, when ``changed``, was edited too)."""

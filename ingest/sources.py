@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.document import ParsedDocument, SkippedDocument, SourceDocument, SourceUnavailable
+from ingest.ignores import IgnoreRules
 from ingest.parsers import format_for, parse_bytes
 from ingest.parsers.text import SNIFF_BYTES, looks_binary, parse_text
 from searchsvc.storage.schema import Collection
@@ -129,6 +130,7 @@ def candidate_files(
     """(path, relative path) of supported files; (None, relative) for links leading outside, if ``report``."""
     root = root.resolve()
     seen_dirs: set[tuple[int, int]] = set()
+    rules = IgnoreRules(root)  # .gitignore and .searchignore files, read as the walk enters their folders
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         current = Path(dirpath)
         info = current.stat()
@@ -136,13 +138,19 @@ def candidate_files(
             dirnames[:] = []
             continue
         seen_dirs.add((info.st_dev, info.st_ino))
+        rules.add_folder(current)
+        here = current.relative_to(root).as_posix()
         dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and _inside(current / d, root, follow_external)
-        )
+            d for d in dirnames
+            if not d.startswith(".") and _inside(current / d, root, follow_external)
+            and not rules.ignored(d if here == "." else f"{here}/{d}", is_dir=True)
+        )  # fmt: skip
         for name in sorted(filenames):
             file_path = current / name
             relative = file_path.relative_to(root).as_posix()
             if name.startswith(".") or not _selected(relative, include, exclude) or format_for(file_path) is None:
+                continue
+            if rules.ignored(relative):
                 continue
             if not _inside(file_path, root, follow_external):
                 if report:

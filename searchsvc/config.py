@@ -22,6 +22,13 @@ CALIBRATED_FLOORS: dict[str, tuple[float, float | None]] = {"all-MiniLM-L6-v2": 
 UNCALIBRATED_FLOORS: tuple[float, float | None] = (0.2, None)  # other models: the floor of earlier releases
 
 
+# The AI/ML API's embedding models (its docs: text-embedding-3-small ~62,500 pages per dollar, -3-large ~9,615,
+# ada-002 ~12,500, at 800 tokens a page; 8,191 input tokens each), in USD per million tokens.
+EMBEDDING_PRICES = {"text-embedding-3-small": 0.02, "text-embedding-3-large": 0.13, "text-embedding-ada-002": 0.10}
+# OpenAI's list prices of its small chat models (input, output; the AI/ML API's may differ: set yours).
+CHAT_PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)}
+
+
 class Settings(BaseSettings):
     """Everything configurable, with the environment variable named in each field."""
 
@@ -51,6 +58,18 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Seconds one embedding or chat call may take, all retries included."
     )
     query_deadline: float = Field(15.0, gt=0, description="Seconds a query embedding may take, retries included.")
+    embedding_prices: dict[str, float] = Field(
+        default_factory=lambda: dict(EMBEDDING_PRICES),
+        description="USD per million tokens of each API embedding model, for dry runs and the usage ledger "
+        "(JSON; the local model costs nothing).",
+    )
+    chat_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(CHAT_PRICES),
+        description="USD per million input and output tokens of each chat model, for the usage ledger (JSON).",
+    )
+    watch_debounce_ms: int = Field(
+        1000, ge=50, le=60_000, description="`ingest --watch`: changes are gathered this long after the last one."
+    )
     query_cache_size: int = Field(
         1024, ge=0, description="Query vectors remembered in each process per model (LRU); 0: none."
     )

@@ -162,12 +162,14 @@ class ProviderError(SearchsvcError):
         method: str | None = None,
         url: str | None = None,
         attempts: int | None = None,
+        provider_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.method = method
         self.url = url
         self.attempts = attempts
+        self.provider_code = provider_code  # the API's own error code, e.g. context_length_exceeded
 
 
 class ProviderAuthError(ProviderError):

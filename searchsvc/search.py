@@ -14,6 +14,7 @@ from searchsvc.filters import compile_filter
 from searchsvc.fusion import FusedHit, reciprocal_rank_fusion
 from searchsvc.locations import describe_location
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.usage import CURRENT_COLLECTION
 from searchsvc.storage import repository as repo
 from searchsvc.storage.keyword_index import keyword_search
 from searchsvc.storage.schema import Collection
@@ -161,7 +162,11 @@ class _Retrieval:
         if self.mode != "keyword":
             if self.query_vector is None:
                 started = time.perf_counter()
-                self.query_vector = self.provider.embed_query(self.query)
+                for_ledger = CURRENT_COLLECTION.set(self.collection.name)  # a paid query is recorded under it
+                try:
+                    self.query_vector = self.provider.embed_query(self.query)
+                finally:
+                    CURRENT_COLLECTION.reset(for_ledger)
                 self.timings["embed_ms"] = _ms_since(started)
             started = time.perf_counter()
             vector = _vector_ranking(self.store, self.collection, self.query_vector, side_depth, self.allowed)

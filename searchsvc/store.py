@@ -32,6 +32,7 @@ from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.storage.pgvector_index import PgVectorBackend
 from searchsvc.storage.query_vectors import SqlQueryShelf
 from searchsvc.storage.schema import Chunk, Collection, Document
+from searchsvc.storage.usage_ledger import Prices, SqlLedger
 from searchsvc.storage.vector_store import IndexBackend, VectorIndex
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -85,6 +86,13 @@ class Store:
             self.policy,
             settings.index_refresh_seconds,
         )
+
+    def prices(self) -> Prices:
+        return Prices(self.settings.embedding_prices, self.settings.chat_prices)
+
+    def usage_ledger(self) -> SqlLedger:
+        """The token ledger's writer for searches and answers (its owner closes it, last)."""
+        return SqlLedger(self.session, self.prices())
 
     def query_shelf(self, max_rows: int) -> SqlQueryShelf | None:
         """Query vectors kept in this database for every process (None with ``max_rows`` 0)."""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from ingest.pipeline import IngestReport, ingest_path
+from ingest.runs import IngestReport, ingest_path
 from searchsvc.config import Settings
 from searchsvc.providers import make_embedding_provider
 from searchsvc.providers.base import EmbeddingProvider

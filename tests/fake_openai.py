@@ -91,6 +91,9 @@ class FakeOpenAI:
         self.embedded_inputs: Counter[str] = Counter()
         self.latency = 0.0  # seconds added to every embeddings response
         self.tokens_per_minute: int | None = None  # enforced like the real API: 429 + Retry-After when over
+        # Length limits of the server's own (a real server counts with its model's tokenizer): 400 when over.
+        self.max_input_tokens: int | None = None
+        self.max_request_tokens: int | None = None
         self.rate_limited = 0
         self._bucket_tokens: float | None = None  # full at first use
         self._bucket_at = time.monotonic()
@@ -124,6 +127,20 @@ class FakeOpenAI:
     def queue(self, *faults: Fault) -> None:
         with self._lock:
             self.faults.extend(faults)
+
+    def length_error(self, inputs: list[str]) -> dict[str, Any] | None:
+        """OpenAI's 400s for an input or a request over the server's token limits (None: within them)."""
+        counts = [token_count(text) for text in inputs]
+        if self.max_input_tokens is not None and max(counts, default=0) > self.max_input_tokens:
+            message = (
+                f"This model's maximum context length is {self.max_input_tokens} tokens, however you requested "
+                f"{max(counts)} tokens. Please reduce your prompt."
+            )
+            return api_error(message, "invalid_request_error", "input", "context_length_exceeded")
+        if self.max_request_tokens is not None and sum(counts) > self.max_request_tokens:
+            message = f"Requested {sum(counts)} tokens, max {self.max_request_tokens} tokens per request"
+            return api_error(message, "max_tokens_per_request", "input", "max_tokens_per_request")
+        return None
 
     def embedding_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/embeddings")]
@@ -281,6 +298,9 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             inputs = embedding_inputs(body)
             if isinstance(inputs, dict):
                 return self._send(400, inputs)
+            too_long = server.length_error(inputs)
+            if too_long is not None:
+                return self._send(400, too_long)
             retry_after = server.over_limit(sum(token_count(t) for t in inputs))
             if retry_after is not None:
                 error = api_error("Rate limit reached for tokens per min", "tokens", None, "rate_limit_exceeded")

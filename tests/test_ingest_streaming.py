@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingest.pipeline import ingest_path
+from ingest.runs import ingest_path
 from searchsvc.providers import make_embedding_provider
 from searchsvc.store import Store
 from tests.conftest import MODEL, cli_env, remote_settings

@@ -18,7 +18,8 @@ from tests.fake_openai import FakeOpenAI
 from tests.servers import serving
 
 pytestmark = pytest.mark.openai_compat
-DOCUMENTS = [{"id": "wombats", "text": "Wombats dig long burrows with their strong claws and rest in them by day."}]
+DOCUMENTS = [{"id": "wombats", "title": "Wombats",
+              "text": "Wombats dig long burrows with their strong claws and rest in them by day."}]  # fmt: skip
 ANSWER = "Wombats rest in burrows [1]."
 
 

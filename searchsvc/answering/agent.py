@@ -133,11 +133,11 @@ class AgentLoop:
         """One chat call; streamed text goes out at once (with the sources found so far first)."""
         params = {**request.params, "tools": TOOLS, "tool_choice": "none" if last else "auto"}
         if not live:
-            result = self.chat.complete(messages, request.model, params)
+            result = self.chat.complete(messages, request.model, params, collection=request.collection)
             answer.model = result.model
             return Round(result.text, result.tool_calls, result.usage, result.finish_reason)
         done, pieces, held = Round(), ToolCallPieces(), ""
-        for delta in self.chat.stream(messages, request.model, params):
+        for delta in self.chat.stream(messages, request.model, params, collection=request.collection):
             done.usage = delta.usage or done.usage
             done.finish_reason = delta.finish_reason or done.finish_reason
             if delta.tool_calls and not done.streamed:

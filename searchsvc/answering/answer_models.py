@@ -30,6 +30,7 @@ class Draft:
     def __init__(self, sources: list[AnswerSource]) -> None:
         self.sources = sources
         self.reply = ModelReply(text="", cited=[])
+        self.collection: str | None = None  # whose sources: the token ledger records the answer under it
 
     def pieces(self) -> Iterator[str]:
         """The answer text in order; ``reply`` is complete once this is exhausted."""
@@ -119,7 +120,7 @@ class ChatAnswerModel(AnswerModel):
         question joined to this one is retrieved with instead (as without a chat model), and the answer goes on."""
         try:
             result = self.chat.complete(rewrite_prompt(history, question), model, {"temperature": 0},
-                                        self.rewrite_deadline)  # fmt: skip
+                                        self.rewrite_deadline, purpose="rewrite")  # fmt: skip
         except ProviderError as exc:
             log.warning("rewriting a follow-up failed (%s); retrieving with the thread's last question", exc)
             return joined_with_last_question(history, question), {}
@@ -178,13 +179,13 @@ class ChatDraft(Draft):
         """The model's text as it comes (whole, when not live); its function calls into ``reply``."""
         reply = self.reply
         if not self.live:
-            result = self.chat.complete(self.messages, self.model, self.params)
+            result = self.chat.complete(self.messages, self.model, self.params, collection=self.collection)
             reply.model, reply.usage, reply.finish_reason = result.model, result.usage, result.finish_reason
             reply.tool_calls, reply.logprobs = result.tool_calls, result.logprobs
             yield result.text
             return
         calls = ToolCallPieces()
-        for delta in self.chat.stream(self.messages, self.model, self.params):
+        for delta in self.chat.stream(self.messages, self.model, self.params, collection=self.collection):
             reply.usage = delta.usage or reply.usage
             reply.finish_reason = delta.finish_reason or reply.finish_reason
             calls.feed(delta.tool_calls)

@@ -102,6 +102,8 @@ class Answerer:
         prompt_question = self._prompt_question(request, question, query)
         models = request.models or []
         drafts = {m: self.model.draft(prompt_question, sources, m, request.params, False) for m in models}
+        for draft in drafts.values():
+            draft.collection = request.collection
 
         def one(model: str) -> dict[str, Any]:
             draft = drafts[model]
@@ -167,8 +169,10 @@ class Answerer:
             return Refusal([])  # (offered functions, the model may answer with them)
         prompt_question = self._prompt_question(request, question, query)
         turns = list(request.tool_turns)
-        return self.model.draft(prompt_question, sources, request.model, request.params, live, request.instructions,
-                                turns)  # fmt: skip
+        draft = self.model.draft(prompt_question, sources, request.model, request.params, live, request.instructions,
+                                 turns)  # fmt: skip
+        draft.collection = request.collection
+        return draft
 
     @staticmethod
     def _prompt_question(request: AskRequest, question: str, query: str) -> str:

@@ -24,12 +24,14 @@ from searchsvc.api.routes import (
     collections,
     conversations,
     embeddings,
+    estimates,
     files,
     health,
     jobs,
     models,
     openai_responses,
     search,
+    usage,
     vector_store_batches,
     vector_stores,
 )
@@ -38,7 +40,7 @@ from searchsvc.api.write_queue import UpsertQueue
 from searchsvc.config import Settings
 from searchsvc.jobs.runner import JobRunner
 from searchsvc.logs import configure_json_logging
-from searchsvc.providers import EmbedderRegistry, make_chat_provider
+from searchsvc.runtime import QueryProviders
 from searchsvc.storage.faiss_index import set_faiss_threads
 from searchsvc.store import Store
 
@@ -55,8 +57,8 @@ def create_app(settings: Settings) -> FastAPI:
         # concurrent requests already fill the cores (bench/query_scale.py measures both settings).
         set_faiss_threads(settings.faiss_threads or 1)
         store = Store(settings)
-        embedders = EmbedderRegistry(settings, store.query_shelf(settings.query_cache_rows))
-        chat = make_chat_provider(settings)
+        providers = QueryProviders.open(settings, store)
+        embedders, chat = providers.embedders, providers.chat
         services = Services(settings, store, embedders, chat, upserts=None)  # type: ignore[arg-type]
         services.upserts = UpsertQueue(services.ingest, settings.max_queued_documents)
         app.state.services = services
@@ -79,9 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             runner.close()  # a running job is handed back at its next progress report, resumed by the next runner
             services.upserts.close()
-            embedders.close()
-            if chat is not None:
-                chat.close()
+            providers.close()
             store.close()
 
     app = FastAPI(
@@ -109,9 +109,9 @@ def create_app(settings: Settings) -> FastAPI:
 
 def _add_routes(app: FastAPI, mcp_endpoint: McpEndpoint) -> None:
     """One router per resource, then MCP at /mcp (outside the OpenAPI schema: it speaks JSON-RPC)."""
-    routers = (health.router, search.router, collections.router, jobs.router, ask.router, models.router, files.router,
-               vector_stores.router, vector_store_batches.router, embeddings.router, chat.router,
-               openai_responses.router, conversations.router)  # fmt: skip
+    routers = (health.router, search.router, collections.router, jobs.router, estimates.router, ask.router,
+               models.router, files.router, vector_stores.router, vector_store_batches.router, embeddings.router,
+               chat.router, openai_responses.router, conversations.router, usage.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
     app.router.routes.append(Route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False))

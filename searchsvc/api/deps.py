@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from ingest.pipeline import IngestReport, ingest_records
+from ingest.runs import IngestReport, ingest_records
 from searchsvc.api.metrics import Metrics
 from searchsvc.api.write_queue import Record, UpsertQueue
 from searchsvc.config import Settings

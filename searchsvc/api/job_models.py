@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from searchsvc.api.responses import UtcDatetime
-from searchsvc.api.schemas import NAME_PATTERN, Strict
+from searchsvc.api.schemas import NAME_PATTERN, DocumentIn, Strict
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -80,3 +80,56 @@ class IngestJobOut(BaseModel):
 class IngestJobList(BaseModel):
     object: Literal["list"]
     data: list[IngestJobOut]
+
+
+class EstimateBody(Strict):
+    collection: str = Field(pattern=NAME_PATTERN, description="The collection the documents would go into.")
+    records: list[DocumentIn] | None = Field(
+        None, min_length=1, max_length=1000, description="Records as POST .../documents takes them."
+    )
+    file_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]] | None = Field(
+        None, min_length=1, max_length=2000, description="Uploaded files (Files API)."
+    )
+    path: str | None = Field(
+        None, min_length=1, max_length=4096, description="A folder, .jsonl file or document on the server."
+    )
+    models: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+        None, min_length=1, max_length=10, description="Models to estimate; default: the collection's (or a new one's)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EstimateBody:
+        if sum(x is not None for x in (self.records, self.file_ids, self.path)) != 1:
+            raise ValueError('give exactly one of "records", "file_ids" and "path"')
+        return self
+
+
+class DocumentCounts(BaseModel):
+    added: int
+    changed: int
+    renamed: int
+    unchanged: int
+    skipped: int
+
+
+class ModelEstimateOut(BaseModel):
+    model: str
+    provider: str
+    documents: DocumentCounts = Field(description="What a run would do with each document.")
+    chunks: int = Field(description="Chunks of the documents to embed, cut with this model's tokenizer.")
+    chunks_cached: int = Field(description="Of those, chunks whose text this model has embedded before: free.")
+    tokens: int = Field(description="Tokens to embed (cached texts excluded).")
+    requests: int
+    pages: float = Field(description="tokens / tokens_per_page")
+    price_per_million_tokens: float | None = Field(description="USD (SEARCHSVC_EMBEDDING_PRICES); null: unknown.")
+    cost_usd: float | None
+    minutes_at_rate_limit: float | None = Field(description="At SEARCHSVC_TOKENS_PER_MINUTE; null: no limit set.")
+    note: str | None
+
+
+class EstimateOut(BaseModel):
+    object: Literal["ingest_estimate"] = "ingest_estimate"
+    collection: str
+    path: str | None = None
+    tokens_per_page: int
+    models: list[ModelEstimateOut]

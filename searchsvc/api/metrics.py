@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from searchsvc.providers.query_cache import QueryCacheCounts
+from searchsvc.storage.usage_ledger import totals
 from searchsvc.store import Store
 
 QueryCounts = Callable[[], dict[str, QueryCacheCounts]]
@@ -35,6 +37,32 @@ class Metrics:
         self.registry.register(_IndexSizeCollector(store))
         if query_counts is not None:
             self.registry.register(_QueryCacheCollector(query_counts))
+        self.registry.register(_LedgerCollector(store))
+
+
+class _LedgerCollector:
+    """The token ledger's totals by model and purpose, read from SQL (so they agree with GET /v1/usage and
+    count every process on the database), at most every 5 seconds."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self._read_at, self._rows = store, -1e9, []  # type: ignore[var-annotated]
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        if time.monotonic() - self._read_at > 5:
+            with self.store.session() as session:
+                self._rows, self._read_at = totals(session), time.monotonic()
+        labels = ["model", "purpose"]
+        tokens = CounterMetricFamily("searchsvc_usage_tokens", "Tokens in the token ledger", labels=[*labels, "way"])
+        requests = CounterMetricFamily("searchsvc_usage_requests", "Requests in the token ledger", labels=labels)
+        cost = CounterMetricFamily(
+            "searchsvc_usage_cost_usd", "Cost in the token ledger (priced models)", labels=labels
+        )
+        for model, purpose, inputs, outputs, calls, usd in self._rows:
+            tokens.add_metric([model, purpose, "input"], inputs)
+            tokens.add_metric([model, purpose, "output"], outputs)
+            requests.add_metric([model, purpose], calls)
+            cost.add_metric([model, purpose], usd)
+        yield from (tokens, requests, cost)
 
 
 class _QueryCacheCollector:

@@ -70,6 +70,7 @@ def main() -> None:
         mcp_cmd,
         search_cmd,
         serve_cmd,
+        usage_cmd,
     )
 
     json_mode = "--json" in sys.argv

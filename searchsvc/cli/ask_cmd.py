@@ -13,7 +13,7 @@ from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
 from searchsvc.errors import ProviderError
-from searchsvc.providers import EmbedderRegistry, make_chat_provider
+from searchsvc.runtime import QueryProviders
 from searchsvc.store import Store
 
 
@@ -42,8 +42,8 @@ def ask(
     settings: Settings = ctx.obj
     out = Output(json_out)
     store = Store(settings, create=False)
-    embedders = EmbedderRegistry(settings, store.query_shelf(settings.query_cache_rows))
-    chat = make_chat_provider(settings)
+    providers = QueryProviders.open(settings, store)
+    embedders, chat = providers.embedders, providers.chat
     name = collection or settings.collection
     params: dict[str, Any] = {"temperature": temperature} if temperature is not None else {}
     request = AskRequest(question=question, collection=name, k=k, params=params, model=model,
@@ -55,9 +55,7 @@ def ask(
             return
         _print_stream(out, answerer, request)
     finally:
-        embedders.close()
-        if chat is not None:
-            chat.close()
+        providers.close()
         store.close()
 
 

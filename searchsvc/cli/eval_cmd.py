@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ingest.pipeline import ingest_path
+from ingest.runs import ingest_path
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.cli.search_cmd import Mode

@@ -8,9 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress
 
-from ingest.pipeline import IngestReport, ingest_path
+from ingest.runs import IngestReport, ingest_path
 from searchsvc.cli import app
+from searchsvc.cli.dry_run import dry_run as dry_run_estimate
+from searchsvc.cli.dry_run import print_estimate
 from searchsvc.cli.output import Output, document_progress
+from searchsvc.cli.watch import watch_folder
 from searchsvc.config import Settings
 from searchsvc.crashpoints import Crashpoints
 from searchsvc.errors import InvalidInputError
@@ -57,6 +60,26 @@ def ingest(
             "(follow it with `searchsvc jobs watch ID`).",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Write nothing and send nothing: print the documents, chunks, tokens, requests, time at the "
+            "tokens-per-minute limit and cost each model would take (only texts not in the embedding cache count).",
+        ),
+    ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Ingest the folder, then keep it in sync as files change (debounced; deletes are removed; "
+            ".gitignore and .searchignore are honoured) until Ctrl-C.",
+        ),
+    ] = False,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="With --dry-run: a model to estimate (repeatable; default: the collection's)."),
+    ] = None,
 ) -> None:
     """Parse, chunk, embed and index documents; unchanged documents are skipped.
 
@@ -69,14 +92,24 @@ def ingest(
         raise InvalidInputError(f"{path} does not exist; pass a folder, a .jsonl file or a document")
     name = collection or settings.collection
     options = {"prune": prune, "include": include, "exclude": exclude}
-    if queue:
+    _check_modes(queue, dry_run, watch, model)
+    if watch:
+        watch_folder(settings, out, path, name, {"include": include, "exclude": exclude})
+    elif dry_run:
+        estimate = dry_run_estimate(settings, path, name, options, model or [])
+        out.data(estimate) if json_out else print_estimate(out, estimate)
+    elif queue:
         _queue_job(settings, out, name, path, options)
-        return
-    report = _ingest_here(settings, out, path, name, options)
-    if json_out:
-        out.data(report.as_dict())
     else:
-        _print_report(out, report)
+        report = _ingest_here(settings, out, path, name, options)
+        out.data(report.as_dict()) if json_out else _print_report(out, report)
+
+
+def _check_modes(queue: bool, dry_run: bool, watch: bool, model: list[str] | None) -> None:
+    if model and not dry_run:
+        raise InvalidInputError("--model goes with --dry-run; a new collection's model is SEARCHSVC_EMBEDDING_MODEL")
+    if watch and (queue or dry_run):
+        raise InvalidInputError("--watch runs here until Ctrl-C; it does not go with --async or --dry-run")
 
 
 def _ingest_here(settings: Settings, out: Output, path: Path, name: str, options: dict[str, Any]) -> IngestReport:

@@ -10,7 +10,7 @@ from searchsvc.api.mcp import SearchsvcMCP
 from searchsvc.api.write_queue import UpsertQueue
 from searchsvc.cli import app
 from searchsvc.config import Settings
-from searchsvc.providers import EmbedderRegistry, make_chat_provider
+from searchsvc.runtime import QueryProviders
 from searchsvc.store import Store
 
 
@@ -22,15 +22,13 @@ def mcp(ctx: typer.Context) -> None:
     process owns the data. `searchsvc serve` offers the same over HTTP at /mcp, behind its API keys."""
     settings: Settings = ctx.obj
     store = Store(settings)
-    embedders = EmbedderRegistry(settings, store.query_shelf(settings.query_cache_rows))
-    chat = make_chat_provider(settings)
+    providers = QueryProviders.open(settings, store)
+    embedders, chat = providers.embedders, providers.chat
     services = Services(settings, store, embedders, chat, upserts=None)  # type: ignore[arg-type]
     services.upserts = UpsertQueue(services.ingest, settings.max_queued_documents)
     try:
         anyio.run(SearchsvcMCP(settings, lambda: services).run_stdio_async)
     finally:
         services.upserts.close()
-        embedders.close()
-        if chat is not None:
-            chat.close()
+        providers.close()
         store.close()

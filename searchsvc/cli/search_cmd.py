@@ -11,7 +11,7 @@ from rich.markup import escape
 from searchsvc.cli import app
 from searchsvc.cli.output import Output
 from searchsvc.config import Settings
-from searchsvc.providers import EmbedderRegistry
+from searchsvc.runtime import QueryProviders
 from searchsvc.search import search
 from searchsvc.store import Store
 
@@ -42,7 +42,8 @@ def search_command(
     settings: Settings = ctx.obj
     out = Output(json_out)
     store = Store(settings, create=False)
-    embedders = EmbedderRegistry(settings, store.query_shelf(settings.query_cache_rows))
+    providers = QueryProviders.open(settings, store, chat=False)
+    embedders = providers.embedders
     name = collection or settings.collection
     try:
         result = search(
@@ -56,7 +57,7 @@ def search_command(
             min_score=min_score,
         )
     finally:
-        embedders.close()  # first: it writes the query vectors it keeps
+        providers.close()  # first: it writes the query vectors it keeps and the ledger's rows
         store.close()
     if json_out:
         out.data(

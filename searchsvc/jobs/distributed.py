@@ -108,9 +108,9 @@ def run_batch(store: Store, embedders: EmbedderRegistry, settings: Settings, job
         return _all_done(store, job_id)
     report = _ingest_batch(store, embedders, settings, job, paths, number, worker)
     with store.session() as session:
-        done = report.added + report.changed + report.renamed + report.unchanged + len(report.skipped)
+        done = report.added + report.changed + report.renamed + report.unchanged + len(report.problems())
         counts = report_counts(report, done)
-        batches.done(session, job_id, number, counts, report.skipped)
+        batches.done(session, job_id, number, counts, report.problems())
         batches.summarise(session, job_id)
     return _all_done(store, job_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline import IngestReport, ingest_path
+from ingest.runs import IngestReport, ingest_path
 from ingest.uploaded_source import ingest_uploaded
 from searchsvc.config import Settings
 from searchsvc.errors import InvalidInputError, NotFoundError, PathNotAllowedError

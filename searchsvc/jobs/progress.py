@@ -27,10 +27,9 @@ class JobInterrupted(Exception):
 def report_counts(report: IngestReport, done: int) -> dict[str, int | None]:
     """A run's counts as a job keeps them (``done``: documents looked at so far)."""
     return {"documents_done": done, "added": report.added, "changed": report.changed, "renamed": report.renamed,
-            "unchanged": report.unchanged,
-            "removed": report.removed, "skipped": len(report.skipped), "failed": 0, "chunks": report.chunks,
-            "chunks_cached": report.chunks_cached, "tokens": report.tokens_embedded,
-            "requests": report.embedding_requests}  # fmt: skip
+            "unchanged": report.unchanged, "removed": report.removed, "skipped": len(report.skipped),
+            "failed": len(report.failed), "chunks": report.chunks, "chunks_cached": report.chunks_cached,
+            "tokens": report.tokens_embedded, "requests": report.embedding_requests}  # fmt: skip
 
 
 class JobProgress:
@@ -68,7 +67,7 @@ class JobProgress:
             return
         self._flushed = time.monotonic()
         with self.store.session() as session:
-            stop = jobs.save_progress(session, self.job_id, self.worker, self.counts(), self.report.skipped)
+            stop = jobs.save_progress(session, self.job_id, self.worker, self.counts(), self.report.problems())
         if stop:
             raise JobCancelled(self.job_id)
 
@@ -76,7 +75,7 @@ class JobProgress:
         """The last counts, whatever ended the run (never raises: the job's status matters more)."""
         try:
             with self.store.session() as session:
-                jobs.save_progress(session, self.job_id, self.worker, self.counts(), self.report.skipped)
+                jobs.save_progress(session, self.job_id, self.worker, self.counts(), self.report.problems())
         except Exception as exc:
             log.warning("the final counts of job %s were not saved: %s", self.job_id, exc)
 

@@ -16,6 +16,7 @@ from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.http_client import OpenAICompatibleClient
 from searchsvc.providers.query_cache import CachedQueries, QueryCacheCounts, VectorShelf
+from searchsvc.providers.usage import UsageSink
 
 
 class Collection(Protocol):
@@ -99,9 +100,10 @@ class EmbedderRegistry:
     a query to an API because a key happens to be set. Providers are created on first use and shared.
     """
 
-    def __init__(self, settings: Settings, shelf: VectorShelf | None = None) -> None:
+    def __init__(self, settings: Settings, shelf: VectorShelf | None = None, ledger: UsageSink | None = None) -> None:
         self.settings = settings
         self._shelf = shelf  # query vectors of API models kept beyond this process (SQL)
+        self._ledger = ledger  # the token ledger: each query embedded is recorded (its owner closes it)
         self._providers: dict[tuple[str, str], CachedQueries] = {}
         self._client: OpenAICompatibleClient | None = None
         self._lock = threading.Lock()
@@ -165,7 +167,8 @@ class EmbedderRegistry:
             if (kind, model) not in self._providers:
                 shelf = self._shelf if kind == "openai" else None  # the local model's queries cost no money
                 provider = self._make(kind, model, collection)
-                self._providers[(kind, model)] = CachedQueries(provider, self.settings.query_cache_size, shelf)
+                size = self.settings.query_cache_size
+                self._providers[(kind, model)] = CachedQueries(provider, size, shelf, self._ledger)
             return self._providers[(kind, model)]
 
     def query_cache_counts(self) -> dict[str, QueryCacheCounts]:

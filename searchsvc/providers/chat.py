@@ -11,6 +11,7 @@ from searchsvc.providers import anthropic_format as anthropic
 from searchsvc.providers.anthropic_format import uses_anthropic
 from searchsvc.providers.http_client import OpenAICompatibleClient
 from searchsvc.providers.tool_calls import ToolCall, parse_tool_calls
+from searchsvc.providers.usage import UsageSink, chat_usage
 
 
 @dataclass
@@ -44,6 +45,7 @@ class ChatProvider:
         self.client = client
         self.model = model
         self.chat_format = chat_format
+        self.ledger: UsageSink | None = None  # every call's tokens go to the token ledger when set
 
     def complete(
         self,
@@ -51,10 +53,20 @@ class ChatProvider:
         model: str | None = None,
         params: dict[str, Any] | None = None,
         deadline: float | None = None,
+        *,
+        purpose: str = "answer",
+        collection: str | None = None,
     ) -> ChatResult:
         """One completion with the generation ``params`` as given; ``deadline`` bounds its attempts (default:
-        the client's)."""
-        chosen = model or self.model
+        the client's). Its tokens are recorded under ``purpose`` (answer or rewrite) and ``collection``."""
+        result = self._complete(messages, model or self.model, params, deadline)
+        if self.ledger is not None:
+            self.ledger.record(chat_usage(result.model, purpose, collection, result.usage, messages, result.text))
+        return result
+
+    def _complete(
+        self, messages: list[dict[str, str]], chosen: str, params: dict[str, Any] | None, deadline: float | None
+    ) -> ChatResult:
         if uses_anthropic(self.chat_format, chosen):
             answer = self.client.post_json(
                 "/messages", anthropic.request_body(messages, chosen, params or {}), deadline
@@ -65,14 +77,31 @@ class ChatProvider:
         return parse_completion(self.client.post_json("/chat/completions", body, deadline), chosen)
 
     def stream(
-        self, messages: list[dict[str, str]], model: str | None = None, params: dict[str, Any] | None = None
+        self,
+        messages: list[dict[str, str]],
+        model: str | None = None,
+        params: dict[str, Any] | None = None,
+        *,
+        purpose: str = "answer",
+        collection: str | None = None,
     ) -> Iterator[ChatDelta]:
-        """Deltas of a streamed answer; the API is asked to send token usage in a last chunk.
+        """Deltas of a streamed answer (recorded in the ledger when it ends, or is abandoned)."""
+        chosen, text, usage = model or self.model, [], {}
+        try:
+            for delta in self._stream(messages, chosen, params):
+                text.append(delta.text)
+                usage.update(delta.usage or {})  # Anthropic's input and output tokens come in two events
+                yield delta
+        finally:
+            if self.ledger is not None and (text or usage):  # a call refused before it answered costs nothing
+                self.ledger.record(chat_usage(chosen, purpose, collection, usage, messages, "".join(text)))
 
-        A server that refuses ``stream_options`` (some OpenAI-compatible ones do, with a 400 naming it)
-        is asked again without it: the answer then streams without usage.
-        """
-        chosen = model or self.model
+    def _stream(
+        self, messages: list[dict[str, str]], chosen: str, params: dict[str, Any] | None
+    ) -> Iterator[ChatDelta]:
+        """The API is asked to send token usage in a last chunk. A server that refuses ``stream_options``
+        (some OpenAI-compatible ones do, with a 400 naming it) is asked again without it: the answer then
+        streams without usage."""
         if uses_anthropic(self.chat_format, chosen):
             body = {**anthropic.request_body(messages, chosen, params or {}), "stream": True}
             for text, calls, finish, usage in anthropic.stream_pieces(

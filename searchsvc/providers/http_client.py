@@ -181,7 +181,10 @@ class OpenAICompatibleClient:
         if status not in RETRY_STATUSES:
             self.health.record(True)  # it answered: reachable, the request was wrong
             raise ProviderError(
-                f"{method} {self.base_url}{path} returned HTTP {status}: {_error_text(response)}", status, **where
+                f"{method} {self.base_url}{path} returned HTTP {status}: {_error_text(response)}",
+                status,
+                provider_code=_error_code(response),
+                **where,
             )
 
     def stream_chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -262,6 +265,18 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    """OpenAI's ``error.code`` (or ``error.type``) of an error response, when it has one."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(error, dict):
+        return None
+    code = error.get("code") or error.get("type")
+    return str(code)[:100] if code else None
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.usage import CURRENT_COLLECTION, Usage, UsageSink
 
 
 class VectorShelf(Protocol):
@@ -42,8 +43,10 @@ def query_hash(text: str) -> str:
 class CachedQueries(EmbeddingProvider):
     """``inner`` with its query vectors remembered; documents are embedded by ``inner`` as they come."""
 
-    def __init__(self, inner: EmbeddingProvider, size: int, shelf: VectorShelf | None = None) -> None:
-        self.inner, self.size, self.shelf = inner, size, shelf
+    def __init__(
+        self, inner: EmbeddingProvider, size: int, shelf: VectorShelf | None = None, ledger: UsageSink | None = None
+    ) -> None:
+        self.inner, self.size, self.shelf, self.ledger = inner, size, shelf, ledger
         self.kind, self.model, self.limits, self.tokenizer = inner.kind, inner.model, inner.limits, inner.tokenizer
         self.counts = QueryCacheCounts()
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -70,6 +73,11 @@ class CachedQueries(EmbeddingProvider):
             vector = self.inner.embed_query(text)
             if self.shelf is not None:
                 self.shelf.put(self.model, key, vector)
+            if self.ledger is not None:
+                tokens = self.tokenizer.count([text])[0]
+                self.ledger.record(
+                    Usage(self.kind, self.model, "query", CURRENT_COLLECTION.get(), tokens, estimated=True)
+                )
         assert vector is not None
         self._remember(key, vector, found)
         return vector

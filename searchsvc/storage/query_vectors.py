@@ -8,8 +8,6 @@ A failure to read or write is logged and treated as a miss; a cache never fails 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -17,13 +15,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from searchsvc.storage.background import BackgroundWriter
 from searchsvc.storage.repository import dialect_insert
 from searchsvc.storage.schema import QueryEmbedding, utcnow
 
 log = logging.getLogger(__name__)
 
 TRIM_EVERY = 500  # inserts between two trims
-_STOP = None
 
 
 class SqlQueryShelf:
@@ -31,9 +29,7 @@ class SqlQueryShelf:
 
     def __init__(self, session: Callable[[], Session], max_rows: int, trim_every: int = TRIM_EVERY) -> None:
         self._session, self.max_rows, self.trim_every = session, max_rows, trim_every
-        self._queue: queue.SimpleQueue[tuple[str, str, bytes] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._writer: BackgroundWriter[tuple[str, str, bytes]] = BackgroundWriter(self._write, "query-shelf")
         self._since_trim = 0
 
     def get(self, model: str, text_hash: str) -> np.ndarray | None:
@@ -46,51 +42,23 @@ class SqlQueryShelf:
             return None
 
     def put(self, model: str, text_hash: str, vector: np.ndarray) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="query-shelf", daemon=True)
-                self._thread.start()
-            self._queue.put((model, text_hash, np.asarray(vector, dtype=np.float32).tobytes()))
+        self._writer.put((model, text_hash, np.asarray(vector, dtype=np.float32).tobytes()))
 
     def close(self) -> None:
         """Write what is queued, then stop."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-            if thread is not None:
-                self._queue.put(_STOP)
-        if thread is not None:
-            thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch = [item] if item is not _STOP else []
-            while not self._queue.empty() and len(batch) < 500:
-                more = self._queue.get()
-                if more is _STOP:
-                    item = _STOP
-                    break
-                batch.append(more)
-            self._write([b for b in batch if b is not None])
-            if item is _STOP:
-                return
+        self._writer.close()
 
     def _write(self, batch: list[tuple[str, str, bytes]]) -> None:
-        if not batch:
-            return
         rows = {(m, h): {"model": m, "text_hash": h, "vector": v, "created_at": utcnow()} for m, h, v in batch}
-        try:
-            with self._session() as session:
-                session.execute(
-                    dialect_insert(session)(QueryEmbedding).values(list(rows.values())).on_conflict_do_nothing()
-                )
-                self._since_trim += len(rows)
-                if self._since_trim >= self.trim_every:
-                    self._since_trim = 0
-                    _trim(session, self.max_rows)
-                session.commit()
-        except SQLAlchemyError as exc:
-            log.warning("query vectors not kept (%d): %s", len(rows), exc)
+        with self._session() as session:
+            session.execute(
+                dialect_insert(session)(QueryEmbedding).values(list(rows.values())).on_conflict_do_nothing()
+            )
+            self._since_trim += len(rows)
+            if self._since_trim >= self.trim_every:
+                self._since_trim = 0
+                _trim(session, self.max_rows)
+            session.commit()
 
 
 def _trim(session: Session, max_rows: int) -> None:

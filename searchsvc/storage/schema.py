@@ -173,6 +173,25 @@ class QueryEmbedding(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class UsageRecord(Base):
+    """What one embedding or chat call (or one batch of them) cost: the token ledger."""
+
+    __tablename__ = "usage_ledger"
+    __table_args__ = (Index("ix_usage_ledger_at", "at"),)
+
+    id: Mapped[int] = mapped_column(ChunkId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))  # local or openai (an OpenAI-compatible API)
+    model: Mapped[str] = mapped_column(String(256))
+    purpose: Mapped[str] = mapped_column(String(16))  # ingest, query, answer, rewrite, embeddings
+    collection: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=1)
+    cost_usd: Mapped[float | None] = mapped_column(Double, nullable=True)  # at the prices set then; null: unknown
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False)  # tokens counted here, not the API's usage
+
+
 class DatabaseIdentity(Base):
     """One row: a random id made when the schema was created. With the database's location it names
     the folder of this database's vector indexes, so two databases never share index files."""

@@ -116,7 +116,8 @@ def rewritten_queries(chat: ChatProvider | None, queries: list[str]) -> list[str
         text, remaining = "", ends_at - time.monotonic()
         try:
             if remaining > 0.5:
-                text = chat.complete(messages, params={"temperature": 0}, deadline=remaining).text.strip()
+                reply = chat.complete(messages, params={"temperature": 0}, deadline=remaining, purpose="rewrite")
+                text = reply.text.strip()
         except ProviderError as exc:
             log.warning("rewrite_query: the chat API failed (%s); searching the query as given", exc)
             ends_at = 0.0  # it is failing: the other queries are searched as given, at once
