@@ -30,7 +30,7 @@ from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.usage import Usage
 from searchsvc.storage import repository as repo
-from searchsvc.storage.rate_budget import SharedTokenBucket, budget_key
+from searchsvc.storage.rate_budget import AdaptivePacer, budget_key
 from searchsvc.storage.schema import Collection
 from searchsvc.storage.usage_ledger import record_now
 from searchsvc.store import Store
@@ -67,10 +67,15 @@ class IngestPipeline:
         self.chunker = Chunker(provider.tokenizer, max_tokens, min(chunk_overlap, max_tokens // 2))
         self.progress = progress or NoProgress()
         self.window_chunks = min(16384, max(256, 4 * limits.max_inputs_per_request * limits.max_in_flight))
-        # one tokens-per-minute budget for every process embedding with this provider (shared through SQL)
-        tpm, key = limits.tokens_per_minute, budget_key(provider.describe())
-        wait = functools.partial(self.progress.embedded, 0, 0)  # a cancelled job stops waiting within a second
-        self._pacer = SharedTokenBucket(store.session, key, tpm, between=wait) if tpm else None
+        # one budget for every process embedding with this API and model (shared through SQL): its limits as
+        # configured, else as its headers announce them; a 429 holds them all off
+        self._pacer: AdaptivePacer | None = None
+        if provider.kind != "local":
+            wait = functools.partial(self.progress.embedded, 0, 0)  # a cancelled job stops waiting within a second
+            configured = (limits.tokens_per_minute, limits.requests_per_minute)
+            key = budget_key(provider.describe())
+            self._pacer = AdaptivePacer(store.session, key, configured, provider.rate_limits, between=wait)
+            provider.on_throttled(self._pacer.pause)
 
     def run(
         self,

@@ -89,7 +89,14 @@ class Settings(BaseSettings):
     batch_max_tokens: int = Field(300_000, ge=1)
     max_tokens_per_input: int = Field(8191, ge=1)
     max_in_flight: int = Field(4, ge=1, le=64)
-    tokens_per_minute: int | None = Field(None, ge=1, description="Embedding API's TPM limit, paced client-side.")
+    tokens_per_minute: int | None = Field(
+        None, ge=1, description="Embedding API's TPM limit, paced client-side (unset: learned from its headers)."
+    )
+    requests_per_minute: int | None = Field(
+        None, ge=1, description="Embedding API's RPM limit, paced client-side (unset: learned from its headers)."
+    )
+    chat_tokens_per_minute: int | None = Field(None, ge=1, description="Chat API's TPM limit (unset: learned).")
+    chat_requests_per_minute: int | None = Field(None, ge=1, description="Chat API's RPM limit (unset: learned).")
     index_type: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="New collections' vector index: auto = exact (flat) while small, HNSW from hnsw_min_chunks."
     )

@@ -8,8 +8,18 @@ from dataclasses import dataclass
 from searchsvc.config import Settings
 from searchsvc.providers import EmbedderRegistry, make_chat_provider
 from searchsvc.providers.chat import ChatProvider
+from searchsvc.storage.rate_budget import AdaptivePacer, budget_key
 from searchsvc.storage.usage_ledger import SqlLedger
 from searchsvc.store import Store
+
+
+def _chat_pacer(settings: Settings, store: Store, chat: ChatProvider) -> AdaptivePacer:
+    """The chat API's limits, configured or learned from its headers, shared by every process; a 429 holds all."""
+    client = chat.client
+    configured = (settings.chat_tokens_per_minute, settings.chat_requests_per_minute)
+    pacer = AdaptivePacer(store.session, budget_key(f"chat at {client.base_url}"), configured, lambda: client.learned)
+    client.on_throttled = pacer.pause
+    return pacer
 
 
 @dataclass
@@ -25,6 +35,7 @@ class QueryProviders:
         chat_provider = make_chat_provider(settings) if chat else None
         if chat_provider is not None:
             chat_provider.ledger = ledger
+            chat_provider.pacer = _chat_pacer(settings, store, chat_provider)
         return cls(embedders, chat_provider, ledger)
 
     def close(self) -> None:

@@ -92,6 +92,7 @@ class FakeOpenAI:
         self.latency = 0.0  # seconds added to every embeddings response
         self.tokens_per_minute: int | None = None  # enforced like the real API: 429 + Retry-After when over
         # Length limits of the server's own (a real server counts with its model's tokenizer): 400 when over.
+        self.announce_limits = True  # x-ratelimit-* headers on every answer
         self.max_input_tokens: int | None = None
         self.max_request_tokens: int | None = None
         self.rate_limited = 0
@@ -163,7 +164,10 @@ class FakeOpenAI:
         return {"object": "list", "data": [{"object": "model", "owned_by": "fake", **m} for m in self.models]}
 
     def rate_headers(self) -> dict[str, str]:
-        """x-ratelimit-* headers as OpenAI sends them (token figures from the bucket when one is set)."""
+        """x-ratelimit-* headers as OpenAI sends them (token figures from the bucket when one is set); none
+        when ``announce_limits`` is off (servers that enforce limits without saying them)."""
+        if not self.announce_limits:
+            return {}
         limit = self.tokens_per_minute or 1_000_000
         remaining = limit if self._bucket_tokens is None else int(self._bucket_tokens)
         refill = (limit - remaining) / (limit / 60.0)

@@ -30,7 +30,8 @@ def _read_only_store(settings: Settings) -> Iterator[Store]:
         store = Store(settings, create=False)
     except NoDatabaseError:
         with tempfile.TemporaryDirectory(prefix="searchsvc-dry-run-") as folder:
-            empty = Store(settings.model_copy(update={"data_dir": Path(folder), "database_url": None}))
+            blank = {"data_dir": Path(folder), "database_url": None, "vector_backend": "faiss"}  # holds nothing
+            empty = Store(settings.model_copy(update=blank))
             try:
                 yield empty
             finally:

@@ -76,6 +76,7 @@ def embedding_limits(settings: Settings) -> EmbeddingLimits:
         max_tokens_per_request=settings.batch_max_tokens,
         max_in_flight=settings.max_in_flight,
         tokens_per_minute=settings.tokens_per_minute,
+        requests_per_minute=settings.requests_per_minute,
     )
 
 

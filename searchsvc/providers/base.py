@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from searchsvc.errors import ProviderResponseError
+from searchsvc.providers.rate_limits import LearnedLimits
 from searchsvc.providers.token_counting import TokenCounter
 
 
@@ -20,7 +21,8 @@ class EmbeddingLimits:
     max_tokens_per_input: int
     max_tokens_per_request: int
     max_in_flight: int = 1
-    tokens_per_minute: int | None = None  # the API's rate limit, paced client-side when known
+    tokens_per_minute: int | None = None  # the API's rate limits, paced client-side (None: learned from headers)
+    requests_per_minute: int | None = None
 
 
 class EmbeddingProvider(ABC):
@@ -50,6 +52,13 @@ class EmbeddingProvider(ABC):
 
     def describe(self) -> str:
         return f"{self.kind} model {self.model}"
+
+    def rate_limits(self) -> LearnedLimits | None:
+        """The limits the API announced in its last response's headers (None: none, or not an API)."""
+        return None
+
+    def on_throttled(self, callback: Callable[[float], None]) -> None:  # noqa: B027  (an API's providers hook it)
+        """Have ``callback`` told of each 429, with the seconds the API asked to hold off."""
 
     def close(self) -> None:  # noqa: B027  (optional hook: most providers hold nothing to release)
         """Release network clients or other resources."""

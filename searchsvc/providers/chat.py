@@ -10,6 +10,8 @@ from searchsvc.errors import ProviderError, ProviderResponseError
 from searchsvc.providers import anthropic_format as anthropic
 from searchsvc.providers.anthropic_format import uses_anthropic
 from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.providers.rate_limits import Pacer
+from searchsvc.providers.token_counting import TiktokenCounter
 from searchsvc.providers.tool_calls import ToolCall, parse_tool_calls
 from searchsvc.providers.usage import UsageSink, chat_usage
 
@@ -46,6 +48,7 @@ class ChatProvider:
         self.model = model
         self.chat_format = chat_format
         self.ledger: UsageSink | None = None  # every call's tokens go to the token ledger when set
+        self.pacer: Pacer | None = None  # every call waits for the chat API's rate limits when set
 
     def complete(
         self,
@@ -59,10 +62,19 @@ class ChatProvider:
     ) -> ChatResult:
         """One completion with the generation ``params`` as given; ``deadline`` bounds its attempts (default:
         the client's). Its tokens are recorded under ``purpose`` (answer or rewrite) and ``collection``."""
+        self._pace(messages, params)
         result = self._complete(messages, model or self.model, params, deadline)
         if self.ledger is not None:
             self.ledger.record(chat_usage(result.model, purpose, collection, result.usage, messages, result.text))
         return result
+
+    def _pace(self, messages: list[dict[str, str]], params: dict[str, Any] | None) -> None:
+        """Wait for the rate limits: the prompt's tokens (cl100k_base) and the most it may write count."""
+        if self.pacer is None:
+            return
+        words = [str(m.get("content") or "") for m in messages if isinstance(m, dict)]
+        most = (params or {}).get("max_tokens") or (params or {}).get("max_completion_tokens") or 0
+        self.pacer.acquire(sum(TiktokenCounter("cl100k_base").count(words)) + int(most))
 
     def _complete(
         self, messages: list[dict[str, str]], chosen: str, params: dict[str, Any] | None, deadline: float | None
@@ -87,6 +99,7 @@ class ChatProvider:
     ) -> Iterator[ChatDelta]:
         """Deltas of a streamed answer (recorded in the ledger when it ends, or is abandoned)."""
         chosen, text, usage = model or self.model, [], {}
+        self._pace(messages, params)
         try:
             for delta in self._stream(messages, chosen, params):
                 text.append(delta.text)

@@ -12,13 +12,14 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from searchsvc.errors import ProviderAuthError, ProviderError, ProviderResponseError, ProviderUnavailableError
+from searchsvc.providers.rate_limits import LearnedLimits, parse_rate_headers
 
 log = logging.getLogger("searchsvc.provider")
 
@@ -82,6 +83,8 @@ class OpenAICompatibleClient:
         self.deadline = deadline
         self.key_variable = key_variable
         self.health = ProviderHealth()
+        self.learned: LearnedLimits | None = None  # the limits its x-ratelimit-* headers announced last
+        self.on_throttled: Callable[[float], None] | None = None  # told of each 429 (seconds to hold off)
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=headers,
@@ -147,9 +150,12 @@ class OpenAICompatibleClient:
             return _Failure(f"timed out ({type(exc).__name__})")
         except httpx.TransportError as exc:
             return _Failure(f"connection failed ({exc!r})")
+        self.learned = parse_rate_headers(response.headers) or self.learned
         if response.status_code >= 300:
             self._raise_unless_retryable(response, method, path, attempt)
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            if response.status_code == 429 and self.on_throttled is not None:
+                self.on_throttled(retry_after if retry_after is not None else backoff_delay(attempt - 1, None))
             problem = f"HTTP {response.status_code}: {_error_text(response)}"
             return _Failure(problem, retry_after=retry_after, status=response.status_code)
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,6 +10,7 @@ import numpy as np
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider, normalise_rows
 from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.providers.rate_limits import LearnedLimits
 from searchsvc.providers.token_counting import TiktokenCounter
 
 KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
@@ -51,6 +52,12 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
 
     def describe(self) -> str:
         return f"model {self.model} at {self.client.base_url}"
+
+    def rate_limits(self) -> LearnedLimits | None:
+        return self.client.learned
+
+    def on_throttled(self, callback: Callable[[float], None]) -> None:
+        self.client.on_throttled = callback
 
     def close(self) -> None:
         self.client.close()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.rate_limits import LearnedLimits
 from searchsvc.providers.usage import CURRENT_COLLECTION, Usage, UsageSink
 
 
@@ -96,6 +97,12 @@ class CachedQueries(EmbeddingProvider):
 
     def describe(self) -> str:
         return self.inner.describe()
+
+    def rate_limits(self) -> LearnedLimits | None:
+        return self.inner.rate_limits()
+
+    def on_throttled(self, callback: Callable[[float], None]) -> None:
+        self.inner.on_throttled(callback)
 
     def close(self) -> None:
         self.inner.close()

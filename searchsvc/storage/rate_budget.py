@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sqlalchemy import case, update
 from sqlalchemy.orm import Session
 
+from searchsvc.providers.rate_limits import LearnedLimits
 from searchsvc.storage.repository import dialect_insert
 from searchsvc.storage.schema import RateBudget
 
@@ -73,3 +74,71 @@ class SharedTokenBucket:
             ready_at = session.execute(statement.returning(RateBudget.ready_at)).scalar_one()
             session.commit()
         return max(0.0, float(ready_at) - BURST_SECONDS - now)
+
+    def pause(self, seconds: float) -> None:
+        """Push the budget ``seconds`` past now: nobody sends until then, then at the rate (no burst)."""
+        self.reserve(0.0)  # the row exists
+        with self.sessions() as session:
+            until = self.clock() + BURST_SECONDS + seconds
+            later = case((RateBudget.ready_at > until, RateBudget.ready_at), else_=until)
+            session.execute(update(RateBudget).where(RateBudget.key == self.key).values(ready_at=later))
+            session.commit()
+
+
+class AdaptivePacer:
+    """An API's requests paced to its tokens- and requests-per-minute limits, through SQL for every process:
+    the limits configured, else those its ``x-ratelimit-*`` headers announced once it answered (``learned``).
+    A 429 holds every process off for the time the API asked (``pause``), not only the request refused."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        key: str,
+        configured: tuple[int | None, int | None],
+        learned: Callable[[], LearnedLimits | None],
+        between: Callable[[], None] = lambda: None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``configured``: (tokens, requests) per minute, each None to learn it."""
+        self.sessions, self.key, self.configured, self.learned = sessions, key, configured, learned
+        self.between, self.sleep = between, sleep
+        self._buckets: dict[tuple[str, int], SharedTokenBucket] = {}
+        self._hold = SharedTokenBucket(sessions, f"{key}:hold", 60, sleep=sleep, between=between)
+
+    def limits(self) -> tuple[int | None, int | None]:
+        """(tokens, requests) per minute in force: configured, else learned, else None (not paced)."""
+        learned = self.learned()
+        tokens = self.configured[0] or (learned.tokens_per_minute if learned else None)
+        requests = self.configured[1] or (learned.requests_per_minute if learned else None)
+        return tokens, requests
+
+    def acquire(self, tokens: int) -> float:
+        waited = self._hold.acquire(0)  # a 429's pause, if one is on
+        per_minute_tokens, per_minute_requests = self.limits()
+        if per_minute_tokens:
+            waited += self._bucket("tokens", per_minute_tokens).acquire(tokens)
+        if per_minute_requests:
+            waited += self._bucket("requests", per_minute_requests).acquire(1)
+        return waited
+
+    def _spent(self, what: str, per_minute: int) -> float:
+        """What the API said is already used of a limit it announced (its remaining-* header), so a limit
+        learned mid-run starts where the API's own count is, not with a full minute to spend."""
+        learned = self.learned()
+        if learned is None or self.configured[0 if what == "tokens" else 1]:
+            return 0.0
+        remaining = learned.remaining_tokens if what == "tokens" else learned.remaining_requests
+        return float(max(0, per_minute - remaining)) if remaining is not None else 0.0
+
+    def pause(self, seconds: float) -> None:
+        self._hold.pause(seconds)
+
+    def _bucket(self, what: str, per_minute: int) -> SharedTokenBucket:
+        if (what, per_minute) not in self._buckets:  # a limit learned anew takes over the same row
+            key = self.key if what == "tokens" else f"{self.key}:{what}"
+            bucket = SharedTokenBucket(self.sessions, key, per_minute, sleep=self.sleep, between=self.between)
+            spent = self._spent(what, per_minute)
+            if spent and not any(w == what for w, _ in self._buckets):
+                bucket.reserve(spent / bucket.rate)
+            self._buckets[(what, per_minute)] = bucket
+        return self._buckets[(what, per_minute)]
