@@ -73,27 +73,25 @@ def main() -> None:
     if not args.corpus.exists():
         raise SystemExit(f"{args.corpus} not found: pass --corpus (the shared FastAPI docs)")
     base = ingest_once(args.corpus, None, 0.0, None)
-    paced = ingest_once(args.corpus, args.tpm, args.latency, args.tpm)
-    learned = ingest_once(args.corpus, args.tpm, args.latency, None)
-    unannounced = ingest_once(args.corpus, args.tpm, args.latency, None, announce=False)
-    ideal = max(0.0, (paced["tokens"] - args.tpm) / (args.tpm / 60)) + args.latency
-    print(
-        f"cores: {os.cpu_count()}  corpus {args.corpus.name}: {base['docs']:.0f} docs, {paced['tokens']:.0f} tokens; "
-        f"server: {args.latency * 1000:.0f} ms per request, {args.tpm} tokens/min\n"
-    )
+    print(f"cores: {os.cpu_count()}  corpus {args.corpus.name}: {base['docs']:.0f} docs, {base['tokens']:.0f} tokens; "
+          f"server: {args.latency * 1000:.0f} ms per request, {args.tpm} tokens/min\n", flush=True)  # fmt: skip
+    ideal = max(0.0, (base["tokens"] - args.tpm) / (args.tpm / 60)) + args.latency
     print("| run | wall s | requests | refused (429) | ratio vs ideal bound |")
     print("|---|---|---|---|---|")
     print(f"| ideal bound (limit + latency) | {ideal:.1f} | | | 1.00x |")
-    for name, run in (
-        ("no limit, no latency (pipeline only)", base),
-        ("client paces to the TPM limit it is configured with", paced),
-        ("nothing configured: the limit learned from the server's headers", learned),
-        ("nothing configured, the server says nothing: 429s pause every request", unannounced),
-    ):
-        print(
-            f"| {name} | {run['wall']:.1f} | {run['requests']:.0f} | {run['refused']:.0f} | "
-            f"{run['wall'] / ideal:.2f}x |"
-        )
+    _row("no limit, no latency (pipeline only)", base, ideal)
+    runs = (
+        ("client paces to the TPM limit it is configured with", args.tpm, True),
+        ("nothing configured: the limit learned from the server's headers", None, True),
+        ("nothing configured, the server says nothing: 429s pause every request", None, False),
+    )
+    for name, client_tpm, announce in runs:
+        _row(name, ingest_once(args.corpus, args.tpm, args.latency, client_tpm, announce), ideal)
+
+
+def _row(name: str, run: dict[str, float], ideal: float) -> None:
+    print(f"| {name} | {run['wall']:.1f} | {run['requests']:.0f} | {run['refused']:.0f} | {run['wall'] / ideal:.2f}x |",
+          flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -31,9 +31,11 @@ TOO_LARGE = re.compile(
 
 
 class Pacer(Protocol):
-    """Paces requests to a tokens-per-minute limit: ``acquire`` blocks until ``tokens`` may be sent."""
+    """Paces requests to rate limits: ``acquire`` blocks until ``tokens`` may be sent; ``concurrency`` says how
+    many requests may be in flight (fewer while the API's limits are unknown)."""
 
     def acquire(self, tokens: int) -> float: ...
+    def concurrency(self, wanted: int, answered: bool) -> int: ...
 
 
 def embed_pending(
@@ -52,8 +54,10 @@ def embed_pending(
     in_flight: dict[Future[np.ndarray], EmbeddingBatch] = {}
     pool = ThreadPoolExecutor(max_workers=limits.max_in_flight)
     try:
+        answered = False
         while queue or in_flight:
-            while queue and len(in_flight) < limits.max_in_flight:
+            allowed = pacer.concurrency(limits.max_in_flight, answered) if pacer else limits.max_in_flight
+            while queue and len(in_flight) < allowed:
                 batch = queue.pop(0)
                 if refused_at is not None and batch.tokens >= refused_at and len(batch.texts) > 1:
                     queue[:0] = batch.halves()
@@ -65,6 +69,7 @@ def embed_pending(
             for future in done:
                 batch = in_flight.pop(future)
                 error = future.exception()
+                answered = answered or error is None
                 if error is None:
                     store_batch(batch, future.result())
                 elif not too_large(error):

@@ -58,16 +58,19 @@ def test_an_ingest_paces_itself_to_the_limit_the_api_announces_and_is_never_refu
 
 
 def test_a_429_holds_every_request_off_for_the_time_the_api_asked(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    fake_openai.faults.append(Fault("status", status=429, headers={"Retry-After": "2"}, only="/embeddings"))
+    # The first request is answered alone (its headers tell the limits); then four go out together, and the
+    # first of those is refused for 2 s: the requests that follow wait that long, not only its own retry.
+    fake_openai.faults += [Fault("sleep", seconds=0.0, only="/embeddings"),
+                           Fault("status", status=429, headers={"Retry-After": "2"}, only="/embeddings")]  # fmt: skip
     fake_openai.latency = 0.2
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, batch_max_inputs=2, max_in_flight=4)
 
     report = run_ingest(settings, _notes(tmp_path / "notes", 24, 10))
 
     assert report.added == 24
-    requests = sorted(r.at for r in fake_openai.embedding_requests())
-    refused_at, later = requests[0], requests[4:]  # the first one sent got the 429; 4 were in flight together
-    assert later and min(later) >= refused_at + 1.9, [round(at - refused_at, 2) for at in requests]
+    sent = sorted(r.at for r in fake_openai.embedding_requests())
+    first, refused_at, later = sent[0], sent[1], sent[5:]  # sent[1:5]: the four in flight together
+    assert sent[4] - first < 1.0 and later and min(later) >= refused_at + 1.9, [round(t - first, 2) for t in sent]
 
 
 def test_a_chat_429_holds_the_other_chat_calls_too(tmp_path: Path, fake_openai: FakeOpenAI) -> None:

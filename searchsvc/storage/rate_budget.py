@@ -104,6 +104,15 @@ class AdaptivePacer:
         self.between, self.sleep = between, sleep
         self._buckets: dict[tuple[str, int], SharedTokenBucket] = {}
         self._hold = SharedTokenBucket(sessions, f"{key}:hold", 60, sleep=sleep, between=between)
+        self.throttled = False  # a 429 came back (in this process)
+
+    def concurrency(self, wanted: int, answered: bool) -> int:
+        """Requests to keep in flight: one until the API has answered (its headers tell its limits, and an
+        unpaced burst would overrun them), and one at a time once it refused with no limits known (its
+        retries and new requests would otherwise keep colliding); else ``wanted``."""
+        if not answered or (self.throttled and self.limits() == (None, None)):
+            return 1
+        return wanted
 
     def limits(self) -> tuple[int | None, int | None]:
         """(tokens, requests) per minute in force: configured, else learned, else None (not paced)."""
@@ -131,6 +140,7 @@ class AdaptivePacer:
         return float(max(0, per_minute - remaining)) if remaining is not None else 0.0
 
     def pause(self, seconds: float) -> None:
+        self.throttled = True
         self._hold.pause(seconds)
 
     def _bucket(self, what: str, per_minute: int) -> SharedTokenBucket:
