@@ -49,7 +49,9 @@ def test_ingest_searches_and_answers_are_recorded_and_every_view_agrees(
         assert asked.status_code == 200, asked.text
         follow = api.post("/v1/ask", json={"question": "And on macOS?", "conversation_id": "t", "min_score": -1})
         assert follow.status_code == 200
-        purposes = wait_until(lambda: _by(api, "purpose"), lambda p: len(p) == 4, 10, "four purposes recorded")
+        embedded = api.post("/v1/embeddings", json={"model": "docs", "input": ["two words", "three more words"]})
+        assert embedded.status_code == 200, embedded.text
+        purposes = wait_until(lambda: _by(api, "purpose"), lambda p: len(p) == 5, 10, "five purposes recorded")
         metrics = api.get("/metrics").text
 
     ingest, query, answer, rewrite = (purposes[p] for p in ("ingest", "query", "answer", "rewrite"))
@@ -61,6 +63,7 @@ def test_ingest_searches_and_answers_are_recorded_and_every_view_agrees(
     expected = (answer["input_tokens"] * CHAT_PRICE[0] + answer["output_tokens"] * CHAT_PRICE[1]) / 1e6
     assert answer["cost_usd"] == pytest.approx(expected, abs=1e-6)
     assert rewrite["calls"] == 1
+    assert purposes["embeddings"]["input_tokens"] == embedded.json()["usage"]["prompt_tokens"]
 
     for purpose, row in purposes.items():  # Prometheus reads the same ledger
         found = re.search(
@@ -70,7 +73,9 @@ def test_ingest_searches_and_answers_are_recorded_and_every_view_agrees(
 
     with TestClient(create_app(settings)) as api:
         by_collection = _by(api, "collection")
-    assert by_collection["docs"]["calls"] == ingest["calls"] + query["calls"] + answer["calls"]
+    assert by_collection["docs"]["calls"] == sum(
+        purposes[p]["calls"] for p in ("ingest", "query", "answer", "embeddings")
+    )
     assert by_collection[None]["calls"] == rewrite["calls"]  # a rewrite is not tied to a collection's sources
 
     command = [sys.executable, "-m", "searchsvc", "usage", "--by", "purpose", "--json", "--since", "1d"]

@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         embedders, chat = providers.embedders, providers.chat
         services = Services(settings, store, embedders, chat, upserts=None)  # type: ignore[arg-type]
         services.upserts = UpsertQueue(services.ingest, settings.max_queued_documents)
+        services.ledger = providers.ledger
         app.state.services = services
         app.state.metrics = services.metrics = Metrics(store, embedders.query_cache_counts)
         # Without a broker this server runs jobs itself; with one, Celery workers do.

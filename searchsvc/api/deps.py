@@ -19,6 +19,7 @@ from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.health import ProviderProbe
 from searchsvc.providers.http_client import OpenAICompatibleClient
 from searchsvc.providers.models import ModelCatalog
+from searchsvc.providers.usage import UsageSink
 from searchsvc.storage.schema import Collection, IngestJob
 from searchsvc.store import Store
 
@@ -32,6 +33,7 @@ class Services:
     upserts: UpsertQueue
     metrics: Metrics | None = None
     probes: dict[str, ProviderProbe] = field(default_factory=dict)
+    ledger: UsageSink | None = None  # the token ledger, for calls made outside ingestion and searches
     catalog: ModelCatalog | None = None
 
     @property

@@ -20,6 +20,7 @@ from searchsvc.api.vector_store_models import NO_NUL, Body
 from searchsvc.errors import InvalidInputError, ProviderError
 from searchsvc.providers import REFUSED_MODEL_STATUSES
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.usage import Usage
 
 router = APIRouter(prefix="/v1", tags=["embeddings (OpenAI)"], dependencies=READ, responses=ERRORS)
 
@@ -55,10 +56,15 @@ async def embeddings(body: EmbeddingsBody, request: Request, svc: SvcDep) -> Any
     texts = _texts(body.input)
 
     def run() -> tuple[EmbeddingProvider, np.ndarray, int]:
-        provider = _provider(svc, body.model)
+        provider, collection = _provider(svc, body.model)
         counts = provider.tokenizer.count(texts)
         _check_sizes(provider, counts, body.dimensions)
-        return provider, _embed(provider, texts), sum(counts)
+        vectors = _embed(provider, texts)
+        if svc.ledger is not None:
+            svc.ledger.record(
+                Usage(provider.kind, provider.model, "embeddings", collection, sum(counts), estimated=True)
+            )
+        return provider, vectors, sum(counts)
 
     provider, vectors, tokens = await run_in_threadpool(run)
     request.app.state.metrics.embedding_calls.labels(provider.kind).inc()
@@ -82,12 +88,13 @@ def _texts(given: Any) -> list[str]:
     ).at("input")
 
 
-def _provider(svc: Services, model: str) -> EmbeddingProvider:
+def _provider(svc: Services, model: str) -> tuple[EmbeddingProvider, str | None]:
+    """The provider ``model`` names, and the collection's name when it names one."""
     collection = svc.store.find_collection(model) if _could_be_collection(model) else None
     if collection is not None:
-        return svc.embedders.for_collection(collection)
+        return svc.embedders.for_collection(collection), collection.name
     try:
-        return svc.embedders.for_new_collection(model)
+        return svc.embedders.for_new_collection(model), None
     except InvalidInputError as exc:
         raise exc.at("model") from None
 
