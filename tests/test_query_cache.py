@@ -130,3 +130,21 @@ def test_local_model_queries_stay_in_memory_and_metrics_count_each_source(tmp_pa
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(QueryEmbedding)) == 0  # a local query costs nothing
     store.close()
+
+
+def test_a_background_writer_that_cannot_write_says_so_once_a_minute_and_never_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from searchsvc.storage.background import BackgroundWriter
+
+    def refuse(rows: list[int]) -> None:
+        raise RuntimeError("cannot execute INSERT in a read-only transaction")
+
+    writer: BackgroundWriter[int] = BackgroundWriter(refuse, "test-writer")
+    for n in range(3):
+        writer.put(n)
+        writer.close()  # each row written (and refused) now
+    assert writer.dropped == 3
+    assert [r.getMessage() for r in caplog.records if "test-writer" in r.getMessage()] == [
+        "test-writer: rows not written (1 in all so far; the next minute's failures are not logged)"
+    ]

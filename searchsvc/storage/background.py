@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -14,6 +15,8 @@ log = logging.getLogger(__name__)
 
 Row = TypeVar("Row")
 BATCH = 500
+QUIET_SECONDS = 60.0  # after a failure is logged, others within this long are only counted (a read-only standby
+# refuses every write: one line a minute says so, not one per request)
 
 
 class BackgroundWriter(Generic[Row]):
@@ -24,6 +27,10 @@ class BackgroundWriter(Generic[Row]):
         self._queue: queue.SimpleQueue[Row | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._logged_at = -QUIET_SECONDS
+        self.dropped = 0  # rows not written, in all
+        self._logged_at = -QUIET_SECONDS
+        self.dropped = 0  # rows not written, in all
 
     def put(self, row: Row) -> None:
         with self._lock:
@@ -57,5 +64,12 @@ class BackgroundWriter(Generic[Row]):
             if batch:
                 try:
                     self._write(batch)
-                except Exception:
-                    log.warning("%s: %d rows not written", self._name, len(batch), exc_info=True)
+                except Exception:  # logged (at most once a minute); the next batch tries again
+                    self._failed(len(batch))
+
+    def _failed(self, rows: int) -> None:
+        self.dropped += rows
+        if time.monotonic() - self._logged_at >= QUIET_SECONDS:
+            self._logged_at = time.monotonic()
+            log.warning("%s: rows not written (%d in all so far; the next minute's failures are not logged)",
+                        self._name, self.dropped, exc_info=True)  # fmt: skip
