@@ -65,13 +65,10 @@ def planning_provider(
         kind, name = ("local", LOCAL_MODEL) if model in LOCAL_ALIASES else ("openai", model)
     own = collection is not None and (collection.provider, collection.embedding_model) == (kind, name)
     if kind == "local":
-        from searchsvc.providers.local import LocalEmbeddingProvider
+        from searchsvc.providers.local import local_limits, local_tokenizer
 
-        local = LocalEmbeddingProvider(settings.local_model_dir)  # its tokenizer and input limit
-        try:
-            return PlanningProvider(kind, name, local.tokenizer, local.limits), own
-        finally:
-            local.close()
+        tokenizer = local_tokenizer(settings.local_model_dir)  # not the model's weights: nothing is embedded
+        return PlanningProvider(kind, name, tokenizer, local_limits(tokenizer)), own
     return PlanningProvider(kind, name, TiktokenCounter("cl100k_base"), embedding_limits(settings)), own
 
 

@@ -180,6 +180,21 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def local_limits(tokenizer: WordPieceCounter) -> EmbeddingLimits:
+    """What one call of the local model takes (256 tokens an input, [CLS] and [SEP] included)."""
+    return EmbeddingLimits(
+        max_inputs_per_request=256,
+        max_tokens_per_input=MAX_SEQ_TOKENS - tokenizer.special_tokens,
+        max_tokens_per_request=256 * MAX_SEQ_TOKENS,
+        max_in_flight=1,
+    )
+
+
+def local_tokenizer(model_dir: Path | None = None) -> WordPieceCounter:
+    """The local model's tokenizer alone (its weights are not loaded)."""
+    return WordPieceCounter(find_model_dir(model_dir) / "tokenizer.json")
+
+
 class LocalEmbeddingProvider(EmbeddingProvider):
     """all-MiniLM-L6-v2 on this machine's CPU; no network, no key."""
 
@@ -206,12 +221,7 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="minilm") if self._workers > 1 else None
         # Concurrent queries (a busy server) share forward passes; a lone query goes straight through.
         self._queries = QueryBatcher(self._embed_queries)
-        self.limits = EmbeddingLimits(
-            max_inputs_per_request=256,
-            max_tokens_per_input=MAX_SEQ_TOKENS - self.tokenizer.special_tokens,
-            max_tokens_per_request=256 * MAX_SEQ_TOKENS,
-            max_in_flight=1,
-        )
+        self.limits = local_limits(self.tokenizer)
 
     @property
     def dimension(self) -> int:

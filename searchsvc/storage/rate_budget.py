@@ -15,7 +15,7 @@ import hashlib
 import time
 from collections.abc import Callable
 
-from sqlalchemy import case, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from searchsvc.providers.rate_limits import LearnedLimits
@@ -54,7 +54,10 @@ class SharedTokenBucket:
         self.capacity = self.rate * BURST_SECONDS
 
     def acquire(self, tokens: int) -> float:
-        wait = self.reserve(min(float(tokens), self.capacity) / self.rate)
+        return self.wait(self.reserve(min(float(tokens), self.capacity) / self.rate))
+
+    def wait(self, wait: float) -> float:
+        """Sleep ``wait`` seconds in slices, calling ``between`` after each; returns ``wait``."""
         slept = 0.0
         while slept < wait:
             step = min(wait - slept, WAIT_SLICE_SECONDS)
@@ -75,10 +78,18 @@ class SharedTokenBucket:
             session.commit()
         return max(0.0, float(ready_at) - BURST_SECONDS - now)
 
+    def pending(self) -> float:
+        """Seconds until this budget lets anything through, read without reserving (no write)."""
+        with self.sessions() as session:
+            ready_at = session.scalar(select(RateBudget.ready_at).where(RateBudget.key == self.key))
+        return max(0.0, float(ready_at or 0.0) - BURST_SECONDS - self.clock())
+
     def pause(self, seconds: float) -> None:
         """Push the budget ``seconds`` past now: nobody sends until then, then at the rate (no burst)."""
-        self.reserve(0.0)  # the row exists
         with self.sessions() as session:
+            session.execute(
+                dialect_insert(session)(RateBudget).values(key=self.key, ready_at=0.0).on_conflict_do_nothing()
+            )
             until = self.clock() + BURST_SECONDS + seconds
             later = case((RateBudget.ready_at > until, RateBudget.ready_at), else_=until)
             session.execute(update(RateBudget).where(RateBudget.key == self.key).values(ready_at=later))
@@ -122,7 +133,7 @@ class AdaptivePacer:
         return tokens, requests
 
     def acquire(self, tokens: int) -> float:
-        waited = self._hold.acquire(0)  # a 429's pause, if one is on
+        waited = self._hold.wait(self._hold.pending())  # a 429's pause, if one is on (a read, not a write)
         per_minute_tokens, per_minute_requests = self.limits()
         if per_minute_tokens:
             waited += self._bucket("tokens", per_minute_tokens).acquire(tokens)
