@@ -61,7 +61,7 @@ class Chunker:
         newlines = [i for i, ch in enumerate(doc.text) if ch == "\n"] if doc.line_numbers else None
         spans: list[ChunkSpan] = []
         for section in self._sections(doc):
-            header = _header(title, section.heading_path)
+            header = embed_header(title, section.heading_path)
             header_tokens = self._count([header])[0] if header else 0
             if header_tokens > self.max_tokens // 4:
                 header, header_tokens = "", 0
@@ -209,7 +209,8 @@ def _extends(child: tuple[str, ...], parent: tuple[str, ...]) -> bool:
     return len(child) > len(parent) and child[: len(parent)] == parent
 
 
-def _header(title: str | None, heading_path: tuple[str, ...]) -> str:
+def embed_header(title: str | None, heading_path: tuple[str, ...]) -> str:
+    """What heads a chunk's embedded text: the title and the headings above it, joined by " > "."""
     parts = [p for p in ([title] if title else []) + list(heading_path) if p]
     deduped = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
     return " > ".join(deduped)

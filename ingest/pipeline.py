@@ -30,7 +30,7 @@ from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.usage import Usage
 from searchsvc.storage import repository as repo
-from searchsvc.storage.rate_budget import AdaptivePacer, budget_key
+from searchsvc.storage.rate_budget import pacer_for
 from searchsvc.storage.schema import Collection
 from searchsvc.storage.usage_ledger import record_now
 from searchsvc.store import Store
@@ -69,13 +69,7 @@ class IngestPipeline:
         self.window_chunks = min(16384, max(256, 4 * limits.max_inputs_per_request * limits.max_in_flight))
         # one budget for every process embedding with this API and model (shared through SQL): its limits as
         # configured, else as its headers announce them; a 429 holds them all off
-        self._pacer: AdaptivePacer | None = None
-        if provider.kind != "local":
-            wait = functools.partial(self.progress.embedded, 0, 0)  # a cancelled job stops waiting within a second
-            configured = (limits.tokens_per_minute, limits.requests_per_minute)
-            key = budget_key(provider.describe())
-            self._pacer = AdaptivePacer(store.session, key, configured, provider.rate_limits, between=wait)
-            provider.on_throttled(self._pacer.pause)
+        self._pacer = pacer_for(store.session, provider, functools.partial(self.progress.embedded, 0, 0))
 
     def run(
         self,

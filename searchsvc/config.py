@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(CHAT_PRICES),
         description="USD per million input and output tokens of each chat model, for the usage ledger (JSON).",
     )
+    migration_lock_wait_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="How long a model switch (`collections migrate`, its HTTP route) waits for a running ingestion "
+        "to finish before its swap.",
+    )
     watch_debounce_ms: int = Field(
         1000, ge=50, le=60_000, description="`ingest --watch`: changes are gathered this long after the last one."
     )

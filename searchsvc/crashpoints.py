@@ -3,7 +3,8 @@
 Off unless ``SEARCHSVC_CRASH_AT`` (settings.crash_at) names points, e.g. ``embedded_batch:2``.
 Points: ``parsed`` (a document parsed), ``embedded_batch`` (a batch of vectors committed),
 ``sql_write`` (documents written, transaction not yet committed), ``index_update`` (SQL committed,
-index not yet updated), ``index_save`` (new index file written, manifest not yet replaced).
+index not yet updated), ``index_save`` (new index file written, manifest not yet replaced);
+model switches: ``migrated_batch`` (a batch of the new model's vectors committed), ``before_swap``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from searchsvc.errors import StorageError
 from searchsvc.storage import repository as repo
+from searchsvc.storage.collection_indexes import key as index_key
 from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.storage.schema import Chunk, Collection, Document, Embedding
 from searchsvc.storage.vector_store import VectorIndex
@@ -48,9 +49,9 @@ def check_collection(store: Store, collection: Collection) -> CollectionHealth:
         return health
     try:
         index = store.indexes.published(collection)  # raises for another database's index
-        if index is None and store.indexes.backend.published(collection.name) is not None:
+        if index is None and store.indexes.backend.published(index_key(collection)) is not None:
             health.problems.append(
-                f"the index in {store.indexes.backend.describe(collection.name)} belongs to no current "
+                f"the index in {store.indexes.backend.describe(index_key(collection))} belongs to no current "
                 "collection (a deleted namesake's); --repair rebuilds it"
             )
             return health

@@ -16,6 +16,7 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
     │   └── ModelNotFoundError          404 model_not_found         no such model (GET /v1/models lists them)
     ├── IndexMismatchError              409 index_mismatch          vectors of two models about to be mixed
     ├── CollectionBusyError             409 collection_busy         another process writes the collection
+    ├── MigrationStateError             409 migration_state         a model switch cannot do that in its state
     ├── ServiceBusyError                503 service_busy            the write queue is full or slow: retry later
     │   └── ShuttingDownError           503 shutting_down           the server is stopping
     ├── StorageError                    500 storage_error           the database or an index failed
@@ -114,6 +115,14 @@ class CollectionBusyError(SearchsvcError):
 
     http_status = 409
     code = "collection_busy"
+
+
+class MigrationStateError(SearchsvcError):
+    """A model switch (``collections migrate``) was asked for what its state does not allow: a second switch
+    while one is open, a rollback with nothing to roll back, a swap that lost a race."""
+
+    http_status = 409
+    code = "migration_state"
 
 
 class ServiceBusyError(SearchsvcError):

@@ -18,7 +18,7 @@ from searchsvc.providers.usage import CURRENT_COLLECTION
 from searchsvc.storage import repository as repo
 from searchsvc.storage.keyword_index import keyword_search
 from searchsvc.storage.schema import Collection
-from searchsvc.store import Store, check_model
+from searchsvc.store import Store
 from searchsvc.textclean import clean_text
 
 MAX_K = 1000
@@ -105,8 +105,7 @@ def search(
     _validate(query, k, group_by, mode)
     check_min_score(min_score, mode)
     condition = compile_filter(filter)
-    collection = store.get_collection(collection_name)
-    check_model(collection, provider)
+    collection = store.collection_for(collection_name, provider)  # never another model's vectors
     allowed = _allowed_ids(store, collection, condition) if filter and mode != "keyword" else None
     retrieval = _Retrieval(store, provider, collection, query, mode, condition if filter else None, allowed)
     depth = k if group_by is None else k * GROUP_FETCH_FACTOR

@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 from searchsvc.config import Settings
 from searchsvc.errors import CollectionBusyError, IndexMismatchError, InvalidInputError, NotFoundError
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.storage import model_migrations
 from searchsvc.storage import repository as repo
 from searchsvc.storage.collection_indexes import CollectionIndexes
+from searchsvc.storage.collection_indexes import key as index_key
 from searchsvc.storage.database import open_database
 from searchsvc.storage.faiss_index import FaissBackend
 from searchsvc.storage.identity import read_database_id
@@ -33,7 +35,7 @@ from searchsvc.storage.pgvector_index import PgVectorBackend
 from searchsvc.storage.query_vectors import SqlQueryShelf
 from searchsvc.storage.schema import Chunk, Collection, Document
 from searchsvc.storage.usage_ledger import Prices, SqlLedger
-from searchsvc.storage.vector_store import IndexBackend, VectorIndex
+from searchsvc.storage.vector_store import IndexBackend, VectorIndex, index_name
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -114,7 +116,7 @@ class Store:
         found = []
         for c, documents, chunks in rows:
             if name is None or c.name == name:
-                in_use = self.index_type_in_use(c.name)
+                in_use = self.indexes.published_type(index_key(c))
                 found.append(CollectionSummary(c.name, c.provider, c.embedding_model, c.dimension, c.index_type,
                                                in_use, documents, chunks, c.created_at))  # fmt: skip
         return found
@@ -136,6 +138,19 @@ class Store:
         with self.session() as session:
             return repo.get_collection(session, validate_collection_name(name))
 
+    def collection_for(self, name: str, provider: EmbeddingProvider) -> Collection:
+        """The collection as ``provider``'s model sees it: the row, or the generation of that model a model
+        switch keeps beside it (a search that embedded its query just before the swap finishes on the vectors
+        of the same model); IndexMismatchError when the collection has no vectors of that model."""
+        collection = self.get_collection(name)
+        if (collection.provider, collection.embedding_model) == (provider.kind, provider.model):
+            return collection
+        with self.session() as session:
+            kept = model_migrations.kept_view(session, collection, provider.kind, provider.model)
+        if kept is None:
+            check_model(collection, provider)
+        return kept or collection
+
     def ensure_collection(self, name: str, provider: EmbeddingProvider, index_type: str | None = None) -> Collection:
         """The collection ``name``, created for this provider's model if new; refuses another model."""
         validate_collection_name(name)
@@ -154,6 +169,12 @@ class Store:
                 session.add(collection)
                 session.commit()
                 return collection
+            switched = model_migrations.open_migration(session, collection.id) is not None
+        if switched and (collection.provider, collection.embedding_model) != (provider.kind, provider.model):
+            raise IndexMismatchError(
+                f"collection {name!r} switched to {collection.provider} model {collection.embedding_model!r} while "
+                f"this run was getting ready with {provider.describe()}; run it again (nothing was stored)"
+            )
         check_model(collection, provider)
         return collection
 
@@ -199,11 +220,13 @@ class Store:
         collection = self.get_collection(name)
         with self.writer_lock(name, lock_wait_seconds):
             with self.session() as session:
+                generations = model_migrations.kept_generations(session, collection.id)
                 session.execute(delete(Chunk).where(Chunk.collection_id == collection.id))
                 session.execute(delete(Document).where(Document.collection_id == collection.id))
                 session.execute(delete(Collection).where(Collection.id == collection.id))
                 session.commit()
-            self.indexes.drop(name)
+            for generation in {collection.vector_generation or 0, *generations}:
+                self.indexes.drop(index_name(name, generation))
 
     def delete_document(self, name: str, key: str, lock_wait_seconds: float = 30.0) -> int:
         """Delete one document with its chunks and vectors; returns how many chunks went."""
@@ -226,15 +249,20 @@ class Store:
 
     def index_type_in_use(self, name: str) -> str | None:
         """The type of the collection's published index (``auto`` collections: flat or hnsw by size)."""
-        return self.indexes.published_type(validate_collection_name(name))
+        return self.indexes.published_type(self._index_name(name))
 
     def drop_index(self, name: str) -> None:
         """Forget a collection's vector index (derived data): its next use rebuilds it from SQL."""
-        self.indexes.drop(validate_collection_name(name))
+        self.indexes.drop(self._index_name(name))
 
     def index_folder(self, name: str) -> Path:
         """Where the FAISS backend keeps the collection's index files."""
-        return self.index_backend.folder(validate_collection_name(name))
+        return self.index_backend.folder(self._index_name(name))
+
+    def _index_name(self, name: str) -> str:
+        """The name of the index of the collection's current model (its own name when it never switched)."""
+        found = self.find_collection(name)
+        return index_key(found) if found is not None else name
 
     def rebuild_index(self, collection: Collection) -> VectorIndex:
         """A fresh index from SQL alone, published; the caller holds the writer lock."""
@@ -245,25 +273,32 @@ class Store:
 
     def forget_index(self, name: str) -> None:
         """Drop the in-memory copy so the next use loads the published one."""
-        self.indexes.forget(name)
+        self.indexes.forget(self._index_name(name))
 
     @contextmanager
-    def writer_lock(self, name: str, wait_seconds: float = 0.0) -> Iterator[None]:
+    def writer_lock(self, name: str, wait_seconds: float = 0.0, role: str = "writer") -> Iterator[None]:
         """Exclusive right to write a collection; a second writer waits up to ``wait_seconds``, then is refused.
+        ``role="migration"``: the right to build the collection's model switch (writers go on beside it).
 
         A lock file beside the FAISS indexes (one machine); with pgvector, a PostgreSQL advisory lock, so
         writers on every machine sharing the database take turns."""
         validate_collection_name(name)
+        busy = (
+            f"another process is writing to collection {name!r}; wait for it to finish and run again"
+            if role == "writer"
+            else f"another process is building the model switch of collection {name!r}; "
+            "`searchsvc collections migrate NAME` shows its progress"
+        )
         if self.settings.vector_backend == "pgvector":
-            with advisory_lock(self.engine, f"writer:{self.database_id.namespace}:{name}", name, wait_seconds):
+            with advisory_lock(self.engine, f"{role}:{self.database_id.namespace}:{name}", busy, wait_seconds):
                 yield
             return
         locks = self.index_dir / "locks"
         locks.mkdir(parents=True, exist_ok=True)
-        lock_path = locks / f"{validate_collection_name(name)}.lock"
+        lock_path = locks / (f"{name}.lock" if role == "writer" else f"{name}.{role}.lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            _acquire(fd, name, wait_seconds)
+            _acquire(fd, busy, wait_seconds)
             yield
         finally:
             os.close(fd)
@@ -288,16 +323,14 @@ def check_model(collection: Collection, provider: EmbeddingProvider) -> None:
 
 
 @contextmanager
-def advisory_lock(engine: Engine, key: str, name: str, wait_seconds: float) -> Iterator[None]:
+def advisory_lock(engine: Engine, key: str, busy: str, wait_seconds: float) -> Iterator[None]:
     """A session-level PostgreSQL advisory lock on ``key``, held on its own connection until exit."""
     number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
     deadline = time.monotonic() + wait_seconds
     with engine.connect() as conn:
         while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": number}).scalar_one():
             if time.monotonic() >= deadline:
-                raise CollectionBusyError(
-                    f"another process is writing to collection {name!r}; wait for it to finish and run again"
-                )
+                raise CollectionBusyError(busy)
             time.sleep(0.05)
         conn.commit()
         try:
@@ -307,7 +340,7 @@ def advisory_lock(engine: Engine, key: str, name: str, wait_seconds: float) -> I
             conn.commit()
 
 
-def _acquire(fd: int, name: str, wait_seconds: float) -> None:
+def _acquire(fd: int, busy: str, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -315,7 +348,5 @@ def _acquire(fd: int, name: str, wait_seconds: float) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise CollectionBusyError(
-                    f"another process is writing to collection {name!r}; wait for it to finish and run again"
-                ) from None
+                raise CollectionBusyError(busy) from None
             time.sleep(0.05)

@@ -28,6 +28,7 @@ from searchsvc.api.routes import (
     files,
     health,
     jobs,
+    migrations,
     models,
     openai_responses,
     search,
@@ -112,7 +113,7 @@ def _add_routes(app: FastAPI, mcp_endpoint: McpEndpoint) -> None:
     """One router per resource, then MCP at /mcp (outside the OpenAPI schema: it speaks JSON-RPC)."""
     routers = (health.router, search.router, collections.router, jobs.router, estimates.router, ask.router,
                models.router, files.router, vector_stores.router, vector_store_batches.router, embeddings.router,
-               chat.router, openai_responses.router, conversations.router, usage.router)  # fmt: skip
+               chat.router, openai_responses.router, conversations.router, usage.router, migrations.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
     app.router.routes.append(Route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False))

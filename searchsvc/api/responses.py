@@ -277,3 +277,40 @@ class ModelList(BaseModel):
     object: str
     data: list[ModelOut]
     api_error: str | None = Field(None, description="Why the API's model list could not be read.")
+
+
+class MigrationSideOut(BaseModel):
+    provider: str = Field(description="local or openai (an OpenAI-compatible API).")
+    model: str
+    dimension: int | None = Field(description="Vector length; null until the model has answered once.")
+    generation: int = Field(description="The index generation holding this model's vectors.")
+
+
+class MigrationOut(BaseModel):
+    """A switch of a collection's embedding model (``searchsvc collections migrate``)."""
+
+    id: int
+    object: Literal["collection.migration"] = "collection.migration"
+    collection: str
+    status: Literal["building", "swapped", "rolled_back", "finished", "cancelled"] = Field(
+        description="building (searches use the old model) → swapped (the new one; the old kept for rollback) → "
+        "rolled_back or finished (the generation not in use dropped); cancelled: a build given up."
+    )
+    from_: MigrationSideOut = Field(alias="from")
+    to: MigrationSideOut
+    chunks: int = Field(description="Chunks of the collection when it was last read.")
+    texts_embedded: int = Field(description="Texts embedded with the new model by this switch (each paid once).")
+    texts_cached: int = Field(description="Texts that already had a vector of the model (nothing paid).")
+    tokens: int
+    requests: int
+    message: str | None = Field(description="What stops the swap, or what to know (texts longer than the model reads).")
+    can_roll_back: bool
+    created_at: UtcDatetime
+    heartbeat_at: UtcDatetime | None
+    swapped_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+
+
+class MigrationList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[MigrationOut]

@@ -88,6 +88,14 @@ class CollectionBody(Strict):
     _model_name = field_validator("embedding_model")(model_name)
 
 
+class MigrationBody(Strict):
+    model: str = Field(
+        min_length=1, max_length=256, description="The embedding model to switch to: the local one, or an API's."
+    )
+
+    _model_name = field_validator("model")(model_name)
+
+
 class AskBody(Strict):
     question: str = Field(min_length=1, max_length=4096)
     collection: str | None = Field(None, pattern=NAME_PATTERN)

@@ -68,6 +68,7 @@ def main() -> None:
         ingest_cmd,
         jobs_cmd,
         mcp_cmd,
+        migrate_cmd,
         search_cmd,
         serve_cmd,
         usage_cmd,

@@ -1,4 +1,4 @@
-"""``searchsvc collections``, ``models``, ``reindex`` and ``db upgrade``."""
+"""``searchsvc collections`` (a group: `migrate` lives in `migrate_cmd`), ``models``, ``reindex``, ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -21,9 +21,19 @@ from searchsvc.store import Store
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-@app.command()
+collections_app = typer.Typer(
+    help="Collections: `searchsvc collections` lists them; `collections migrate NAME --model M` switches one's "
+    "embedding model with no downtime.",
+    invoke_without_command=True,
+)
+app.add_typer(collections_app, name="collections")
+
+
+@collections_app.callback()
 def collections(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """List collections with their model, dimension, index type and sizes."""
+    if ctx.invoked_subcommand is not None:
+        return
     out = Output(json_out)
     try:
         store = Store(ctx.obj, create=False)

@@ -22,11 +22,16 @@ from searchsvc.storage import repository as repo
 from searchsvc.storage.identity import DatabaseId
 from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.storage.schema import Collection
-from searchsvc.storage.vector_store import IndexBackend, VectorIndex
+from searchsvc.storage.vector_store import IndexBackend, VectorIndex, index_name
 
 MIN_PUBLISH_INTERVAL_SECONDS = 2.0  # a running server sees new documents this soon after they are written
 PUBLISH_COST_MULTIPLE = 10.0  # but never spend more than a tenth of the time publishing a large index
 Publish = Literal["now", "when_due", "no"]
+
+
+def key(collection: Collection) -> str:
+    """The name of the index holding the collection's vectors of its current model (see ``index_name``)."""
+    return index_name(collection.name, collection.vector_generation or 0)
 
 
 class CollectionIndexes:
@@ -58,23 +63,23 @@ class CollectionIndexes:
 
         A newer generation published by another process (a separate ``searchsvc ingest``) is picked up
         within ``refresh_seconds``: it is loaded completely, then swapped in."""
-        cached = self._loaded.get(collection.name)
+        cached = self._loaded.get(key(collection))
         if cached is not None:
             return self._fresher(collection, cached)
         with self._reload_lock:
-            if collection.name in self._loaded:
-                return self._loaded[collection.name]
+            if key(collection) in self._loaded:
+                return self._loaded[key(collection)]
             return self._load(collection)
 
     def published(self, collection: Collection) -> VectorIndex | None:
         """The published index as it is (not brought in step), None when there is none or it is left from
         a deleted namesake; StorageError when it was built from another database (a copied folder)."""
-        index = self.backend.load(collection.name)
+        index = self.backend.load(key(collection))
         if index is None or index.manifest.belongs_to(*self.owner(collection)):
             return index
         if index.manifest.database not in (None, self._database_id.namespace):
             raise StorageError(
-                f"the index in {self.backend.describe(collection.name)} was built from another database "
+                f"the index in {self.backend.describe(key(collection))} was built from another database "
                 f"(db-{index.manifest.database}), not {self._database_id.describe()}: run `searchsvc reindex` "
                 "to rebuild it from this database"
             )
@@ -114,7 +119,7 @@ class CollectionIndexes:
         no vectors."""
         if collection.dimension is None:
             return None
-        first_load = collection.name not in self._loaded
+        first_load = key(collection) not in self._loaded
         index = self._load(collection, publish_catch_up=False) if first_load else self.get(collection)
         if not first_load:  # a first load catches up with SQL as it is, this change included
             added, removed = np.asarray(added, dtype=np.int64), np.asarray(removed, dtype=np.int64)
@@ -122,21 +127,21 @@ class CollectionIndexes:
             if len(added):
                 self._add_from_sql(collection, index, added)
             if len(added) or len(removed):
-                self._unpublished.add(collection.name)
+                self._unpublished.add(key(collection))
         if publish == "now" or (
-            publish == "when_due" and time.monotonic() >= self._next_publish.get(collection.name, 0.0)
+            publish == "when_due" and time.monotonic() >= self._next_publish.get(key(collection), 0.0)
         ):
             converted = publish == "now" and self._fit_type(collection, index)
-            if converted or collection.name in self._unpublished:
+            if converted or key(collection) in self._unpublished:
                 self._publish(collection, index, before_publish)
         return index
 
     def _publish(self, collection: Collection, index: VectorIndex, before_publish: Callable[[], None] | None) -> None:
         started = time.monotonic()
         index.save(before_publish)
-        self._unpublished.discard(collection.name)
+        self._unpublished.discard(key(collection))
         wait = max(MIN_PUBLISH_INTERVAL_SECONDS, PUBLISH_COST_MULTIPLE * (time.monotonic() - started))
-        self._next_publish[collection.name] = time.monotonic() + wait
+        self._next_publish[key(collection)] = time.monotonic() + wait
 
     def rebuild(self, collection: Collection) -> VectorIndex:
         """A fresh index built from SQL alone (no provider call), published."""
@@ -145,7 +150,7 @@ class CollectionIndexes:
             for ids, vectors in repo.chunk_vectors(session, collection):
                 index.add(ids, vectors)
         index.save()
-        self._loaded[collection.name] = index
+        self._loaded[key(collection)] = index
         return index
 
     def drop(self, name: str) -> None:
@@ -170,9 +175,9 @@ class CollectionIndexes:
             if publish_catch_up:
                 index.save()
             else:
-                self._unpublished.add(collection.name)
-        self._loaded[collection.name] = index
-        self._checked_at[collection.name] = time.monotonic()
+                self._unpublished.add(key(collection))
+        self._loaded[key(collection)] = index
+        self._checked_at[key(collection)] = time.monotonic()
         return index
 
     def _catch_up(self, collection: Collection, index: VectorIndex) -> bool:
@@ -194,29 +199,33 @@ class CollectionIndexes:
 
     def _fresher(self, collection: Collection, cached: VectorIndex) -> VectorIndex:
         now = time.monotonic()
-        if now - self._checked_at.get(collection.name, 0.0) < self._refresh_seconds:
+        if now - self._checked_at.get(key(collection), 0.0) < self._refresh_seconds:
             return cached
-        self._checked_at[collection.name] = now
-        manifest = self.backend.published(collection.name)
-        if manifest is None or manifest.generation <= cached.manifest.generation:
+        self._checked_at[key(collection)] = now
+        manifest = self.backend.published(key(collection))
+        if manifest is None:  # once published, now gone: dropped by another process (an old model's generation)
+            if cached.manifest.generation > 0 and key(collection) not in self._unpublished:
+                self._loaded.pop(key(collection), None)
+            return cached
+        if manifest.generation <= cached.manifest.generation:
             return cached
         with self._reload_lock:
-            current = self._loaded.get(collection.name, cached)
+            current = self._loaded.get(key(collection), cached)
             if current.manifest.generation >= manifest.generation:
                 return current
-            fresh = self.backend.load(collection.name)
+            fresh = self.backend.load(key(collection))
             if fresh is None or fresh.dimension != collection.dimension:
                 return current
             if not fresh.manifest.belongs_to(*self.owner(collection)):
                 return current
-            self._loaded[collection.name] = fresh
+            self._loaded[key(collection)] = fresh
             return fresh
 
     def _empty(self, collection: Collection, count: int = 0) -> VectorIndex:
         assert collection.dimension is not None
         index_type = self.policy.resolve(collection.index_type, count)
         return self.backend.create(
-            collection.name, collection.embedding_model, collection.dimension, index_type, self.owner(collection)
+            key(collection), collection.embedding_model, collection.dimension, index_type, self.owner(collection)
         )
 
     def _fit_type(self, collection: Collection, index: VectorIndex) -> bool:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, text
 from searchsvc.errors import ConfigError, IndexMismatchError, StorageError
 from searchsvc.storage.index_policy import DEFAULT_POLICY, IndexPolicy, exact_for_filter, filtered_ef_search
 from searchsvc.storage.pg_params import BigintArray, use_binary_arrays
-from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex, checked_batch
+from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex, checked_batch, index_generation
 
 MIN_VERSION = (0, 8)  # hnsw.iterative_scan
 ELEMENT_TYPES = ("vector", "halfvec")
@@ -230,7 +230,8 @@ class PgVectorBackend(IndexBackend):
 
     def create(self, name: str, model: str, dimension: int, index_type: str, owner: tuple[str, int]) -> PgVectorIndex:
         database, collection_id = owner
-        table = f"searchsvc_vectors_{int(collection_id)}"
+        generation = index_generation(name)  # a model switch's shadow generation gets a table of its own
+        table = f"searchsvc_vectors_{int(collection_id)}" + (f"_g{generation}" if generation else "")
         with self.engine.connect() as conn:
             self._drop_tables(conn, name, table)
             conn.execute(text(f"CREATE TABLE {table} (chunk_id bigint PRIMARY KEY, "

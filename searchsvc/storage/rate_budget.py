@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.rate_limits import LearnedLimits
 from searchsvc.storage.repository import dialect_insert
 from searchsvc.storage.schema import RateBudget
@@ -163,3 +164,17 @@ class AdaptivePacer:
                 bucket.reserve(spent / bucket.rate)
             self._buckets[(what, per_minute)] = bucket
         return self._buckets[(what, per_minute)]
+
+
+def pacer_for(
+    sessions: Callable[[], Session], provider: EmbeddingProvider, between: Callable[[], None] = lambda: None
+) -> AdaptivePacer | None:
+    """The pacer of an API's embedding requests, shared through SQL with every process using the same API and
+    model: its limits as configured, else as its headers announce them; a 429 holds them all off. None for the
+    local model. ``between`` runs while waiting (a cancelled job stops waiting within a second)."""
+    if provider.kind == "local":
+        return None
+    configured = (provider.limits.tokens_per_minute, provider.limits.requests_per_minute)
+    pacer = AdaptivePacer(sessions, budget_key(provider.describe()), configured, provider.rate_limits, between=between)
+    provider.on_throttled(pacer.pause)
+    return pacer

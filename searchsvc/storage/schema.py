@@ -51,6 +51,39 @@ class Collection(Base):
     chunk_tokens: Mapped[int] = mapped_column(Integer)
     chunk_overlap: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # which index holds the vectors of (provider, embedding_model): 0 first, then one per model switch
+    vector_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ModelMigration(Base):
+    """A switch of a collection's embedding model (``collections migrate``): a shadow generation built
+    from the texts in SQL, swapped in by one update of the collection's row, kept for ``--rollback``
+    until its old generation is dropped."""
+
+    __tablename__ = "model_migrations"
+    __table_args__ = (Index("ix_model_migrations_collection", "collection_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))  # building, swapped, rolled_back, finished, cancelled
+    from_generation: Mapped[int] = mapped_column(Integer)
+    from_provider: Mapped[str] = mapped_column(String(32))
+    from_model: Mapped[str] = mapped_column(String(256))
+    from_dimension: Mapped[int] = mapped_column(Integer)
+    to_generation: Mapped[int] = mapped_column(Integer)
+    to_provider: Mapped[str] = mapped_column(String(32))
+    to_model: Mapped[str] = mapped_column(String(256))
+    to_dimension: Mapped[int | None] = mapped_column(Integer)
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    texts_embedded: Mapped[int] = mapped_column(Integer, default=0)
+    texts_cached: Mapped[int] = mapped_column(Integer, default=0)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    swapped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Document(Base):

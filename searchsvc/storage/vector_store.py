@@ -95,6 +95,21 @@ def checked_batch(ids: np.ndarray, vectors: np.ndarray, dimension: int) -> tuple
     return ids, vectors
 
 
+GENERATION_MARK = "@"  # never in a collection name: "docs@2" cannot be another collection's index
+
+
+def index_name(collection: str, generation: int = 0) -> str:
+    """The name a collection's index goes by: its own name for the vectors it was created with, and
+    ``NAME@G`` for generation G, built by a model switch (``collections migrate``) beside the one in use."""
+    return collection if generation == 0 else f"{collection}{GENERATION_MARK}{int(generation)}"
+
+
+def index_generation(name: str) -> int:
+    """The generation an index name stands for (0 for a collection's first)."""
+    _, mark, generation = name.partition(GENERATION_MARK)
+    return int(generation) if mark else 0
+
+
 class IndexBackend(ABC):
     """Creates, loads and drops the indexes of one database's collections, by collection name."""
 
