@@ -2,14 +2,15 @@
 tests' OpenAI-compatible server (`searchsvc collections migrate`) while a real `searchsvc serve` answers
 searches from several clients the whole time. Counts every search and every failure, and times them.
 
-    python bench/model_switch.py [--clients 4] [--latency 0.05] [--corpus sample_data] [--backend faiss|pgvector]
+    python bench/model_switch.py [--clients 4] [--latency 0.05] [--batch-inputs 64] [--corpus sample_data]
 
 Search latency is printed before, during and after the switch as ratios against the "before" phase of the
 same run (the machine is noisy; two cores are shared by the clients, the server, the switch and the fake
 API). Queries are numbered, so none comes from the query cache: every search embeds its query. The remote
 model is the fake server's bag-of-words hashing (64 dimensions); its latency per request stands in for a
 real API's. What it flatters: the fake answers instantly apart from that latency, and the local model's
-searches run in the same server whose cores the switch's index build also uses.
+searches run in the same server whose cores the switch's index build also uses. After the swap every query is
+embedded by the fake API, so "after" includes its latency per request (a different model, not a slowdown).
 """
 
 from __future__ import annotations
@@ -122,13 +123,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.05, help="seconds the fake API adds to each request")
     parser.add_argument("--corpus", type=Path, default=REPO / "sample_data")
+    parser.add_argument("--batch-inputs", type=int, default=64, help="SEARCHSVC_BATCH_MAX_INPUTS of the switch")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds of searches before and after")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (pgvector backend) instead of SQLite")
     args = parser.parse_args()
     with FakeOpenAI(dimension=64) as fake, tempfile.TemporaryDirectory() as tmp:
         fake.latency = args.latency
         env = {**os.environ, "SEARCHSVC_DATA_DIR": tmp, "SEARCHSVC_PROVIDER": "local", "AIMLAPI_API_KEY": "test-key",
-               "SEARCHSVC_BASE_URL": fake.url}  # fmt: skip
+               "SEARCHSVC_BASE_URL": fake.url, "SEARCHSVC_BATCH_MAX_INPUTS": str(args.batch_inputs)}  # fmt: skip
         if args.database_url:
             env |= {"SEARCHSVC_DATABASE_URL": args.database_url, "SEARCHSVC_VECTOR_BACKEND": "pgvector"}
         began = time.monotonic()

@@ -176,9 +176,10 @@ class ModelSwitch:
         with self.store.session() as session:
             row = session.get(ModelMigration, migration.id)
             assert row is not None
-            row.texts_cached, row.chunks_total = found.cached, found.chunks
-            if side.vector_generation == migration.to_generation:
+            row.chunks_total = found.chunks
+            if side.vector_generation == migration.to_generation:  # not a rollback's pass
                 row.to_dimension = row.to_dimension or shadow.dimension
+                row.texts_cached = max(0, found.texts - row.texts_embedded)  # had vectors before this switch paid
             row.message = _problems(found, provider)
             session.commit()
         if found.refused or found.unrecoverable:

@@ -54,6 +54,7 @@ class ShadowPass:
     """What one pass over a collection's chunks found and did."""
 
     chunks: int = 0
+    texts: int = 0  # distinct embedded texts of the chunks
     embedded: int = 0  # texts sent and kept in this pass
     cached: int = 0  # texts that already had a vector of the model
     over_limit: int = 0  # texts longer than the model reads in one input (it truncates or refuses them)
@@ -88,6 +89,7 @@ class ShadowEmbedder:
         for page in chunk_pages(self.sessions, collection_id):
             found.chunks += len(page)
             texts = self._texts(page, seen, found)
+            found.texts = len(seen)
             with self.sessions() as session:
                 cached = repo.cached_hashes(session, self.provider.model, texts)
             found.cached += len(cached)

@@ -115,6 +115,7 @@ def test_a_switch_to_an_api_model_under_searches_fails_none_and_pays_each_text_o
     assert len(during) >= 10 and any(o[0] > swapped for o in outcomes)
     sent = _texts_sent(fake_openai)
     assert len(sent) == len(set(sent)) == _distinct_texts(settings) == migration["texts_embedded"]
+    assert migration["texts_cached"] == 0 and migration["requests"] >= migration["texts_embedded"] / 8
     store = Store(settings)
     try:
         with store.session() as session:
@@ -139,6 +140,7 @@ def test_a_killed_switch_resumes_and_never_pays_a_text_twice(tmp_path: Path, fak
     assert migration["status"] == "swapped" and migration["texts_embedded"] == _distinct_texts(settings)
     sent = _texts_sent(fake_openai)
     assert len(sent) == len(set(sent)) == migration["texts_embedded"]  # the 24 kept before the kill not sent again
+    assert migration["texts_cached"] == 0
 
 
 def test_searches_that_embedded_with_the_old_model_finish_on_its_generation_until_it_is_dropped(
