@@ -6,6 +6,7 @@ No other module reads ``os.environ``: the CLI and the app factory build a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +48,19 @@ class Settings(BaseSettings):
     base_url: str = Field(DEFAULT_BASE_URL, description="OpenAI-compatible API base URL.")
     embedding_model: str = "text-embedding-3-small"
     chat_model: str = "gpt-4o-mini"
+    # Embeddings and chat may come from different servers (local MiniLM with a remote chat model; an
+    # embeddings server beside a chat server): each unset field falls back to the shared one above.
+    embedding_base_url: str | None = Field(None, description="Embeddings API base URL; default SEARCHSVC_BASE_URL.")
+    embedding_api_key: SecretStr | None = Field(None, description="Embeddings API key; default AIMLAPI_API_KEY.")
+    embedding_request_timeout: float | None = Field(None, gt=0, description="Default SEARCHSVC_REQUEST_TIMEOUT.")
+    chat_base_url: str | None = Field(
+        None, description="Chat API base URL; default SEARCHSVC_BASE_URL. Setting it turns generative answers on."
+    )
+    chat_api_key: SecretStr | None = Field(
+        None, description="Chat API key; default AIMLAPI_API_KEY. Setting it turns generative answers on."
+    )
+    chat_request_timeout: float | None = Field(None, gt=0, description="Default SEARCHSVC_REQUEST_TIMEOUT.")
+    chat_request_deadline: float | None = Field(None, gt=0, description="Default SEARCHSVC_REQUEST_DEADLINE.")
     chat_format: Literal["openai", "anthropic", "auto"] = Field(
         "openai",
         description="Chat API format: OpenAI's /chat/completions, Anthropic's /messages, or auto (Claude "
@@ -243,4 +257,44 @@ class Settings(BaseSettings):
 
     @property
     def has_api_key(self) -> bool:
-        return self.api_key is not None and bool(self.api_key.get_secret_value().strip())
+        """A key for the embeddings API (its own, or the shared one)."""
+        return self.endpoint("embeddings").key is not None
+
+    @property
+    def chat_configured(self) -> bool:
+        """A chat endpoint of its own was configured (its base URL or key): answers are generative with it."""
+        return self.chat_base_url is not None or _secret(self.chat_api_key) is not None
+
+    def endpoint(self, side: Literal["embeddings", "chat"]) -> Endpoint:
+        """Where embeddings (or chat) are sent: that side's settings, each unset one the shared setting."""
+        own_url, own_key, own_timeout = (
+            (self.embedding_base_url, self.embedding_api_key, self.embedding_request_timeout)
+            if side == "embeddings"
+            else (self.chat_base_url, self.chat_api_key, self.chat_request_timeout)
+        )
+        deadline = self.chat_request_deadline if side == "chat" else None
+        return Endpoint(
+            base_url=(own_url or self.base_url).rstrip("/"),
+            key=_secret(own_key) or _secret(self.api_key),
+            timeout=own_timeout or self.request_timeout,
+            deadline=deadline or self.request_deadline,
+            key_variable=("SEARCHSVC_EMBEDDING_API_KEY" if side == "embeddings" else "SEARCHSVC_CHAT_API_KEY")
+            if own_key is not None else "AIMLAPI_API_KEY",
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One side's API: base URL, key (None: none), timeout and deadline per call, and the variable naming its key."""
+
+    base_url: str
+    key: str | None
+    timeout: float
+    deadline: float
+    key_variable: str
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    """A key as text; None when unset or blank."""
+    text = value.get_secret_value().strip() if value is not None else ""
+    return text or None

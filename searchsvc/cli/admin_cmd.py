@@ -84,7 +84,7 @@ def models(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         finally:
             client.close()
         if not listed:
-            out.note(f"The API at {settings.base_url} lists no models.")
+            out.note(f"The API at {settings.endpoint('embeddings').base_url} lists no models.")
         found += listed
     else:
         out.note("No API configured (AIMLAPI_API_KEY or SEARCHSVC_BASE_URL): only the local model is available.")

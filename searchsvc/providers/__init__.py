@@ -36,20 +36,24 @@ ANTHROPIC_VERSION = "2023-06-01"  # the Messages API version header Anthropic's 
 
 
 def make_http_client(settings: Settings, chat: bool = False) -> OpenAICompatibleClient:
-    """The client of the configured API; a chat client that may speak Anthropic's format also sends the key
-    as ``x-api-key`` with ``anthropic-version`` (what api.anthropic.com reads; the AI/ML API reads Bearer)."""
-    key = settings.api_key.get_secret_value().strip() if settings.api_key else None
-    if not key and settings.base_url.rstrip("/") == DEFAULT_BASE_URL:
+    """The client of the configured embeddings API (or chat API): each side's own base URL, key and timeouts
+    when set, else the shared ones. A chat client that may speak Anthropic's format also sends the key as
+    ``x-api-key`` with ``anthropic-version`` (what api.anthropic.com reads; the AI/ML API reads Bearer)."""
+    side = settings.endpoint("chat" if chat else "embeddings")
+    if not side.key and side.base_url == DEFAULT_BASE_URL:
+        what = "chat" if chat else "embeddings"
         raise ConfigError(
-            "no API key for the AI/ML API: set AIMLAPI_API_KEY (or use the local model with SEARCHSVC_PROVIDER=local)"
+            f"no API key for the AI/ML API's {what}: set {side.key_variable} (or use the local model with "
+            "SEARCHSVC_PROVIDER=local, or point SEARCHSVC_" + ("CHAT" if chat else "EMBEDDING") + "_BASE_URL at "
+            "another server)"
         )
     return OpenAICompatibleClient(
-        settings.base_url,
-        key,
-        settings.request_timeout,
+        side.base_url,
+        side.key,
+        side.timeout,
         settings.max_retries,
-        deadline=settings.request_deadline,
-        extra_headers=_anthropic_headers(key) if chat and settings.chat_format != "openai" else None,
+        deadline=side.deadline,
+        extra_headers=_anthropic_headers(side.key) if chat and settings.chat_format != "openai" else None,
     )
 
 
@@ -58,15 +62,23 @@ def _anthropic_headers(key: str | None) -> dict[str, str]:
 
 
 def uses_remote_provider(settings: Settings) -> bool:
-    """auto picks the API when a key is configured, the local model otherwise (for new collections)."""
+    """Embeddings of new collections: auto picks the API when a key (or an embeddings base URL of its own) is
+    configured, the local model otherwise."""
     if settings.provider == "auto":
-        return settings.has_api_key
+        return settings.has_api_key or settings.embedding_base_url is not None
     return settings.provider == "openai"
 
 
+def uses_remote_chat(settings: Settings) -> bool:
+    """Answers are generative when a chat endpoint of its own is configured (SEARCHSVC_CHAT_BASE_URL or
+    SEARCHSVC_CHAT_API_KEY: local embeddings with a remote chat model), or when embeddings use the API."""
+    return settings.chat_configured or uses_remote_provider(settings)
+
+
 def remote_available(settings: Settings) -> bool:
-    """An OpenAI-compatible API can be called: a key is set, or a key-less server's base URL is configured."""
-    return settings.has_api_key or settings.base_url.rstrip("/") != DEFAULT_BASE_URL
+    """An OpenAI-compatible embeddings API can be called: a key is set, or a key-less server's base URL is."""
+    side = settings.endpoint("embeddings")
+    return side.key is not None or side.base_url != DEFAULT_BASE_URL
 
 
 def embedding_limits(settings: Settings) -> EmbeddingLimits:
@@ -214,6 +226,6 @@ class EmbedderRegistry:
 
 def make_chat_provider(settings: Settings) -> ChatProvider | None:
     """The chat provider when an API is configured; None means answers are extractive."""
-    if not uses_remote_provider(settings):
+    if not uses_remote_chat(settings):
         return None
     return ChatProvider(make_http_client(settings, chat=True), settings.chat_model, settings.chat_format)
