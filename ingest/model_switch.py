@@ -51,7 +51,12 @@ class ModelSwitch:
 
     def start(self, name: str, model: str) -> ModelMigration:
         """The migration of ``name`` to ``model``: a new one, or the open one it resumes. Nothing is embedded
-        yet except, for an API model, one probe that checks the model exists and tells its dimension."""
+        yet except, for an API model, one probe that checks the model exists and tells its dimension. Under the
+        migration lock: two starts at once make one migration (MigrationBusyError while one is building)."""
+        with self.store.writer_lock(name, role="migration"):
+            return self._start(name, model)
+
+    def _start(self, name: str, model: str) -> ModelMigration:
         collection = self.store.get_collection(name)
         if collection.dimension is None:
             raise InvalidInputError(f"collection {name!r} has no vectors yet: ingest it with the model you want")
@@ -111,6 +116,7 @@ class ModelSwitch:
             self._embed(collection, migration, target, provider)  # the bulk, while writers go on
             target = self._with_dimension(target, migration)
             self.store.indexes.follow(target, publish="now")
+            self._still_building(name, migration, target)
             with self.store.writer_lock(name, self.lock_wait_seconds):
                 collection, migration = self._open(name, "building")
                 self._embed(collection, migration, target, provider)  # what was written meanwhile
@@ -170,14 +176,15 @@ class ModelSwitch:
     def _embed(
         self, collection: Collection, migration: ModelMigration, side: Collection, provider: EmbeddingProvider
     ) -> None:
-        shadow = ShadowEmbedder(self.store.session, provider, migration.id, collection.name, self.store.prices(),
-                                self.crashpoints)  # fmt: skip
+        forward = side.vector_generation == migration.to_generation  # not a rollback's pass
+        shadow = ShadowEmbedder(self.store.session, provider, migration.id if forward else None, collection.name,
+                                self.store.prices(), self.crashpoints)  # fmt: skip
         found = shadow.run(collection.id, side.dimension, lambda done: self._still_open(migration, done))
         with self.store.session() as session:
             row = session.get(ModelMigration, migration.id)
             assert row is not None
             row.chunks_total = found.chunks
-            if side.vector_generation == migration.to_generation:  # not a rollback's pass
+            if forward:
                 row.to_dimension = row.to_dimension or shadow.dimension
                 row.texts_cached = max(0, found.texts - row.texts_embedded)  # had vectors before this switch paid
             row.message = _problems(found, provider)
@@ -193,6 +200,15 @@ class ModelSwitch:
             raise MigrationStateError(f"the switch was {status} by another process; nothing more was embedded")
         if self.progress is not None:
             self.progress(done)
+
+    def _still_building(self, name: str, migration: ModelMigration, target: Collection) -> None:
+        """After building the shadow index without the writer lock: if the switch was cancelled meanwhile,
+        the index just published is nobody's, and goes."""
+        with self.store.session() as session:
+            status = session.scalar(select(ModelMigration.status).where(ModelMigration.id == migration.id))
+        if status != "building":
+            self.store.indexes.drop(index_key(target))
+            raise MigrationStateError(f"the switch of {name!r} was {status} by another process while it built")
 
     def _with_dimension(self, target: Collection, migration: ModelMigration) -> Collection:
         with self.store.session() as session:
@@ -223,12 +239,12 @@ class ModelSwitch:
     def _close(self, collection: Collection, migration: ModelMigration, status: str) -> ModelMigration:
         """Mark the migration closed, then drop the generation no longer in use."""
         unused = migration.to_generation if migration.status != "swapped" else migration.from_generation
+        self.store.indexes.drop(index_name(collection.name, unused))  # first: a kill between leaves nothing behind
         with self.store.session() as session:
             row = session.get(ModelMigration, migration.id)
             assert row is not None
             row.status, row.finished_at = status, utcnow()
             session.commit()
-        self.store.indexes.drop(index_name(collection.name, unused))
         return row
 
 

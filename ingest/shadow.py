@@ -63,13 +63,14 @@ class ShadowPass:
 
 
 class ShadowEmbedder:
-    """Embeds the collection's texts with ``provider``'s model into ``embeddings``, counted on the migration."""
+    """Embeds the collection's texts with ``provider``'s model into ``embeddings``, counted on the migration
+    (``migration_id``; None: a rollback's pass, in the ledger only)."""
 
     def __init__(
         self,
         sessions: Callable[[], Session],
         provider: EmbeddingProvider,
-        migration_id: int,
+        migration_id: int | None,
         collection: str,
         prices: Prices,
         crashpoints: Crashpoints = NO_CRASHES,
@@ -136,6 +137,7 @@ class ShadowEmbedder:
             counts = {"texts_embedded": ModelMigration.texts_embedded + len(batch.texts),
                       "tokens": ModelMigration.tokens + batch.tokens, "requests": ModelMigration.requests + 1,
                       "heartbeat_at": utcnow()}  # fmt: skip
-            session.execute(update(ModelMigration).where(ModelMigration.id == self.migration_id).values(**counts))
+            if self.migration_id is not None:
+                session.execute(update(ModelMigration).where(ModelMigration.id == self.migration_id).values(**counts))
             session.commit()
         self.crashpoints.hit("migrated_batch")

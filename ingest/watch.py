@@ -42,12 +42,13 @@ class FolderWatcher:
     def __init__(
         self,
         store: Store,
-        provider: EmbeddingProvider,
+        provider: Callable[[], EmbeddingProvider],
         folder: Path,
         collection: str,
         options: dict[str, Any],
         debounce_ms: int = 1000,
     ) -> None:
+        # the collection's provider asked for each run: a model switch (`collections migrate`) may swap it
         self.store, self.provider, self.collection = store, provider, collection
         self.folder, self.options, self.debounce_ms = folder.resolve(), options, debounce_ms
         self.rules = IgnoreRules.for_tree(self.folder)
@@ -79,7 +80,7 @@ class FolderWatcher:
         return batch
 
     def _ingest(self, path: Path, prune: bool) -> IngestReport:
-        return ingest_path(self.store, self.provider, path, self.collection, prune=prune,
+        return ingest_path(self.store, self.provider(), path, self.collection, prune=prune,
                            chunk_tokens=self.options["chunk_tokens"], chunk_overlap=self.options["chunk_overlap"],
                            include=self.options.get("include"), exclude=self.options.get("exclude"),
                            max_file_bytes=self.options["max_file_bytes"])  # fmt: skip

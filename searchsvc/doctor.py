@@ -112,6 +112,7 @@ def _chunks_without_vectors(session, collection: Collection) -> set[int]:  # typ
 def repair_collection(store: Store, collection: Collection, health: CollectionHealth) -> None:
     """Rebuild the index from SQL; documents whose vectors are missing are marked for re-embedding."""
     with store.writer_lock(collection.name, wait_seconds=30):
+        collection = store.get_collection(collection.name)  # under the lock: a model switch may have swapped it
         with store.session() as session:
             broken = _chunks_without_vectors(session, collection)
             if broken:

@@ -16,6 +16,7 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
     │   └── ModelNotFoundError          404 model_not_found         no such model (GET /v1/models lists them)
     ├── IndexMismatchError              409 index_mismatch          vectors of two models about to be mixed
     ├── CollectionBusyError             409 collection_busy         another process writes the collection
+    │   └── MigrationBusyError          409 migration_busy          another process builds its model switch
     ├── MigrationStateError             409 migration_state         a model switch cannot do that in its state
     ├── ServiceBusyError                503 service_busy            the write queue is full or slow: retry later
     │   └── ShuttingDownError           503 shutting_down           the server is stopping
@@ -115,6 +116,12 @@ class CollectionBusyError(SearchsvcError):
 
     http_status = 409
     code = "collection_busy"
+
+
+class MigrationBusyError(CollectionBusyError):
+    """Another process (or thread) is building the collection's model switch."""
+
+    code = "migration_busy"
 
 
 class MigrationStateError(SearchsvcError):

@@ -21,7 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from searchsvc.config import Settings
-from searchsvc.errors import CollectionBusyError, IndexMismatchError, InvalidInputError, NotFoundError
+from searchsvc.errors import (
+    CollectionBusyError,
+    IndexMismatchError,
+    InvalidInputError,
+    MigrationBusyError,
+    NotFoundError,
+)
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage import model_migrations
 from searchsvc.storage import repository as repo
@@ -217,8 +223,9 @@ class Store:
         return collection
 
     def delete_collection(self, name: str, lock_wait_seconds: float = 30.0) -> None:
-        collection = self.get_collection(name)
+        self.get_collection(name)  # 404 before waiting for the lock
         with self.writer_lock(name, lock_wait_seconds):
+            collection = self.get_collection(name)  # read under the lock: a model switch may have swapped it
             with self.session() as session:
                 generations = model_migrations.kept_generations(session, collection.id)
                 session.execute(delete(Chunk).where(Chunk.collection_id == collection.id))
@@ -230,8 +237,9 @@ class Store:
 
     def delete_document(self, name: str, key: str, lock_wait_seconds: float = 30.0) -> int:
         """Delete one document with its chunks and vectors; returns how many chunks went."""
-        collection = self.get_collection(name)
+        self.get_collection(name)
         with self.writer_lock(name, lock_wait_seconds):
+            collection = self.get_collection(name)  # under the lock: the generation a swap may have changed
             with self.session() as session:
                 found = repo.get_document(session, collection.id, key)
                 if found is None:
@@ -290,7 +298,8 @@ class Store:
             "`searchsvc collections migrate NAME` shows its progress"
         )
         if self.settings.vector_backend == "pgvector":
-            with advisory_lock(self.engine, f"{role}:{self.database_id.namespace}:{name}", busy, wait_seconds):
+            error = MigrationBusyError if role == "migration" else CollectionBusyError
+            with advisory_lock(self.engine, f"{role}:{self.database_id.namespace}:{name}", busy, wait_seconds, error):
                 yield
             return
         locks = self.index_dir / "locks"
@@ -298,7 +307,7 @@ class Store:
         lock_path = locks / (f"{name}.lock" if role == "writer" else f"{name}.{role}.lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            _acquire(fd, busy, wait_seconds)
+            _acquire(fd, busy, wait_seconds, MigrationBusyError if role == "migration" else CollectionBusyError)
             yield
         finally:
             os.close(fd)
@@ -323,14 +332,16 @@ def check_model(collection: Collection, provider: EmbeddingProvider) -> None:
 
 
 @contextmanager
-def advisory_lock(engine: Engine, key: str, busy: str, wait_seconds: float) -> Iterator[None]:
+def advisory_lock(
+    engine: Engine, key: str, busy: str, wait_seconds: float, error: type[CollectionBusyError] = CollectionBusyError
+) -> Iterator[None]:
     """A session-level PostgreSQL advisory lock on ``key``, held on its own connection until exit."""
     number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
     deadline = time.monotonic() + wait_seconds
     with engine.connect() as conn:
         while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": number}).scalar_one():
             if time.monotonic() >= deadline:
-                raise CollectionBusyError(busy)
+                raise error(busy)
             time.sleep(0.05)
         conn.commit()
         try:
@@ -340,7 +351,7 @@ def advisory_lock(engine: Engine, key: str, busy: str, wait_seconds: float) -> I
             conn.commit()
 
 
-def _acquire(fd: int, busy: str, wait_seconds: float) -> None:
+def _acquire(fd: int, busy: str, wait_seconds: float, error: type[CollectionBusyError]) -> None:
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -348,5 +359,5 @@ def _acquire(fd: int, busy: str, wait_seconds: float) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise CollectionBusyError(busy) from None
+                raise error(busy) from None
             time.sleep(0.05)

@@ -16,16 +16,25 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from ingest.model_switch import ModelSwitch
 from searchsvc.api.app import create_app
 from searchsvc.config import Settings
-from searchsvc.errors import IndexMismatchError, InvalidInputError, MigrationStateError
+from searchsvc.errors import (
+    IndexMismatchError,
+    InvalidInputError,
+    MigrationBusyError,
+    MigrationStateError,
+    NotFoundError,
+)
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.search import search
+from searchsvc.storage import database
+from searchsvc.storage.model_migrations import migrations_of
 from searchsvc.storage.schema import Chunk, UsageRecord
 from searchsvc.store import Store
-from tests.conftest import MODEL, SAMPLE_DATA, cli_env, make_settings, run_ingest
+from tests.conftest import MODEL, SAMPLE_DATA, cli_env, make_settings, run_ingest, table_counts
 from tests.fake_openai import FakeOpenAI
 from tests.servers import serving, wait_until
 
@@ -209,3 +218,74 @@ def test_over_http_a_switch_is_built_in_the_background_rolled_back_with_new_docu
         assert store.index_backend.published("docs@1") is None and store.index_backend.published("docs") is not None
     finally:
         store.close()
+
+
+def test_two_starts_at_once_make_one_switch_and_a_cancelled_one_leaves_nothing(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    settings = _settings(tmp_path, fake_openai)
+    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    store, embedders = Store(settings), EmbedderRegistry(settings)
+    try:
+        switch = ModelSwitch(store, embedders)
+        started: list[Any] = []
+
+        def start() -> None:
+            try:
+                started.append(switch.start("docs", MODEL).id)
+            except MigrationBusyError as exc:  # the other start held the lock: refused, not doubled
+                started.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with store.session() as session:
+            rows = [(m.status, m.to_generation) for m in migrations_of(session, store.get_collection("docs").id)]
+        assert rows == [("building", 1)], (rows, started)
+        switch.cancel("docs")
+        assert store.index_backend.published("docs@1") is None
+        with pytest.raises(NotFoundError):
+            switch.build("docs")
+    finally:
+        embedders.close()
+        store.close()
+
+
+def test_a_server_lets_go_of_an_old_generation_another_process_dropped(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = _settings(tmp_path, fake_openai, index_refresh_seconds=0)
+    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    server, embedders = Store(settings), EmbedderRegistry(settings)  # a serving process, and the one switching
+    cli = Store(settings)
+    try:
+        old = embedders.for_collection(server.get_collection("docs"))
+        search(server, old, "docs", QUERIES[0], k=3)
+        switch = ModelSwitch(cli, embedders)
+        switch.start("docs", MODEL)
+        switch.build("docs")
+        new = embedders.for_collection(server.get_collection("docs"))
+        search(server, new, "docs", QUERIES[0], k=3)
+        assert set(server.loaded_indexes()) == {"docs", "docs@1"}
+        switch.drop_old("docs")
+        search(server, new, "docs", QUERIES[1], k=3)
+        assert set(server.loaded_indexes()) == {"docs@1"}
+    finally:
+        embedders.close()
+        cli.close()
+        server.close()
+
+
+def test_going_back_to_the_schema_before_switches_keeps_every_document(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = _settings(tmp_path, fake_openai)
+    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    before = table_counts(settings)
+    store = Store(settings)
+    try:
+        database.downgrade(store.engine, "0019")
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM documents")).scalar_one() == before["documents"]
+        database.upgrade(store.engine)
+    finally:
+        store.close()
+    assert table_counts(settings) == before

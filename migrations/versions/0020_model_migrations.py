@@ -49,5 +49,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_model_migrations_collection", table_name="model_migrations")
     op.drop_table("model_migrations")
-    with op.batch_alter_table("collections") as batch:
-        batch.drop_column("vector_generation")
+    op.drop_column("collections", "vector_generation")  # in place (SQLite 3.35+): no copy, no cascade

@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Without a broker this server runs jobs itself; with one, Celery workers do.
         runner = JobRunner(store, services.run_job, settings if settings.broker_url is None else _no_runners(settings))
         runner.start()
+        migrations.resume_builds(services)  # model switches a stopped server was building
         log.info(
             "service started",
             extra={

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from searchsvc.errors import SearchsvcError
 from searchsvc.providers.query_cache import QueryCacheCounts
 from searchsvc.storage.usage_ledger import totals
 from searchsvc.store import Store
@@ -89,5 +91,6 @@ class _IndexSizeCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily("searchsvc_index_vectors", "Vectors in each loaded index", labels=["collection"])
         for name, index in self.store.loaded_indexes().items():
-            gauge.add_metric([name], index.count())
+            with contextlib.suppress(SearchsvcError):  # an index dropped meanwhile (a model switch's old one)
+                gauge.add_metric([name], index.count())
         yield gauge

@@ -124,6 +124,7 @@ def reindex(
             if target.dimension is None:
                 continue
             with store.writer_lock(name):
+                target = store.get_collection(name)  # under the lock: a model switch may have swapped it
                 index = store.rebuild_index(target)
             in_use = index.manifest.index_type
             rebuilt.append(

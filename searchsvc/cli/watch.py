@@ -14,6 +14,7 @@ from searchsvc.cli.output import Output
 from searchsvc.config import Settings
 from searchsvc.errors import InvalidInputError
 from searchsvc.providers import EmbedderRegistry
+from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.store import Store
 
 
@@ -24,8 +25,11 @@ def watch_folder(settings: Settings, out: Output, path: Path, name: str, options
     store = Store(settings)
     embedders = EmbedderRegistry(settings)
     try:
-        provider = embedders.for_existing_or_new(store.find_collection(name))
-        out.note(f"Embedding with {provider.describe()}; watching {path} (Ctrl-C stops)")
+
+        def provider() -> EmbeddingProvider:  # asked each run: a model switch may change it while we watch
+            return embedders.for_existing_or_new(store.find_collection(name))
+
+        out.note(f"Embedding with {provider().describe()}; watching {path} (Ctrl-C stops)")
         run_options = {**options, "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
                        "max_file_bytes": settings.max_file_bytes}  # fmt: skip
         watcher = FolderWatcher(store, provider, path, name, run_options, settings.watch_debounce_ms)

@@ -22,7 +22,7 @@ from searchsvc.storage import repository as repo
 from searchsvc.storage.identity import DatabaseId
 from searchsvc.storage.index_policy import IndexPolicy
 from searchsvc.storage.schema import Collection
-from searchsvc.storage.vector_store import IndexBackend, VectorIndex, index_name
+from searchsvc.storage.vector_store import IndexBackend, VectorIndex, index_collection, index_name
 
 MIN_PUBLISH_INTERVAL_SECONDS = 2.0  # a running server sees new documents this soon after they are written
 PUBLISH_COST_MULTIPLE = 10.0  # but never spend more than a tenth of the time publishing a large index
@@ -202,6 +202,7 @@ class CollectionIndexes:
         if now - self._checked_at.get(key(collection), 0.0) < self._refresh_seconds:
             return cached
         self._checked_at[key(collection)] = now
+        self._let_go_of_dropped(collection)
         manifest = self.backend.published(key(collection))
         if manifest is None:  # once published, now gone: dropped by another process (an old model's generation)
             if cached.manifest.generation > 0 and key(collection) not in self._unpublished:
@@ -220,6 +221,14 @@ class CollectionIndexes:
                 return current
             self._loaded[key(collection)] = fresh
             return fresh
+
+    def _let_go_of_dropped(self, collection: Collection) -> None:
+        """Unload the collection's other generations once their index is gone (a model switch's old one,
+        dropped by `--drop-old` in any process): a server would otherwise hold it until restarted."""
+        others = [n for n in self._loaded if n != key(collection) and index_collection(n) == collection.name]
+        for name in others:
+            if name not in self._unpublished and self.backend.published(name) is None:
+                self._loaded.pop(name, None)
 
     def _empty(self, collection: Collection, count: int = 0) -> VectorIndex:
         assert collection.dimension is not None

@@ -101,7 +101,8 @@ def swap(session: Session, collection: Collection, migration: ModelMigration, to
     target = view(collection, migration, to)
     values = {"provider": target.provider, "embedding_model": target.embedding_model,
               "dimension": target.dimension, "vector_generation": target.vector_generation}  # fmt: skip
-    same_row = (Collection.id == collection.id) & (Collection.vector_generation == collection.vector_generation)
+    other = migration.from_generation if to == "to" else migration.to_generation
+    same_row = (Collection.id == collection.id) & (Collection.vector_generation == other)
     changed = session.execute(update(Collection).where(same_row).values(**values)).rowcount
     if changed != 1:
         raise MigrationStateError(f"collection {collection.name!r} changed during the swap; run the command again")

@@ -104,6 +104,11 @@ def index_name(collection: str, generation: int = 0) -> str:
     return collection if generation == 0 else f"{collection}{GENERATION_MARK}{int(generation)}"
 
 
+def index_collection(name: str) -> str:
+    """The collection an index name belongs to."""
+    return name.partition(GENERATION_MARK)[0]
+
+
 def index_generation(name: str) -> int:
     """The generation an index name stands for (0 for a collection's first)."""
     _, mark, generation = name.partition(GENERATION_MARK)

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
 
 from ingest.model_switch import ModelSwitch
 from searchsvc.api.auth import READ, WRITE
@@ -20,8 +21,9 @@ from searchsvc.api.deps import Services as Svc
 from searchsvc.api.deps import SvcDep
 from searchsvc.api.responses import ERRORS, MigrationList, MigrationOut
 from searchsvc.api.schemas import MigrationBody
-from searchsvc.errors import CollectionBusyError, SearchsvcError
+from searchsvc.errors import MigrationBusyError, SearchsvcError
 from searchsvc.storage import model_migrations as mm
+from searchsvc.storage.schema import Collection, ModelMigration
 from searchsvc.store import validate_collection_name
 
 router = APIRouter(prefix="/v1/collections/{name}/migrations", tags=["collections"], responses=ERRORS)
@@ -38,7 +40,7 @@ def _build_in_background(svc: Svc, name: str) -> None:
     def run() -> None:
         try:
             _switch(svc).build(name)
-        except CollectionBusyError:
+        except MigrationBusyError:
             log.info("model switch of %s: another process is building it", name)
         except Exception as exc:
             message = str(exc) if isinstance(exc, SearchsvcError) else f"{type(exc).__name__}: {exc}"
@@ -46,6 +48,18 @@ def _build_in_background(svc: Svc, name: str) -> None:
             _switch(svc).note(name, f"stopped: {message}; POST the same model again to resume")
 
     threading.Thread(target=run, name=f"migrate-{name}", daemon=True).start()
+
+
+def resume_builds(svc: Svc) -> None:
+    """At start-up: build every switch left building (by a server stopped mid-way, or a killed command);
+    one another process is building is left to it."""
+    with svc.store.session() as session:
+        names = session.scalars(
+            select(Collection.name).join(ModelMigration, ModelMigration.collection_id == Collection.id)
+            .where(ModelMigration.status == "building")
+        ).all()  # fmt: skip
+    for name in names:
+        _build_in_background(svc, name)
 
 
 @router.post("", status_code=202, dependencies=WRITE, summary="Switch the collection's embedding model",
