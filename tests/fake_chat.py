@@ -104,8 +104,9 @@ def _stream_chat(
     handler.send_header("content-type", "text/event-stream")
     handler.send_header("connection", "close")
     handler.end_headers()
-    words = reply.split(" ")
-    cut = len(words) // 2 if fault and fault.kind == "cut_stream" else None
+    kind = fault.kind if fault else None
+    words = [] if kind == "empty_stop" else reply.split(" ")  # a proxy's empty answer closed as a normal stop
+    cut = len(words) // 2 if kind in ("cut_stream", "error_in_stream") else None
     base = {**ident, "object": "chat.completion.chunk", **({"usage": None} if usage else {})}
 
     def send(choices: list[dict[str, Any]], **extra: Any) -> None:
@@ -116,6 +117,9 @@ def _stream_chat(
         delta = {"role": "assistant", "content": word} if i == 0 else {"content": " " + word}
         chances = _logprobs([delta["content"]], body) if body.get("logprobs") else None
         send([{"index": 0, "delta": delta, "logprobs": chances, "finish_reason": None}])
+    if kind == "error_in_stream":  # what vLLM and LiteLLM send when generation fails mid-answer
+        handler.wfile.write(f"data: {json.dumps(api_error('upstream model crashed', 'server_error'))}\n\n".encode())
+        handler.wfile.write(b"data: [DONE]\n\n")
     if cut is None:
         send([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}])
         if usage:

@@ -43,6 +43,7 @@ class Fault:
     """What to do instead of answering normally: one of the kinds below."""
 
     # status | garbage | truncated | wrong_dimension | wrong_count | nan | sleep | reset | shuffled | cut_stream
+    # | error_in_stream (half the answer, then an {"error"} event) | empty_stop (no words, finish_reason stop)
     kind: str
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)

@@ -14,7 +14,7 @@ from searchsvc.answering.prompt import Messages, answer_prompt, rewrite_prompt
 from searchsvc.answering.types import AnswerSource, ModelReply
 from searchsvc.citations import StreamingCitationFilter
 from searchsvc.config import Settings
-from searchsvc.errors import ProviderError
+from searchsvc.errors import ProviderError, ProviderResponseError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.token_counting import TiktokenCounter
@@ -172,7 +172,12 @@ class ChatDraft(Draft):
         self.reply.text = "".join(written)
         if guard:
             self.reply.cited, self.reply.invalid_citations = guard.cited, guard.invalid
-        self.reply.answered = bool(self.reply.text) or not self.reply.tool_calls
+        if not self.reply.text.strip() and not self.reply.tool_calls:
+            raise ProviderResponseError(
+                f"the chat model ended without writing anything (finish_reason {self.reply.finish_reason!r}): a "
+                "proxy may have cut the answer short; ask again"
+            )
+        self.reply.answered = bool(self.reply.text) or not self.reply.tool_calls  # calls alone: not answered yet
         self.reply.latency_ms = round((time.perf_counter() - started) * 1000, 1)
 
     def _texts(self) -> Iterator[str]:

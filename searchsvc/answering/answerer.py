@@ -210,6 +210,7 @@ def written_events(draft: Draft, answer: Answer, live: bool) -> Generator[Answer
     except ProviderError as exc:
         if not live or not written:
             raise  # nothing was written: the caller gets the provider's error itself
+        answer.answered = False
         yield AnswerEvent("error", answer, error={"code": "stream_cut", "message": f"the answer was cut: {exc}"})
         return False
     return True

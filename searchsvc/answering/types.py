@@ -179,7 +179,7 @@ class AnswerEvent:
         if self.name == "delta":
             return {"text": self.text}
         if self.name == "error":
-            return {"error": self.error}
+            return {"error": self.error, "answered": False}
         done = {
             "citations": [c.as_dict() for c in answer.citations],
             "invalid_citations": answer.invalid_citations,

@@ -140,6 +140,8 @@ class AskBody(Strict):
     def _agentic_alone(self) -> AskBody:
         if self.models and self.agentic:
             raise ValueError("agentic answers come from one model: leave out models, or agentic")
+        if self.models and self.stream:
+            raise ValueError("models are compared side by side, whole: leave out stream, or models")
         if self.max_steps is not None and not self.agentic:
             raise ValueError("max_steps applies to agentic answers: send agentic: true with it")
         if self.logprobs and (self.agentic or self.models):

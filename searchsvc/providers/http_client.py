@@ -235,6 +235,8 @@ class OpenAICompatibleClient:
                         event = json.loads(data)
                     except ValueError as exc:
                         raise ProviderResponseError(f"malformed event in chat stream: {data[:200]!r}") from exc
+                    if isinstance(event, dict) and (event.get("error") or event.get("type") == "error"):
+                        raise ProviderResponseError(f"the API sent an error inside the stream: {_event_error(event)}")
                     yield event
                     if last is not None and isinstance(event, dict) and event.get("type") == last:
                         return
@@ -296,3 +298,11 @@ def _error_text(response: httpx.Response) -> str:
             return str(error.get("message") or error)[:300]
         return str(error)[:300]
     return str(body)[:300]
+
+
+def _event_error(event: dict[str, Any]) -> str:
+    """The message of an error event (OpenAI's ``{"error": {...}}``, Anthropic's ``{"type": "error", ...}``)."""
+    error = event.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("type") or error)[:500]
+    return str(error or event)[:500]

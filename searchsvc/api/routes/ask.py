@@ -66,4 +66,5 @@ def _sse(events: Iterator[AnswerEvent]) -> Iterator[str]:
         for event in events:
             yield f"event: {event.name}\ndata: {json.dumps(event.data(), default=str)}\n\n"
     except SearchsvcError as exc:
-        yield f"event: error\ndata: {json.dumps({'error': {'code': exc.code, 'message': str(exc)}})}\n\n"
+        error = {"error": {"code": exc.code, "message": str(exc)}, "answered": False}
+        yield f"event: error\ndata: {json.dumps(error)}\n\n"
