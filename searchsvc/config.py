@@ -187,6 +187,14 @@ class Settings(BaseSettings):
         description="Sources below this cosine are too far to answer from; default: the model's calibrated floor.",
     )
     answer_context_tokens: int = Field(6000, ge=256, description="Token budget for numbered sources in the prompt.")
+    chat_context_tokens: dict[str, int] = Field(
+        default_factory=dict,
+        description='Context length of chat models, JSON by model ("*": any other), e.g. {"*": 2048} for a small '
+        "llama.cpp model: the sources, the thread a follow-up's rewrite sees and the answer's room fit in it.",
+    )
+    rewrite_history_tokens: int = Field(
+        1000, ge=64, description="Tokens of the thread (newest first) shown to the model that rewrites a follow-up."
+    )
     answer_sources: int = Field(8, ge=1, le=50, description="Chunks retrieved for an answer.")
     agent_max_steps: int = Field(4, ge=1, le=16, description="Agentic answers: rounds of tool calls before answering.")
     agent_token_budget: int = Field(

@@ -36,6 +36,9 @@ def answer_chat(handler: Any, server: Any, body: dict[str, Any], fault: Any) -> 
     if options is not None and server.refuse_stream_options:
         error = api_error("Unrecognized request argument supplied: stream_options", "invalid_request_error")
         return handler._send(400, error)
+    overflow = _over_context(server, body)
+    if overflow is not None:
+        return handler._send(400, overflow)
     reply = server.chat_reply(body["messages"]) if callable(server.chat_reply) else server.chat_reply
     if isinstance(reply, ToolCalls) and body.get("tool_choice") == "none" and server.reply_without_tools:
         reply = server.reply_without_tools
@@ -146,3 +149,22 @@ def _logprobs(tokens: list[str], body: dict[str, Any]) -> dict[str, Any]:
     top = body.get("top_logprobs") or 0
     return {"content": [{**entry(t, -0.25), "top_logprobs": [entry(f"{t}~{n}", -1.0 - n) for n in range(top)]}
                         for t in tokens], "refusal": None}  # fmt: skip
+
+
+def _over_context(server: Any, body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's 400 when the prompt and the answer's room pass the model's context (``chat_context_tokens``;
+    llama.cpp and vLLM refuse the same way), counted with cl100k_base."""
+    if server.chat_context_tokens is None:
+        return None
+    from tests.fake_openai import token_count
+
+    prompt = sum(token_count(str(m.get("content") or "")) + 4 for m in body.get("messages", []))
+    wanted = prompt + int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+    server.chat_prompt_tokens.append(prompt)
+    if wanted <= server.chat_context_tokens:
+        return None
+    message = (
+        f"This model's maximum context length is {server.chat_context_tokens} tokens. However, you "
+        f"requested {wanted} tokens ({prompt} in the messages). Please reduce the length of the messages."
+    )
+    return api_error(message, "invalid_request_error", "messages", "context_length_exceeded")

@@ -108,6 +108,8 @@ class FakeOpenAI:
         self.usage_unasked = False  # the AI/ML API streams a usage chunk even without stream_options
         self.refuse_stream_options = False  # some servers answer 400 to stream_options
         self.known_models: set[str] | None = None  # when set, other models get OpenAI's 404 model_not_found
+        self.chat_context_tokens: int | None = None  # when set, a longer prompt (+ max_tokens) gets OpenAI's 400
+        self.chat_prompt_tokens: list[int] = []  # each chat request's prompt tokens, while a context is set
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True

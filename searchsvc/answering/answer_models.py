@@ -9,8 +9,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
+from searchsvc.answering.budget import (
+    COUNT_SLACK,
+    REWRITE_MAX_TOKENS,
+    context_tokens,
+    recent_turns,
+    sources_budget,
+)
 from searchsvc.answering.extractive import extract
-from searchsvc.answering.prompt import Messages, answer_prompt, rewrite_prompt
+from searchsvc.answering.prompt import REWRITE_PROMPT, SYSTEM_PROMPT, Messages, answer_prompt, rewrite_prompt
 from searchsvc.answering.types import AnswerSource, ModelReply
 from searchsvc.citations import StreamingCitationFilter
 from searchsvc.config import Settings
@@ -112,19 +119,36 @@ class ChatAnswerModel(AnswerModel):
     def __init__(self, chat: ChatProvider, settings: Settings) -> None:
         self.chat = chat
         self.context_tokens = settings.answer_context_tokens
+        self.contexts = settings.chat_context_tokens
+        self.history_tokens = settings.rewrite_history_tokens
         self.rewrite_deadline = settings.query_deadline
         self.counter = TiktokenCounter()
 
     def rewrite(self, history: Messages, question: str, model: str | None = None) -> tuple[str, dict[str, Any]]:
         """Rewritten by the answering model within the query deadline; when that fails, the thread's last
         question joined to this one is retrieved with instead (as without a chat model), and the answer goes on."""
+        turns = recent_turns(history, self._history_budget(model, question), self.counter)
+        params = {"temperature": 0, "max_tokens": REWRITE_MAX_TOKENS}  # a query, never an essay
         try:
-            result = self.chat.complete(rewrite_prompt(history, question), model, {"temperature": 0},
-                                        self.rewrite_deadline, purpose="rewrite")  # fmt: skip
+            result = self.chat.complete(rewrite_prompt(turns, question), model, params, self.rewrite_deadline,
+                                        purpose="rewrite")  # fmt: skip
         except ProviderError as exc:
             log.warning("rewriting a follow-up failed (%s); retrieving with the thread's last question", exc)
             return joined_with_last_question(history, question), {}
-        return result.text.strip() or question, result.usage
+        query = result.text.strip()
+        if result.finish_reason == "length" or self.counter.count([query])[0] > REWRITE_MAX_TOKENS:
+            log.warning("the rewrite of a follow-up ran past %d tokens; retrieving with the thread's last question",
+                        REWRITE_MAX_TOKENS)  # fmt: skip
+            return joined_with_last_question(history, question), result.usage
+        return query or question, result.usage
+
+    def _history_budget(self, model: str | None, question: str) -> int:
+        """Tokens of the thread a rewrite is shown: the setting, within what the model's context leaves."""
+        context = context_tokens(self.contexts, model or self.chat.model)
+        if context is None:
+            return self.history_tokens
+        asked = self.counter.count([REWRITE_PROMPT, question])
+        return max(0, min(self.history_tokens, int(context / COUNT_SLACK) - sum(asked) - REWRITE_MAX_TOKENS - 64))
 
     def draft(
         self,
@@ -137,7 +161,12 @@ class ChatAnswerModel(AnswerModel):
         turns: Messages | None = None,
     ) -> Draft:
         functions = bool(params.get("tools"))
-        messages, used = answer_prompt(question, sources, self.context_tokens, self.counter, instructions, functions)
+        chosen = model or self.chat.model
+        around = self.counter.count([SYSTEM_PROMPT, instructions or "", question, str(turns or "")])
+        answer_room = params.get("max_tokens") or params.get("max_completion_tokens")
+        budget = sources_budget(self.context_tokens, context_tokens(self.contexts, chosen), sum(around) + 40,
+                                answer_room, chosen)  # fmt: skip
+        messages, used = answer_prompt(question, sources, budget, self.counter, instructions, functions)
         return ChatDraft(self.chat, [*messages, *(turns or [])], used, model, params, live)
 
 

@@ -176,8 +176,10 @@ class Answerer:
 
     @staticmethod
     def _prompt_question(request: AskRequest, question: str, query: str) -> str:
-        # A follow-up is answered as its standalone form: the model is not shown the thread.
-        return query if request.conversation_id or request.history else question
+        """The user's question as asked; a follow-up also in its standalone form (the model is not shown the
+        thread), which never takes the question's place."""
+        follow_up = (request.conversation_id or request.history) and query.strip() != question.strip()
+        return f"{question}\n(In full: {query})" if follow_up else question
 
     def _complete(self, answer: Answer, draft: Draft, request: AskRequest) -> None:
         reply = draft.reply
