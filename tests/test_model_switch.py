@@ -51,6 +51,13 @@ def _settings(tmp_path: Path, fake: FakeOpenAI, **overrides: Any) -> Settings:
                          embedding_model=MODEL, **overrides)  # fmt: skip
 
 
+def _ingested(tmp_path: Path, fake: FakeOpenAI, **overrides: Any) -> Settings:
+    """``_settings`` with sample_data's redis folder ingested into ``docs`` with the local model."""
+    settings = _settings(tmp_path, fake, **overrides)
+    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    return settings
+
+
 def _env(settings: Settings, fake: FakeOpenAI, **extra: str) -> dict[str, str]:
     return cli_env(settings, fake, SEARCHSVC_PROVIDER="local", SEARCHSVC_BATCH_MAX_INPUTS="8", **extra)
 
@@ -92,8 +99,7 @@ def _search_forever(url: str, stop: threading.Event, outcomes: list[tuple[float,
 def test_a_switch_to_an_api_model_under_searches_fails_none_and_pays_each_text_once(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
-    settings = _settings(tmp_path, fake_openai)
-    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    settings = _ingested(tmp_path, fake_openai)
     fake_openai.latency = 0.05  # a build long enough for many searches to run through it
     env = _env(settings, fake_openai)
     outcomes: list[tuple[float, int, str]] = []
@@ -135,8 +141,7 @@ def test_a_switch_to_an_api_model_under_searches_fails_none_and_pays_each_text_o
 
 
 def test_a_killed_switch_resumes_and_never_pays_a_text_twice(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    settings = _settings(tmp_path, fake_openai)
-    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    settings = _ingested(tmp_path, fake_openai)
     env = _env(settings, fake_openai, SEARCHSVC_MAX_IN_FLIGHT="1")
     killed = _migrate({**env, "SEARCHSVC_CRASH_AT": "migrated_batch:3"}, "--model", MODEL)
     assert killed.returncode == -9 and "crashpoint migrated_batch:3 reached" in killed.stderr
@@ -155,8 +160,7 @@ def test_a_killed_switch_resumes_and_never_pays_a_text_twice(tmp_path: Path, fak
 def test_searches_that_embedded_with_the_old_model_finish_on_its_generation_until_it_is_dropped(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
-    settings = _settings(tmp_path, fake_openai)
-    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    settings = _ingested(tmp_path, fake_openai)
     store, embedders = Store(settings), EmbedderRegistry(settings)
     try:
         old = embedders.for_collection(store.get_collection("docs"))
@@ -187,8 +191,7 @@ def test_searches_that_embedded_with_the_old_model_finish_on_its_generation_unti
 def test_over_http_a_switch_is_built_in_the_background_rolled_back_with_new_documents_and_dropped(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
-    settings = _settings(tmp_path, fake_openai)
-    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    settings = _ingested(tmp_path, fake_openai)
     with TestClient(create_app(settings)) as api:
         started = api.post("/v1/collections/docs/migrations", json={"model": MODEL})
         assert started.status_code == 202, started.text
@@ -223,8 +226,7 @@ def test_over_http_a_switch_is_built_in_the_background_rolled_back_with_new_docu
 def test_two_starts_at_once_make_one_switch_and_a_cancelled_one_leaves_nothing(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
-    settings = _settings(tmp_path, fake_openai)
-    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    settings = _ingested(tmp_path, fake_openai)
     store, embedders = Store(settings), EmbedderRegistry(settings)
     try:
         switch = ModelSwitch(store, embedders)
@@ -254,8 +256,7 @@ def test_two_starts_at_once_make_one_switch_and_a_cancelled_one_leaves_nothing(
 
 
 def test_a_server_lets_go_of_an_old_generation_another_process_dropped(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    settings = _settings(tmp_path, fake_openai, index_refresh_seconds=0)
-    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    settings = _ingested(tmp_path, fake_openai, index_refresh_seconds=0)
     server, embedders = Store(settings), EmbedderRegistry(settings)  # a serving process, and the one switching
     cli = Store(settings)
     try:
@@ -277,8 +278,7 @@ def test_a_server_lets_go_of_an_old_generation_another_process_dropped(tmp_path:
 
 
 def test_going_back_to_the_schema_before_switches_keeps_every_document(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    settings = _settings(tmp_path, fake_openai)
-    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    settings = _ingested(tmp_path, fake_openai)
     before = table_counts(settings)
     store = Store(settings)
     try:
