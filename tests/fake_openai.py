@@ -321,6 +321,7 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 time.sleep(fault.seconds)
                 return False
             if fault.kind == "status":
+                time.sleep(fault.seconds)  # a refusal can take time too (0 unless a test says)
                 error = api_error(f"injected {fault.status}", "server_error")
                 self._send(fault.status, error, fault.headers)
                 return True

@@ -58,10 +58,13 @@ def test_an_ingest_paces_itself_to_the_limit_the_api_announces_and_is_never_refu
 
 
 def test_a_429_holds_every_request_off_for_the_time_the_api_asked(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    # The first request is answered alone (its headers tell the limits); then four go out together, and the
-    # first of those is refused for 2 s: the requests that follow wait that long, not only its own retry.
+    # The first request is answered alone (its headers tell the limits); then up to four go out together, and the
+    # first of those is refused for 2 s after 0.5 s: the requests sent after that refusal wait those 2 s, not
+    # only its own retry. Requests sent while the refusal was on its way are in flight, not held.
+    answered_in = 0.5
     fake_openai.faults += [Fault("sleep", seconds=0.0, only="/embeddings"),
-                           Fault("status", status=429, headers={"Retry-After": "2"}, only="/embeddings")]  # fmt: skip
+                           Fault("status", status=429, seconds=answered_in, headers={"Retry-After": "2"},
+                                 only="/embeddings")]  # fmt: skip
     fake_openai.latency = 0.2
     settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, batch_max_inputs=2, max_in_flight=4)
 
@@ -69,8 +72,13 @@ def test_a_429_holds_every_request_off_for_the_time_the_api_asked(tmp_path: Path
 
     assert report.added == 24
     sent = sorted(r.at for r in fake_openai.embedding_requests())
-    first, refused_at, later = sent[0], sent[1], sent[5:]  # sent[1:5]: the four in flight together
-    assert sent[4] - first < 1.0 and later and min(later) >= refused_at + 1.9, [round(t - first, 2) for t in sent]
+    refused_at = sent[1]
+    refusal_answered = refused_at + answered_in
+    in_flight = [t for t in sent[2:] if t < refusal_answered]
+    held = [t for t in sent[2:] if t >= refusal_answered + 0.1]  # 0.1 s: the refusal's own trip back
+    timeline = [round(t - sent[0], 2) for t in sent]
+    assert in_flight, timeline  # others went out beside the refused one
+    assert held and min(held) >= refusal_answered + 1.9, timeline
 
 
 def test_a_chat_429_holds_the_other_chat_calls_too(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
