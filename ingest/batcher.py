@@ -17,7 +17,10 @@ class EmbeddingBatch:
 
     def halves(self) -> tuple[EmbeddingBatch, EmbeddingBatch]:
         """The batch split in two, for a server that refused it as too large."""
-        cut = len(self.texts) // 2
+        return self.split_at(len(self.texts) // 2)
+
+    def split_at(self, cut: int) -> tuple[EmbeddingBatch, EmbeddingBatch]:
+        """The first ``cut`` texts, and the rest."""
         sizes = self.sizes or [self.tokens // max(1, len(self.texts))] * len(self.texts)
         first = EmbeddingBatch(self.hashes[:cut], self.texts[:cut], sum(sizes[:cut]), sizes[:cut])
         return first, EmbeddingBatch(self.hashes[cut:], self.texts[cut:], sum(sizes[cut:]), sizes[cut:])

@@ -25,7 +25,7 @@ from ingest.document import SkippedDocument, SourceDocument
 from ingest.pipeline import IngestPipeline
 from ingest.sources import SourceRoot, discover, source_root
 from searchsvc.config import Settings
-from searchsvc.providers import LOCAL_ALIASES, LOCAL_MODEL, EmbedderRegistry, embedding_limits
+from searchsvc.providers import EmbedderRegistry, embedding_limits, is_local_model, local_model_name
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.token_counting import TiktokenCounter, TokenCounter
 from searchsvc.storage import repository as repo
@@ -62,13 +62,14 @@ def planning_provider(
             else EmbedderRegistry(settings).default_spec()
         )
     else:
-        kind, name = ("local", LOCAL_MODEL) if model in LOCAL_ALIASES else ("openai", model)
+        local = local_model_name(settings.local_model_dir)
+        kind, name = ("local", local) if is_local_model(model, local) else ("openai", model)
     own = collection is not None and (collection.provider, collection.embedding_model) == (kind, name)
     if kind == "local":
         from searchsvc.providers.local import local_limits, local_tokenizer
 
-        tokenizer = local_tokenizer(settings.local_model_dir)  # not the model's weights: nothing is embedded
-        return PlanningProvider(kind, name, tokenizer, local_limits(tokenizer)), own
+        tokenizer, config = local_tokenizer(settings.local_model_dir)  # not the model's weights: nothing is embedded
+        return PlanningProvider(kind, name, tokenizer, local_limits(tokenizer, config.max_seq_tokens)), own
     return PlanningProvider(kind, name, TiktokenCounter("cl100k_base"), embedding_limits(settings)), own
 
 

@@ -281,7 +281,10 @@ class IngestPipeline:
         def store_batch(batch: EmbeddingBatch, vectors: np.ndarray) -> None:
             state["collection"] = self._store_batch(state["collection"], batch, vectors, report)
 
-        failed = embed_pending(self.provider, pending, store_batch, self._pacer)
+        def split(batch: EmbeddingBatch, reason: str) -> None:
+            report.batches_split += 1
+
+        failed = embed_pending(self.provider, pending, store_batch, self._pacer, split)
         return state["collection"], failed
 
     def _without_failed(self, window: list[Prepared], failed: dict[str, str], report: IngestReport) -> list[Prepared]:

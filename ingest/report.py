@@ -43,6 +43,7 @@ class IngestReport:
     chunks_cached: int = 0
     tokens_embedded: int = 0
     embedding_requests: int = 0
+    batches_split: int = 0  # requests split in two and sent again: too large for the API, or no answer in time
     seconds: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
     renames: list[dict[str, object]] = field(default_factory=list)  # {"from", "to", "changed"}: files that moved

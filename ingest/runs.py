@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.fresh_collection import collection_for_run
 from ingest.pipeline import IngestPipeline, IngestReport, Progress
 from ingest.sources import DEFAULT_MAX_FILE_BYTES, count_candidates, discover, record_document, resolve_source
 from searchsvc.crashpoints import NO_CRASHES, Crashpoints
@@ -36,19 +37,22 @@ def ingest_path(
     folders and JSONL files; a single file is ingested as part of the nearest folder above it that was
     ingested before (else its own folder), leaving the rest alone.
     """
-    root, label = resolve_source(store, store.ensure_collection(collection, provider), path)
-    pipeline = IngestPipeline(
-        store,
-        provider,
-        collection,
-        chunk_tokens=chunk_tokens,
-        chunk_overlap=chunk_overlap,
-        progress=progress,
-        crashpoints=crashpoints,
-    )
-    found = discover(path, include, exclude, max_file_bytes, label=label, root=root)
-    total = count_candidates(path, include, exclude)
-    return pipeline.run(found, source=label, prune=prune and root.only is None, total=total, report=report)
+    with collection_for_run(store, collection, provider) as run:  # a failed first run leaves no collection
+        root, label = resolve_source(store, run.collection, path)
+        pipeline = IngestPipeline(
+            store,
+            provider,
+            collection,
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=chunk_overlap,
+            progress=progress,
+            crashpoints=crashpoints,
+        )
+        found = discover(path, include, exclude, max_file_bytes, label=label, root=root)
+        total = count_candidates(path, include, exclude)
+        report = pipeline.run(found, source=label, prune=prune and root.only is None, total=total, report=report)
+        run.failed = bool(report.failed)
+    return report
 
 
 def ingest_records(
@@ -64,15 +68,17 @@ def ingest_records(
 ) -> IngestReport:
     """Upsert ``(id, text, title, metadata)`` records through the same pipeline as files; ``source`` names
     where they come from (registered as the location ``source:``, so no folder can take its label)."""
-    target = store.ensure_collection(collection, provider)
-    source = store.source_label(target, f"{source}:", [source])
-    pipeline = IngestPipeline(
-        store,
-        provider,
-        collection,
-        chunk_tokens=chunk_tokens,
-        chunk_overlap=chunk_overlap,
-        lock_wait_seconds=lock_wait_seconds,
-    )
-    found = [record_document(rid, text, title, metadata, source, None) for rid, text, title, metadata in records]
-    return pipeline.run(found, source=source, prune=False, total=len(found))
+    with collection_for_run(store, collection, provider) as run:  # a failed first run leaves no collection
+        source = store.source_label(run.collection, f"{source}:", [source])
+        pipeline = IngestPipeline(
+            store,
+            provider,
+            collection,
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=chunk_overlap,
+            lock_wait_seconds=lock_wait_seconds,
+        )
+        found = [record_document(rid, text, title, metadata, source, None) for rid, text, title, metadata in records]
+        report = pipeline.run(found, source=source, prune=False, total=len(found))
+        run.failed = bool(report.failed)
+    return report

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ingest.document import ParsedDocument, SkippedDocument, SourceDocument
+from ingest.fresh_collection import collection_for_run
 from ingest.parsers import parse_bytes
 from ingest.parsers.text import decode_text
 from ingest.pipeline import IngestPipeline, IngestReport
@@ -91,8 +92,11 @@ def ingest_uploaded(
     pipeline = IngestPipeline(
         store, provider, collection, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, progress=progress
     )
-    found = uploaded_documents(store, file_ids, attributes)
-    return pipeline.run(found, source=UPLOADS_SOURCE, total=document_count(store, file_ids), report=report)
+    with collection_for_run(store, collection, provider) as run:  # a failed first run leaves no collection
+        found = uploaded_documents(store, file_ids, attributes)
+        report = pipeline.run(found, source=UPLOADS_SOURCE, total=document_count(store, file_ids), report=report)
+        run.failed = bool(report.failed)
+    return report
 
 
 def document_count(store: Store, file_ids: list[str]) -> int | None:

@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     request_deadline: float = Field(
         120.0, gt=0, description="Seconds one embedding or chat call may take, all retries included."
     )
-    query_deadline: float = Field(15.0, gt=0, description="Seconds a query embedding may take, retries included.")
+    query_deadline: float = Field(
+        6.0, gt=0, description="Seconds a query embedding (or a follow-up's rewrite) may take, retries included."
+    )
+    query_retries: int = Field(2, ge=0, le=10, description="Retries of a query embedding within its deadline.")
     embedding_prices: dict[str, float] = Field(
         default_factory=lambda: dict(EMBEDDING_PRICES),
         description="USD per million tokens of each API embedding model, for dry runs and the usage ledger "

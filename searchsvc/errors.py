@@ -27,6 +27,7 @@ a plain ``ValueError`` or ``RuntimeError`` ends as an HTTP 500.
         ├── ProviderRefusedError        502 provider_refused        a passed-on request refused (its 4xx kept)
         ├── ProviderResponseError       502 provider_bad_response   an answer we must not store
         └── ProviderUnavailableError    503 provider_unavailable    still failing after every retry
+            └── ProviderTimeoutError    504 provider_timeout        one request not answered in time
 """
 
 from __future__ import annotations
@@ -216,3 +217,11 @@ class ProviderUnavailableError(ProviderError):
 
     http_status = 503
     code = "provider_unavailable"
+
+
+class ProviderTimeoutError(ProviderUnavailableError):
+    """The provider did not answer one request in time. It may still be computing it, so the same request is
+    not sent again: an embedding batch is split, a chat generation is not repeated."""
+
+    http_status = 504
+    code = "provider_timeout"

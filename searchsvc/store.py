@@ -159,6 +159,12 @@ class Store:
 
     def ensure_collection(self, name: str, provider: EmbeddingProvider, index_type: str | None = None) -> Collection:
         """The collection ``name``, created for this provider's model if new; refuses another model."""
+        return self.open_collection(name, provider, index_type)[0]
+
+    def open_collection(
+        self, name: str, provider: EmbeddingProvider, index_type: str | None = None
+    ) -> tuple[Collection, bool]:
+        """``ensure_collection``, and whether this call created the collection (``ingest.fresh_collection``)."""
         validate_collection_name(name)
         with self.session() as session:
             collection = repo.get_collection(session, name)
@@ -173,8 +179,12 @@ class Store:
                     chunk_overlap=self.settings.chunk_overlap,
                 )
                 session.add(collection)
-                session.commit()
-                return collection
+                try:
+                    session.commit()
+                except IntegrityError:  # another process created it at that moment: that one is the creator
+                    session.rollback()
+                    return self.open_collection(name, provider, index_type)[0], False
+                return collection, True
             switched = model_migrations.open_migration(session, collection.id) is not None
         if switched and (collection.provider, collection.embedding_model) != (provider.kind, provider.model):
             raise IndexMismatchError(
@@ -182,7 +192,7 @@ class Store:
                 f"this run was getting ready with {provider.describe()}; run it again (nothing was stored)"
             )
         check_model(collection, provider)
-        return collection
+        return collection, False
 
     def source_label(self, collection: Collection, location: str, parts: list[str]) -> str:
         """The stable label of a folder or file ingested into ``collection`` (see ``repo.source_label``)."""

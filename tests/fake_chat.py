@@ -47,7 +47,8 @@ def answer_chat(handler: Any, server: Any, body: dict[str, Any], fault: Any) -> 
     reply, finish = _limited(reply, body.get("max_completion_tokens") or body.get("max_tokens"))
     usage = {"prompt_tokens": 100, "completion_tokens": len(reply.split()), "total_tokens": 0}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-    ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()), "model": body["model"]}
+    ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()),
+             "model": server.answer_model or body["model"]}  # fmt: skip
     if not body.get("stream"):
         message = {"role": "assistant", "content": reply, "refusal": None}
         chances = _logprobs(reply.split(" "), body) if body.get("logprobs") else None
@@ -62,7 +63,8 @@ def _tool_calls(handler: Any, server: Any, reply: ToolCalls, body: dict[str, Any
     name first and its arguments in three pieces after."""
     calls = reply.entries(len(server.requests))
     usage = {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
-    ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()), "model": body["model"]}
+    ident = {"id": f"chatcmpl-{len(server.requests)}", "created": int(time.time()),
+             "model": server.answer_model or body["model"]}  # fmt: skip
     if not body.get("stream"):
         message = {"role": "assistant", "content": reply.preamble or None, "refusal": None, "tool_calls": calls}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}

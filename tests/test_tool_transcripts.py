@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,7 @@ def test_the_tool_transcripts_replay() -> None:
     calls = [line for line in lines if line.startswith("event tool_")]
     assert [line.split()[1] for line in calls] == ["tool_call", "tool_result", "tool_call", "tool_result"]
     assert "[4] sample_data/markdown/pyenv/README.md" in done.stdout and "'stopped_by': 'answer'" in done.stdout
-    assert any(
-        line.endswith('output: function_call get_weather({"city": "Lisbon"}) call_id=call_8_0') for line in lines
-    )
+    call = re.compile(r'output: function_call get_weather\(\{"city": "Lisbon"\}\) call_id=call_\d+_0$')
+    assert any(call.search(line) for line in lines)  # the id numbers the fake's requests, embeddings included
     assert "output_text: It is sunny; pyenv installs with Homebrew either way [1]." in done.stdout
     assert "annotations: [('file_citation', 'README.md')]" in done.stdout

@@ -135,11 +135,14 @@ class AgentLoop:
         if not live:
             result = self.chat.complete(messages, request.model, params, collection=request.collection)
             answer.model = result.model
+            answer.model_substituted = result.substituted or answer.model_substituted
             return Round(result.text, result.tool_calls, result.usage, result.finish_reason)
         done, pieces, held = Round(), ToolCallPieces(), ""
         for delta in self.chat.stream(messages, request.model, params, collection=request.collection):
             done.usage = delta.usage or done.usage
             done.finish_reason = delta.finish_reason or done.finish_reason
+            answer.model = delta.model or answer.model
+            answer.model_substituted = delta.substituted or answer.model_substituted
             if delta.tool_calls and not done.streamed:
                 pieces.feed(delta.tool_calls)
             if not delta.text or (pieces.started and not done.streamed):

@@ -216,12 +216,15 @@ class ChatDraft(Draft):
             result = self.chat.complete(self.messages, self.model, self.params, collection=self.collection)
             reply.model, reply.usage, reply.finish_reason = result.model, result.usage, result.finish_reason
             reply.tool_calls, reply.logprobs = result.tool_calls, result.logprobs
+            reply.model_substituted = result.substituted
             yield result.text
             return
         calls = ToolCallPieces()
         for delta in self.chat.stream(self.messages, self.model, self.params, collection=self.collection):
             reply.usage = delta.usage or reply.usage
             reply.finish_reason = delta.finish_reason or reply.finish_reason
+            reply.model = delta.model or reply.model
+            reply.model_substituted = delta.substituted or reply.model_substituted
             calls.feed(delta.tool_calls)
             if delta.logprobs is not None:
                 reply.logprobs = [*(reply.logprobs or []), *delta.logprobs]

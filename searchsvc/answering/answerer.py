@@ -116,6 +116,7 @@ class Answerer:
                 "answer": text,
                 "invalid_citations": reply.invalid_citations,
                 "model": reply.model,
+                **({"model_substituted": reply.model_substituted} if reply.model_substituted else {}),
                 "usage": reply.usage,
                 "latency_ms": reply.latency_ms,
                 "citations": [c.as_dict() for c in self.citations(text, draft.sources, reply.cited)],
@@ -186,7 +187,7 @@ class Answerer:
         answer.text, answer.invalid_citations = reply.text, reply.invalid_citations
         answer.model, answer.usage, answer.latency_ms = reply.model, reply.usage, reply.latency_ms
         answer.finish_reason, answer.tool_calls, answer.answered = reply.finish_reason, reply.tool_calls, reply.answered
-        answer.logprobs = reply.logprobs
+        answer.logprobs, answer.model_substituted = reply.logprobs, reply.model_substituted
         answer.citations = self.citations(reply.text, draft.sources, reply.cited)
         if request.conversation_id is not None and reply.text and not reply.tool_calls:  # calls: not a turn yet
             citations = [c.as_dict() for c in answer.citations]

@@ -34,7 +34,7 @@ def plain_events(
     reply = draft.reply
     answer.text, answer.model, answer.usage, answer.latency_ms = reply.text, reply.model, reply.usage, reply.latency_ms
     answer.finish_reason, answer.tool_calls, answer.answered = reply.finish_reason, reply.tool_calls, reply.answered
-    answer.logprobs = reply.logprobs
+    answer.logprobs, answer.model_substituted = reply.logprobs, reply.model_substituted
     if remember is not None and reply.text and not reply.tool_calls:  # calls pending: not a turn yet
         memory, conversation_id = remember
         answer.conversation_id = memory.remember(conversation_id, "", question, question, reply.text, [])

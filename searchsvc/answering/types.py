@@ -106,6 +106,7 @@ class ModelReply:
     finish_reason: str | None = None  # the chat model's: "stop", or "length" when max_tokens cut it
     tool_calls: list[ToolCall] = field(default_factory=list)  # the caller's functions the model called
     logprobs: list[dict[str, Any]] | None = None  # the model's tokens' log probabilities, when asked for
+    model_substituted: dict[str, str] | None = None  # {"requested", "answered"}: the server answered with another
 
 
 @dataclass
@@ -130,6 +131,9 @@ class Answer:
     agent: dict[str, Any] | None = None  # agentic answers: {"steps", "stopped_by"}
     tool_calls: list[ToolCall] = field(default_factory=list)  # the caller's functions the model called
     logprobs: list[dict[str, Any]] | None = None  # the model's tokens' log probabilities, when asked for
+    # {"requested", "answered"} when the chat server answered with another model than asked (``model`` is the
+    # one that answered, as the server named it)
+    model_substituted: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of /v1/ask and ``searchsvc ask --json``."""
@@ -150,6 +154,8 @@ class Answer:
         }
         if self.mode == "generative" and (self.answered or self.agent is not None):
             body |= {"model": self.model, "usage": self.usage or {}, "latency_ms": self.latency_ms}
+            if self.model_substituted is not None:
+                body["model_substituted"] = self.model_substituted
         if self.agent is not None:
             body["agent"] = self.agent
         if self.logprobs is not None:
@@ -190,4 +196,8 @@ class AnswerEvent:
         }
         if answer.logprobs is not None:
             done["logprobs"] = answer.logprobs
+        if answer.mode == "generative" and answer.model is not None:
+            done["model"] = answer.model
+        if answer.model_substituted is not None:
+            done["model_substituted"] = answer.model_substituted
         return done if answer.agent is None else {**done, "agent": answer.agent, "answer": answer.text}

@@ -40,6 +40,8 @@ REFUSED_ON_RAG = {
     "modalities": "rag: models answer in text",
     "prediction": "predicted outputs do not apply to an answer written from retrieved sources",
     "web_search_options": "rag: models search your documents, not the web",
+    "extra_body": "send its keys at the top level of the request instead: a rag: model passes parameters it does "
+    "not know on to its chat model unchanged (the OpenAI SDK's extra_body= puts them there)",
 }
 
 
@@ -184,7 +186,7 @@ def logprobs(answer: Answer) -> dict[str, Any] | None:
 
 
 def rag_details(answer: Answer) -> dict[str, Any]:
-    return {
+    details = {
         "mode": answer.mode,
         "answered": answer.answered,
         "standalone_query": answer.standalone_query,
@@ -192,6 +194,9 @@ def rag_details(answer: Answer) -> dict[str, Any]:
         "citations": [c.as_dict() for c in answer.citations],
         "invalid_citations": answer.invalid_citations,
     }
+    if answer.model_substituted is not None:
+        details["model_substituted"] = answer.model_substituted
+    return details
 
 
 def completion(answer: Answer, model: str) -> dict[str, Any]:

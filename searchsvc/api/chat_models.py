@@ -109,6 +109,9 @@ class RagDetailsOut(BaseModel):
     sources: list[dict[str, Any]]
     citations: list[dict[str, Any]]
     invalid_citations: int
+    model_substituted: dict[str, str] | None = Field(
+        None, description="`{requested, answered}` when the chat server answered with another model than asked."
+    )
 
 
 class ChatCompletionOut(Open):

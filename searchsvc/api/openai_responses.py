@@ -116,6 +116,8 @@ class ResponseWriter:
         if answer is not None:
             body["searchsvc"] = {"mode": answer.mode, "answered": answer.answered,
                                  "citations": [c.as_dict() for c in answer.citations]}  # fmt: skip
+            if answer.model_substituted is not None:
+                body["searchsvc"]["model_substituted"] = answer.model_substituted
         return body
 
     def output(self, answer: Answer) -> list[dict[str, Any]]:

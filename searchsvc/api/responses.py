@@ -209,8 +209,21 @@ class CitationOut(ChunkPlace):
     quote: str = Field(description="The sentence of the source that supports the claim, verbatim.")
 
 
+SUBSTITUTED = (
+    "Set when the chat server answered with another model than asked (a proxy or llama.cpp serving what it "
+    "loaded): `requested` and `answered`. A dated snapshot of the model asked for (gpt-4o-mini-2024-07-18), a "
+    "provider prefix or another case is the same model, and not reported."
+)
+
+
+class ModelSubstitutedOut(BaseModel):
+    requested: str = Field(description="The chat model searchsvc asked for.")
+    answered: str = Field(description="The model the server's response names.")
+
+
 class ModelAnswerOut(BaseModel):
     model: str | None = None
+    model_substituted: ModelSubstitutedOut | None = Field(None, description=SUBSTITUTED)
     answer: str | None = None
     invalid_citations: int | None = None
     usage: dict[str, Any] | None = None
@@ -229,7 +242,8 @@ class AskOut(BaseModel):
     citations: list[CitationOut] | None = None
     invalid_citations: int | None = Field(None, description="Citation markers removed: they named no source.")
     conversation_id: str | None = None
-    model: str | None = None
+    model: str | None = Field(None, description="The chat model that wrote the answer, as its server named it.")
+    model_substituted: ModelSubstitutedOut | None = Field(None, description=SUBSTITUTED)
     usage: dict[str, Any] | None = None
     latency_ms: float | None = None
     answers: list[ModelAnswerOut] | None = Field(None, description="With `models`: one answer per model.")

@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from searchsvc.answering import Answerer, AskRequest
 from searchsvc.answering.conversation import ConversationMemory
 from searchsvc.answering.plain import plain_events
 from searchsvc.answering.types import AnswerEvent
 from searchsvc.api.deps import Services
+from searchsvc.api.extra_body import EXTRA_BODY_DESCRIPTION, MAX_EXTRA_BODY_KEYS, check_extra_body
 from searchsvc.api.openai_responses import LOGPROBS
 from searchsvc.api.responses_input import as_items, function_tools, read_input, tool_choice
 from searchsvc.errors import InvalidInputError, NotFoundError
@@ -28,6 +29,15 @@ MAX_VECTOR_STORES = 10
 TOOL_KINDS = ("file_search", "function")
 NO_CHAT = "set AIMLAPI_API_KEY (or SEARCHSVC_BASE_URL and its key) for a chat model"
 ID = r"[A-Za-z0-9_-]{1,64}"
+# A chat request key → the Responses field that sets it (extra_body may not hold these).
+RESPONSES_OWN_FIELDS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "logprobs": 'include: ["message.output_text.logprobs"]',
+    "top_logprobs": "top_logprobs",
+}
 
 
 class ResponsesBody(BaseModel):
@@ -53,6 +63,17 @@ class ResponsesBody(BaseModel):
     previous_response_id: str | None = Field(None, pattern=ID, description="A stored response this one follows.")
     conversation: str | dict[str, str] | None = Field(None, description="A conversation's id: its turns come "
                                                       "first, and this turn is added to it.")  # fmt: skip
+    extra_body: dict[str, Any] | None = Field(
+        None,
+        max_length=MAX_EXTRA_BODY_KEYS,
+        description=f"searchsvc's extension. {EXTRA_BODY_DESCRIPTION} Top-level keys the Responses API does not "
+        'know are not passed on: with the OpenAI SDK, send `extra_body={"extra_body": {...}}`.',
+    )
+
+    @field_validator("extra_body", mode="before")
+    @classmethod
+    def _extra_body_fits(cls, value: Any) -> Any:
+        return check_extra_body(value, RESPONSES_OWN_FIELDS)
 
     def conversation_id(self) -> str | None:
         value = self.conversation.get("id") if isinstance(self.conversation, dict) else self.conversation
@@ -89,6 +110,7 @@ def plan_response(body: ResponsesBody, svc: Services) -> Plan:
     params = {k: v for k, v in params.items() if v is not None}
     if LOGPROBS in body.include:
         params |= {"logprobs": True, **({"top_logprobs": body.top_logprobs} if body.top_logprobs is not None else {})}
+    params |= body.extra_body or {}
     if functions:
         params |= {"tools": functions, "tool_choice": tool_choice(body.tool_choice, functions)}
         if body.parallel_tool_calls is not None:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from searchsvc.api.extra_body import EXTRA_BODY_DESCRIPTION, MAX_EXTRA_BODY_KEYS, check_extra_body
 from searchsvc.errors import InvalidInputError
 from searchsvc.search import MAX_K, MAX_QUERY_CHARS, check_min_score
 
@@ -96,20 +97,30 @@ class MigrationBody(Strict):
     _model_name = field_validator("model")(model_name)
 
 
-class AskBody(Strict):
-    question: str = Field(min_length=1, max_length=4096)
-    collection: str | None = Field(None, pattern=NAME_PATTERN)
-    k: int = Field(8, ge=1, le=50, description="Chunks retrieved as sources.")
-    mode: Literal["vector", "keyword", "hybrid"] = Field("hybrid", description="Retrieval mode for sources.")
-    filter: Filter | None = None
-    min_score: float | None = Field(None, allow_inf_nan=False, description=MIN_SCORE_DESCRIPTION)
-    stream: bool = False
-    model: str | None = Field(None, min_length=1, max_length=256, description="Chat model; default from settings.")
-    models: list[str] | None = Field(None, min_length=1, max_length=5, description="Compare these chat models.")
-    conversation_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1, le=32768)
-    top_p: float | None = Field(None, ge=0, le=1)
+# A chat request key → the /v1/ask field that sets it (extra_body may not hold these).
+ASK_OWN_FIELDS = {
+    "temperature": "temperature",
+    "max_tokens": "max_tokens",
+    "max_completion_tokens": "max_tokens",
+    "top_p": "top_p",
+    "stop": "stop",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "top_k": "top_k",
+    "repetition_penalty": "repetition_penalty",
+    "seed": "seed",
+    "logit_bias": "logit_bias",
+    "logprobs": "logprobs",
+    "top_logprobs": "top_logprobs",
+}
+
+
+class GenerationParams(Strict):
+    """How the chat model writes: the generation parameters of /v1/ask (and of ``searchsvc ask``)."""
+
+    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int | None = Field(None, ge=1, le=32768, description="The most tokens the answer may take.")
+    top_p: float | None = Field(None, ge=0, le=1, description="Nucleus sampling: the probability mass kept.")
     stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
@@ -119,8 +130,7 @@ class AskBody(Strict):
     logit_bias: dict[str, float] | None = Field(None, max_length=300, description="Token id → bias, -100 to 100.")
     logprobs: bool = Field(False, description="Relay the chat model's log probability of each token it wrote.")
     top_logprobs: int | None = Field(None, ge=0, le=20, description="Alternatives per token, with logprobs.")
-    agentic: bool = Field(False, description="The chat model searches and reads the collection through tools.")
-    max_steps: int | None = Field(None, ge=1, le=16, description="Agentic rounds of tool calls (default 4).")
+    extra_body: dict[str, Any] | None = Field(None, max_length=MAX_EXTRA_BODY_KEYS, description=EXTRA_BODY_DESCRIPTION)
 
     @field_validator("stop")
     @classmethod
@@ -135,6 +145,33 @@ class AskBody(Strict):
         if value and any(not key.isdigit() or not -100 <= bias <= 100 for key, bias in value.items()):
             raise ValueError("logit_bias maps token ids (digits) to biases from -100 to 100")
         return value
+
+    @field_validator("extra_body", mode="before")
+    @classmethod
+    def _extra_body_fits(cls, value: Any) -> Any:
+        return check_extra_body(value, ASK_OWN_FIELDS)
+
+    def generation_params(self) -> dict[str, Any]:
+        """The parameters sent, as the chat request takes them (extra_body's keys merged in, unchanged)."""
+        names = ("temperature", "max_tokens", "top_p", "stop", "frequency_penalty", "presence_penalty", "top_k",
+                 "repetition_penalty", "seed", "logit_bias", "top_logprobs")  # fmt: skip
+        found = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        return found | ({"logprobs": True} if self.logprobs else {}) | (self.extra_body or {})
+
+
+class AskBody(GenerationParams):
+    question: str = Field(min_length=1, max_length=4096)
+    collection: str | None = Field(None, pattern=NAME_PATTERN)
+    k: int = Field(8, ge=1, le=50, description="Chunks retrieved as sources.")
+    mode: Literal["vector", "keyword", "hybrid"] = Field("hybrid", description="Retrieval mode for sources.")
+    filter: Filter | None = None
+    min_score: float | None = Field(None, allow_inf_nan=False, description=MIN_SCORE_DESCRIPTION)
+    stream: bool = False
+    model: str | None = Field(None, min_length=1, max_length=256, description="Chat model; default from settings.")
+    models: list[str] | None = Field(None, min_length=1, max_length=5, description="Compare these chat models.")
+    conversation_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    agentic: bool = Field(False, description="The chat model searches and reads the collection through tools.")
+    max_steps: int | None = Field(None, ge=1, le=16, description="Agentic rounds of tool calls (default 4).")
 
     @model_validator(mode="after")
     def _agentic_alone(self) -> AskBody:
@@ -165,20 +202,3 @@ class AskBody(Strict):
     def _floor_fits_the_mode(self) -> AskBody:
         _min_score_fits(self.min_score, self.mode)
         return self
-
-    def generation_params(self) -> dict[str, Any]:
-        names = (
-            "temperature",
-            "max_tokens",
-            "top_p",
-            "stop",
-            "frequency_penalty",
-            "presence_penalty",
-            "top_k",
-            "repetition_penalty",
-            "seed",
-            "logit_bias",
-            "top_logprobs",
-        )
-        found = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
-        return found | ({"logprobs": True} if self.logprobs else {})

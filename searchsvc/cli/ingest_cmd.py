@@ -165,7 +165,9 @@ def _print_report(out: Output, report: IngestReport) -> None:
         f"{f' ({report.skipped_before} skipped in an earlier run)' if report.skipped_before else ''}, "
         f"{report.removed} removed, {len(report.skipped)} skipped; "
         f"{report.chunks} chunks ({report.chunks_cached} from cache), {report.tokens_embedded} tokens embedded "
-        f"in {report.embedding_requests} requests, {report.seconds:.1f}s",
+        f"in {report.embedding_requests} requests"
+        f"{f' ({report.batches_split} split in two and sent again)' if report.batches_split else ''}, "
+        f"{report.seconds:.1f}s",
         highlight=False,
     )
     for moved in report.renames:

@@ -18,7 +18,14 @@ from searchsvc.config import Settings
 from searchsvc.errors import ConfigError, SearchsvcError, ServiceBusyError
 from searchsvc.jobs import batches
 from searchsvc.jobs import repository as jobs
-from searchsvc.jobs.distributed import BatchBusy, finish_job, plan_job, run_batch, stalled_batches
+from searchsvc.jobs.distributed import (
+    BatchBusy,
+    discard_created_collection,
+    finish_job,
+    plan_job,
+    run_batch,
+    stalled_batches,
+)
 from searchsvc.jobs.progress import Heartbeat, JobCancelled
 from searchsvc.jobs.runner import CANCELLED, runner_id
 from searchsvc.providers import EmbedderRegistry
@@ -146,6 +153,7 @@ class WorkerTasks:
         with self.store.session() as session:
             batches.summarise(session, job_id)
             jobs.finish(session, job_id, None, status, message)
+        discard_created_collection(self.store, job_id)  # a first job that stored nothing leaves no collection
 
     def close(self) -> None:
         self.embedders.close()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ingest.batch_steps import prefetch, prune_source
 from ingest.document import SkippedDocument, SourceDocument
+from ingest.fresh_collection import discard_if_empty
 from ingest.pipeline import IngestPipeline, IngestReport
 from ingest.report import NoProgress, Progress
 from ingest.sources import Found, candidate_files, discover, file_document, resolve_source, source_root
@@ -32,6 +33,7 @@ from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.storage.schema import Collection, IngestJob
 from searchsvc.store import Store
 
+CREATED_COLLECTION = "_created_collection_id"  # in a job's options: its plan created the collection (not shown)
 SUMMARY_SECONDS = 2.0  # how often a running batch adds its counts so far to the job's (its own row: FLUSH_SECONDS)
 LOCK_WAIT_SECONDS = 3600.0  # a batch waits this long for its turn to write (other batches write quickly)
 
@@ -46,9 +48,12 @@ def plan_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job_
             raise JobCancelled(job_id)
         if not jobs.claim_plan(session, job_id, worker):
             return []  # another worker is planning it (a resent plan); if that one dies, the watchdog resends
-        target = store.ensure_collection(
+        target, created = store.open_collection(
             job.collection, embedders.for_existing_or_new(store.find_collection(job.collection))
         )
+        if created:  # a job that fails with nothing stored removes it again (discard_created_collection)
+            job.options = {**(job.options or {}), CREATED_COLLECTION: target.id}
+            session.commit()
         if "file_ids" in job.source:  # uploaded files: batches of file ids
             file_ids, size = list(job.source["file_ids"]), settings.job_batch_documents
             planned: list[list[str]] = [file_ids[i : i + size] for i in range(0, len(file_ids), size)]
@@ -56,6 +61,7 @@ def plan_job(store: Store, embedders: EmbedderRegistry, settings: Settings, job_
         else:
             found = _plan_paths(store, session, settings, job, target, worker)
             if found is None:
+                discard_created_collection(store, job_id)
                 return []
             planned, total = found
         batches.plan(session, job_id, planned)
@@ -79,6 +85,17 @@ def _plan_paths(store: Store, session: Session, settings: Settings, job: IngestJ
         size = settings.job_batch_documents
         return [files[i : i + size] for i in range(0, len(files), size)] or [[]], len(files)
     return [[]], (1 if root.kind == "file" else None)  # one batch: the whole source
+
+
+def discard_created_collection(store: Store, job_id: str) -> None:
+    """After a job failed or was cancelled: the collection its plan created goes again if it holds no document
+    (``ingest.fresh_collection``; a worker killed before the job was marked failed leaves it, empty)."""
+    with store.session() as session:
+        job = jobs.get(session, job_id)
+        created, name = (job.options or {}).get(CREATED_COLLECTION), job.collection
+    found = store.find_collection(name) if created is not None else None
+    if found is not None and found.id == created:  # not one created again since by another run
+        discard_if_empty(store, found)
 
 
 class BatchBusy(Exception):
@@ -158,6 +175,7 @@ def _two_passes(pipeline: IngestPipeline, found: Callable[[], Iterable[Found]], 
     report.chunks_cached = max(0, report.chunks_cached - spent.chunks)  # cached before the job, not by it
     report.tokens_embedded += spent.tokens_embedded
     report.embedding_requests += spent.embedding_requests
+    report.batches_split += spent.batches_split
     return report
 
 

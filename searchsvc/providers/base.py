@@ -21,6 +21,7 @@ class EmbeddingLimits:
     max_tokens_per_input: int
     max_tokens_per_request: int
     max_in_flight: int = 1
+    request_timeout: float | None = None  # seconds one request may wait for its answer (None: no limit known)
     tokens_per_minute: int | None = None  # the API's rate limits, paced client-side (None: learned from headers)
     requests_per_minute: int | None = None
 

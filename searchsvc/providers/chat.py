@@ -11,6 +11,7 @@ from searchsvc.providers import anthropic_format as anthropic
 from searchsvc.providers.anthropic_format import uses_anthropic
 from searchsvc.providers.http_client import OpenAICompatibleClient
 from searchsvc.providers.rate_limits import Pacer
+from searchsvc.providers.substitution import substitution
 from searchsvc.providers.token_counting import TiktokenCounter
 from searchsvc.providers.tool_calls import ToolCall, parse_tool_calls
 from searchsvc.providers.usage import UsageSink, chat_usage
@@ -24,6 +25,7 @@ class ChatResult:
     usage: dict[str, int] = field(default_factory=dict)
     tool_calls: list[ToolCall] = field(default_factory=list)
     logprobs: list[dict[str, Any]] | None = None  # with logprobs asked: one entry per token (OpenAI's shape)
+    substituted: dict[str, str] | None = None  # {"requested", "answered"} when another model answered
 
 
 @dataclass
@@ -36,6 +38,8 @@ class ChatDelta:
     usage: dict[str, int] | None = None
     tool_calls: list[dict[str, Any]] | None = None
     logprobs: list[dict[str, Any]] | None = None
+    model: str | None = None  # the model the server says answered (on every chunk that names it)
+    substituted: dict[str, str] | None = None  # on the first chunk naming another model than asked
 
 
 class ChatProvider:
@@ -84,7 +88,7 @@ class ChatProvider:
                 "/messages", anthropic.request_body(messages, chosen, params or {}), deadline
             )
             text, calls, finish, usage, named = anthropic.parse_message(answer)
-            return ChatResult(text, named or chosen, finish, usage, calls)
+            return ChatResult(text, named or chosen, finish, usage, calls, substituted=substitution(chosen, named))
         body = {**(params or {}), "model": chosen, "messages": messages}
         return parse_completion(self.client.post_json("/chat/completions", body, deadline), chosen)
 
@@ -134,16 +138,22 @@ class ChatProvider:
             yield from self._deltas(body)
 
     def _deltas(self, body: dict[str, Any]) -> Iterator[ChatDelta]:
+        """The stream's chunks as deltas; the first chunk naming the model is checked against the one asked."""
+        checked = False
         for event in self.client.stream_chat(body):
             choices = event.get("choices") or []
             usage = event.get("usage")
+            named = event.get("model") if isinstance(event.get("model"), str) else None
+            substituted = None
+            if named and not checked:
+                checked, substituted = True, substitution(body["model"], named)
             if not choices:
-                if usage:
-                    yield ChatDelta(usage=usage)
+                if usage or substituted:
+                    yield ChatDelta(usage=usage, model=named, substituted=substituted)
                 continue
             delta = choices[0].get("delta") or {}
             yield ChatDelta(delta.get("content") or "", choices[0].get("finish_reason"), usage, delta.get("tool_calls"),
-                            token_logprobs(choices[0]))  # fmt: skip
+                            token_logprobs(choices[0]), named, substituted)  # fmt: skip
 
     def close(self) -> None:
         self.client.close()
@@ -161,8 +171,9 @@ def parse_completion(body: Any, model: str) -> ChatResult:
         text = ""
     if not isinstance(text, str):
         raise ProviderResponseError("the chat response content is not text")
-    return ChatResult(text, body.get("model", model), choice.get("finish_reason"), body.get("usage") or {}, calls,
-                      token_logprobs(choice))  # fmt: skip
+    named = body.get("model") if isinstance(body.get("model"), str) else None
+    return ChatResult(text, named or model, choice.get("finish_reason"), body.get("usage") or {}, calls,
+                      token_logprobs(choice), substitution(model, named))  # fmt: skip
 
 
 def token_logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:

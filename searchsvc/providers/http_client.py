@@ -18,7 +18,13 @@ from typing import Any
 
 import httpx
 
-from searchsvc.errors import ProviderAuthError, ProviderError, ProviderResponseError, ProviderUnavailableError
+from searchsvc.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
 from searchsvc.providers.rate_limits import LearnedLimits, parse_rate_headers
 
 log = logging.getLogger("searchsvc.provider")
@@ -31,6 +37,9 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 REFUSED_RETRIES = 2  # a refused connection is retried twice, quickly: a restarting server gets a second
 REFUSED_DELAY_SECONDS = 0.25
 DEFAULT_DEADLINE_SECONDS = 120.0
+STORED_NOTHING = "Nothing was stored; check the provider's status and run the command again"
+QUERY_NOT_EMBEDDED = "The query was not embedded, so nothing was searched; try again shortly or check the provider"
+GENERATION_PATHS = ("/chat/completions", "/messages")  # a timed-out generation may still be running: not resent
 
 
 @dataclass
@@ -44,6 +53,18 @@ class _Failure:
     retry_after: float | None = None  # the server's Retry-After, in seconds
     refused: httpx.ConnectError | None = None  # nothing listens there (or the name does not resolve)
     status: int | None = None  # the HTTP status it answered with, if it answered
+    timed_out: bool = False  # sent, and no answer came within the timeout (the server may still be on it)
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """How one call retries: its total ``deadline`` (None: the client's), its ``retries`` (None: the client's),
+    whether a request that timed out is sent again as it was, and what the final error says happened."""
+
+    deadline: float | None = None
+    retries: int | None = None
+    resend_after_timeout: bool = True
+    consequence: str = STORED_NOTHING
 
 
 class ProviderHealth:
@@ -96,43 +117,62 @@ class OpenAICompatibleClient:
     def close(self) -> None:
         self._client.close()
 
-    def post_json(self, path: str, body: dict[str, Any], deadline: float | None = None) -> Any:
-        return self._with_retries("POST", path, body, deadline or self.deadline)
+    def post_json(
+        self, path: str, body: dict[str, Any], deadline: float | None = None, policy: CallPolicy | None = None
+    ) -> Any:
+        """``POST path``. A generation (chat) that timed out is not sent again unless ``policy`` says so."""
+        policy = policy or CallPolicy(resend_after_timeout=not path.endswith(GENERATION_PATHS))
+        return self._with_retries("POST", path, body, policy if deadline is None else _with_deadline(policy, deadline))
 
     def get_json(self, path: str, deadline: float | None = None) -> Any:
-        return self._with_retries("GET", path, None, deadline or self.deadline)
+        return self._with_retries("GET", path, None, CallPolicy(deadline=deadline))
 
-    def _with_retries(self, method: str, path: str, body: dict[str, Any] | None, deadline: float) -> Any:
+    def _with_retries(self, method: str, path: str, body: dict[str, Any] | None, policy: CallPolicy) -> Any:
         """The retry policy: attempts until one succeeds, the retries run out, or the next wait would pass the
-        deadline. A refused connection is retried only briefly; answers that cannot succeed raise at once."""
+        deadline. A refused connection is retried only briefly; answers that cannot succeed raise at once, and so
+        does a timeout the policy does not resend."""
+        deadline = policy.deadline or self.deadline
+        retries = self.max_retries if policy.retries is None else policy.retries
         started = time.monotonic()
         ends_at = started + deadline
         refused = attempts = 0
         last = _Failure("no attempt made")
-        while attempts <= self.max_retries:
+        while attempts <= retries:
             attempts += 1
             outcome = self._attempt(method, path, body, max(ends_at - time.monotonic(), 0.001), attempts)
             if isinstance(outcome, _Success):
                 self.health.record(True)
                 return outcome.body
             last = outcome
+            if outcome.timed_out and not policy.resend_after_timeout:
+                raise self._timed_out(method, path, attempts, policy)
             if outcome.refused is not None:
                 refused += 1
-                if refused > REFUSED_RETRIES or attempts > self.max_retries:
+                if refused > REFUSED_RETRIES or attempts > retries:
                     raise self._unreachable(outcome.refused, method, path, attempts) from outcome.refused
                 delay = REFUSED_DELAY_SECONDS * refused
             else:
                 delay = backoff_delay(attempts - 1, outcome.retry_after)
-            if attempts > self.max_retries or time.monotonic() + delay >= ends_at:
+            if attempts > retries or time.monotonic() + delay >= ends_at:
                 break
             log.warning("provider %s %s failed (%s); retry %d in %.2fs", method, path, last.problem, attempts, delay)
             time.sleep(delay)
         self.health.record(False, last.problem)
         raise ProviderUnavailableError(
             f"{method} {self.base_url}{path} failed after {attempts} attempts in {time.monotonic() - started:.1f} s "
-            f"(deadline {deadline:.0f} s): {last.problem}. Nothing was stored; check the provider's status and "
-            "run the command again",
+            f"(deadline {deadline:.0f} s): {last.problem}. {policy.consequence}",
             last.status,
+            method=method,
+            url=self.base_url + path,
+            attempts=attempts,
+        )
+
+    def _timed_out(self, method: str, path: str, attempts: int, policy: CallPolicy) -> ProviderTimeoutError:
+        problem = f"no answer within {self.timeout:.0f} s (SEARCHSVC_REQUEST_TIMEOUT)"
+        self.health.record(False, problem)
+        return ProviderTimeoutError(
+            f"{method} {self.base_url}{path}: {problem}; the server may still be working on it, so the same request "
+            f"was not sent again. {policy.consequence}",
             method=method,
             url=self.base_url + path,
             attempts=attempts,
@@ -146,6 +186,8 @@ class OpenAICompatibleClient:
             response = self._client.request(method, path, json=body, timeout=_timeout(self.timeout, remaining))
         except httpx.ConnectError as exc:
             return _Failure(f"connection failed ({exc})", refused=exc)
+        except httpx.ReadTimeout as exc:
+            return _Failure(f"timed out ({type(exc).__name__})", timed_out=True)
         except httpx.TimeoutException as exc:
             return _Failure(f"timed out ({type(exc).__name__})")
         except httpx.TransportError as exc:
@@ -244,6 +286,10 @@ class OpenAICompatibleClient:
                 raise ProviderResponseError(f"the chat stream broke off: {exc!r}; the answer was cut") from exc
         ending = "[DONE]" if last is None else last
         raise ProviderResponseError(f"the chat stream ended without {ending}; the answer was cut")
+
+
+def _with_deadline(policy: CallPolicy, deadline: float) -> CallPolicy:
+    return CallPolicy(deadline, policy.retries, policy.resend_after_timeout, policy.consequence)
 
 
 def _timeout(read: float, remaining: float) -> httpx.Timeout:

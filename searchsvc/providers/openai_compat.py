@@ -9,7 +9,7 @@ import numpy as np
 
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider, normalise_rows
-from searchsvc.providers.http_client import OpenAICompatibleClient
+from searchsvc.providers.http_client import QUERY_NOT_EMBEDDED, CallPolicy, OpenAICompatibleClient
 from searchsvc.providers.rate_limits import LearnedLimits
 from searchsvc.providers.token_counting import TiktokenCounter
 
@@ -22,12 +22,12 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
     kind = "openai"
 
     def __init__(
-        self, client: OpenAICompatibleClient, model: str, limits: EmbeddingLimits, query_deadline: float = 15.0
+        self, client: OpenAICompatibleClient, model: str, limits: EmbeddingLimits, query: CallPolicy | None = None
     ) -> None:
         self.client = client
         self.model = model
         self.limits = limits
-        self.query_deadline = query_deadline
+        self.query_policy = query or CallPolicy(deadline=6.0, retries=2, consequence=QUERY_NOT_EMBEDDED)
         self.tokenizer = TiktokenCounter("cl100k_base")
         self._dimension = KNOWN_DIMENSIONS.get(model)
 
@@ -36,16 +36,18 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
         return self._dimension
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._embed(texts, None)
+        """One batch within the ingestion deadline. A batch of several texts that timed out is not sent again
+        as it was (ProviderTimeoutError): the caller splits it. A single text is retried."""
+        return self._embed(texts, CallPolicy(resend_after_timeout=len(texts) == 1))
 
     def embed_query(self, text: str) -> np.ndarray:
-        """A query is interactive: its call has a shorter deadline than ingestion batches."""
-        return self._embed([text], self.query_deadline)[0]
+        """A query is interactive: its call has a short deadline and few retries (``query_policy``)."""
+        return self._embed([text], self.query_policy)[0]
 
-    def _embed(self, texts: Sequence[str], deadline: float | None) -> np.ndarray:
+    def _embed(self, texts: Sequence[str], policy: CallPolicy) -> np.ndarray:
         if not texts:
             return np.empty((0, self._dimension or 0), dtype=np.float32)
-        body = self.client.post_json("/embeddings", {"model": self.model, "input": list(texts)}, deadline)
+        body = self.client.post_json("/embeddings", {"model": self.model, "input": list(texts)}, policy=policy)
         vectors = parse_embeddings(body, len(texts), self._dimension)
         self._dimension = vectors.shape[1]
         return vectors
@@ -78,6 +80,8 @@ def parse_embeddings(body: Any, expected: int, dimension: int | None) -> np.ndar
             raise ProviderResponseError(f"embedding #{position} has a missing, out-of-range or repeated index")
         if not isinstance(vector, list) or not vector:
             raise ProviderResponseError(f"embedding #{position} is not a list of numbers")
+        if isinstance(vector[0], list):
+            raise ProviderResponseError(per_token_message(position, len(vector)))
         rows[index] = vector
     lengths = {len(row) for row in rows}
     if len(lengths) != 1:
@@ -90,3 +94,11 @@ def parse_embeddings(body: Any, expected: int, dimension: int | None) -> np.ndar
     except (TypeError, ValueError) as exc:
         raise ProviderResponseError(f"embeddings contain non-numbers: {exc}") from exc
     return normalise_rows(array)
+
+
+def per_token_message(position: int, vectors: int) -> str:
+    return (
+        f"embedding #{position} is a list of {vectors} vectors, one per token, not one vector per text: the server "
+        "runs the model without pooling. Start it with pooling (llama.cpp: --embeddings --pooling mean) or "
+        "use an embedding model; nothing was stored"
+    )

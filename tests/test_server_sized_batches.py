@@ -1,0 +1,96 @@
+"""Requests sized for the server, and answers checked (issue 19, items 2, 3 and 10): a batch that got no answer
+in time is split, not sent again as it was, and later batches start smaller; a generation that timed out is not
+repeated; a search against an API that keeps failing gives up within seconds, saying nothing was searched; one
+vector per token is refused with a message that says so."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.batch_window import SLOW_START, BatchWindow
+from searchsvc.api.app import create_app
+from searchsvc.errors import ProviderResponseError
+from tests.conftest import MODEL, remote_settings, run_ingest
+from tests.fake_openai import FakeOpenAI, Fault
+
+
+def _notes(folder: Path, count: int) -> Path:
+    folder.mkdir(parents=True)
+    for n in range(count):
+        (folder / f"note-{n:03d}.md").write_text(f"# Note {n}\n\nredis note {n} about memory w{n}\n")
+    return folder
+
+
+def test_a_batch_that_times_out_is_split_and_the_next_ones_start_smaller(tmp_path: Path, fake_openai) -> None:
+    # 0.03 s a text: the first request (64 texts, ~1.9 s) cannot be answered within the 1 s timeout.
+    fake_openai.latency_per_input = 0.03
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, batch_max_inputs=2048, request_timeout=1,
+                               collection="docs")  # fmt: skip
+
+    report = run_ingest(settings, _notes(tmp_path / "notes", 150))
+
+    assert report.added == 150 and not report.failed
+    sizes = [len(r.body["input"]) for r in fake_openai.embedding_requests()]
+    assert sizes[0] <= SLOW_START and sizes[0] * 0.03 > 1.0 and report.batches_split >= 1, sizes
+    bodies = [tuple(r.body["input"]) for r in fake_openai.embedding_requests()]
+    assert len(set(bodies)) == len(bodies), "a request was sent again as it was"
+    answered = sizes[report.batches_split :]
+    assert max(answered) * 0.03 < 1.0, sizes  # after the split, every request fits the timeout
+    assert sum(answered) == 150 and report.embedding_requests == len(answered)
+
+
+def test_the_window_grows_back_on_fast_answers_up_to_the_batch_size() -> None:
+    window = BatchWindow(most=2048, timeout=60.0)
+    window.timed_out(64)
+    assert window.size == 32
+    window.answered(32, 0.5)  # 64 texts a second: 960 would fit in a quarter of the timeout; growth doubles
+    assert window.size == 64
+    for _ in range(10):
+        window.answered(window.size, 0.5)
+    assert window.size == 2048
+    window.answered(2048, 40.0)  # slow: 51 texts a second, so 768 in 15 s
+    assert window.size == 768
+    assert BatchWindow(most=100, timeout=None).size == 100  # the local model: no timeout, no slow start
+
+
+def test_a_chat_generation_that_timed_out_is_not_sent_again(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, chat_model="fake-chat", collection="docs")
+    run_ingest(settings, _notes(tmp_path / "notes", 3))
+    slow_chat = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, chat_model="fake-chat",
+                                collection="docs", chat_request_timeout=0.5)  # fmt: skip
+    with TestClient(create_app(slow_chat)) as client:
+        fake_openai.queue(Fault("sleep", seconds=1.5, only="/chat/completions"))
+        before = len(fake_openai.chat_requests())
+        response = client.post("/v1/ask", json={"question": "What about redis memory?", "min_score": -1})
+    assert response.status_code == 504, response.text
+    error = response.json()["error"]
+    assert error["code"] == "provider_timeout" and "not sent again" in error["message"]
+    assert len(fake_openai.chat_requests()) - before == 1
+
+
+def test_a_search_against_an_api_that_keeps_failing_gives_up_within_seconds(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, max_retries=6, collection="docs")
+    run_ingest(settings, _notes(tmp_path / "notes", 3))
+    with TestClient(create_app(settings)) as client:
+        fake_openai.queue(*[Fault("status", 500, only="/embeddings")] * 10)
+        before = len(fake_openai.embedding_requests())
+        started = time.monotonic()
+        response = client.post("/v1/search", json={"query": "a question never asked", "mode": "vector"})
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503 and elapsed < 4, (response.status_code, elapsed)
+    message = response.json()["error"]["message"]
+    assert "nothing was searched" in message and "Nothing was stored" not in message
+    assert len(fake_openai.embedding_requests()) - before == 3  # the first attempt and SEARCHSVC_QUERY_RETRIES=2
+
+
+def test_one_vector_per_token_is_refused_with_a_message_that_says_so(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, collection="docs")
+    fake_openai.queue(Fault("per_token", only="/embeddings"))
+    with pytest.raises(ProviderResponseError, match=r"one per token.*--pooling mean.*nothing was stored"):
+        run_ingest(settings, _notes(tmp_path / "notes", 2))
