@@ -4,9 +4,14 @@ OpenAI answers 2,048 inputs in a second or two; an embedding server on a CPU (``
 texts a second here) would need many minutes for the same request and time out, and a timed-out request
 is never sent again as it was (the server may still be computing it). So when the API has a request
 timeout, a run starts with ``SLOW_START`` texts a request and, after each answer, sizes the window from
-the speed just seen: as many texts as the server embeds in ``AIM`` of the timeout, at most double the
-window before (slow start) and never more than the configured batch size. A request that timed out is
-split in two and the window drops below half its size, growing back as answers come in time.
+the speed just seen: as many texts as the server embeds in ``AIM`` of the timeout, shared by the requests
+in flight (a server that embeds one request at a time answers the last of them only after the others), at
+most double the window before (slow start) and never more than the configured batch size. A request that
+timed out is split in two and the window drops below half its size, growing back as answers come in time.
+
+The speed is measured from the server's time on each request: since it was sent, or since the answer
+before when that came later (a one-at-a-time server was busy with that one), so queueing behind the
+requests in flight does not read as a slow server.
 
 The local model has no timeout (``request_timeout`` None): its window is simply the configured batch size.
 """
@@ -34,12 +39,13 @@ class BatchWindow:
     def fits(self, texts: int) -> bool:
         return texts <= self.size or texts == 1
 
-    def answered(self, texts: int, seconds: float) -> None:
-        """A request of ``texts`` was answered in ``seconds``: the window follows the speed it showed."""
+    def answered(self, texts: int, seconds: float, in_flight: int = 1) -> None:
+        """A request of ``texts`` took the server ``seconds``, with up to ``in_flight`` requests at once: the
+        window follows the speed it showed."""
         if self.timeout is None:
             return
         per_second = texts / max(seconds, 1e-3)
-        in_time = int(per_second * AIM * self.timeout)
+        in_time = int(per_second * AIM * self.timeout / max(1, in_flight))
         growth = 2 * self.size if texts >= self.size else self.size  # a short last batch says little
         self.size = max(1, min(self.most, growth, in_time))
 

@@ -75,8 +75,10 @@ class _Requests:
         self.window = BatchWindow(limits.max_inputs_per_request, limits.request_timeout)
         self.failed: dict[str, str] = {}
         self.refused_at: int | None = None  # the fewest tokens of a request refused as too large
-        self.in_flight: dict[Future[tuple[np.ndarray, float]], EmbeddingBatch] = {}
+        self.in_flight: dict[Future[tuple[np.ndarray, float, float]], EmbeddingBatch] = {}
         self.answered = False
+        self.allowed = limits.max_in_flight  # requests the pacer lets be in flight at once
+        self.last_done = 0.0  # when the latest answer came (monotonic)
 
     def run(self, queue: list[EmbeddingBatch]) -> dict[str, str]:
         pool = ThreadPoolExecutor(max_workers=self.provider.limits.max_in_flight)
@@ -97,8 +99,8 @@ class _Requests:
 
     def _send(self, queue: list[EmbeddingBatch], pool: ThreadPoolExecutor) -> None:
         wanted = self.provider.limits.max_in_flight
-        allowed = self.pacer.concurrency(wanted, self.answered) if self.pacer else wanted
-        while queue and len(self.in_flight) < allowed:
+        self.allowed = self.pacer.concurrency(wanted, self.answered) if self.pacer else wanted
+        while queue and len(self.in_flight) < self.allowed:
             batch = queue.pop(0)
             if self.refused_at is not None and batch.tokens >= self.refused_at and len(batch.texts) > 1:
                 queue[:0] = batch.halves()
@@ -110,13 +112,16 @@ class _Requests:
                 self.pacer.acquire(batch.tokens)  # paced to the API's tokens-per-minute limit
             self.in_flight[pool.submit(_timed, self.provider, batch.texts)] = batch
 
-    def _settle(self, future: Future[tuple[np.ndarray, float]], queue: list[EmbeddingBatch]) -> None:
+    def _settle(self, future: Future[tuple[np.ndarray, float, float]], queue: list[EmbeddingBatch]) -> None:
         batch = self.in_flight.pop(future)
         error = future.exception()
         self.answered = self.answered or error is None
         if error is None:
-            vectors, seconds = future.result()
-            self.window.answered(len(batch.texts), seconds)
+            vectors, started, finished = future.result()
+            # The server's time for this request: since it was sent, or since the answer before (a server
+            # that embeds one request at a time was busy with that one until then).
+            self.window.answered(len(batch.texts), finished - max(started, self.last_done), self.allowed)
+            self.last_done = max(self.last_done, finished)
             self.store_batch(batch, vectors)
         elif isinstance(error, ProviderTimeoutError) and len(batch.texts) > 1:
             self.window.timed_out(len(batch.texts))
@@ -135,10 +140,11 @@ class _Requests:
         queue[:0] = batch.halves()  # sent again next, in two requests
 
 
-def _timed(provider: EmbeddingProvider, texts: list[str]) -> tuple[np.ndarray, float]:
+def _timed(provider: EmbeddingProvider, texts: list[str]) -> tuple[np.ndarray, float, float]:
+    """The vectors of ``texts``, and when the request was sent and answered (monotonic)."""
     started = time.monotonic()
     vectors = provider.embed_documents(texts)
-    return vectors, time.monotonic() - started
+    return vectors, started, time.monotonic()
 
 
 def too_large(error: BaseException) -> bool:
@@ -149,7 +155,7 @@ def too_large(error: BaseException) -> bool:
 
 
 def _keep_what_was_paid_for(
-    in_flight: dict[Future[tuple[np.ndarray, float]], EmbeddingBatch], store_batch: StoreBatch
+    in_flight: dict[Future[tuple[np.ndarray, float, float]], EmbeddingBatch], store_batch: StoreBatch
 ) -> None:
     """The run is stopping (an error, or Ctrl-C): requests not yet started are dropped; those the API is
     already answering are paid for, so their vectors are stored if they arrive. A second Ctrl-C stops at once."""
@@ -159,7 +165,7 @@ def _keep_what_was_paid_for(
         if future.cancelled():
             continue
         try:
-            vectors, _ = future.result()
+            vectors, _, _ = future.result()
         except Exception:  # that request failed too; the original error is the one to report
             continue
         with contextlib.suppress(Exception):

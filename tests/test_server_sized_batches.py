@@ -94,3 +94,11 @@ def test_one_vector_per_token_is_refused_with_a_message_that_says_so(tmp_path: P
     fake_openai.queue(Fault("per_token", only="/embeddings"))
     with pytest.raises(ProviderResponseError, match=r"one per token.*--pooling mean.*nothing was stored"):
         run_ingest(settings, _notes(tmp_path / "notes", 2))
+
+
+def test_the_window_shares_the_time_among_the_requests_in_flight() -> None:
+    # A server that embeds 2 texts a second, one request at a time, 4 requests in flight: each gets 15 s / 4
+    # of the server's time, so the last of four is answered in about 15 s, a quarter of the 60 s timeout.
+    window = BatchWindow(most=2048, timeout=60.0)
+    window.answered(64, 32.0, in_flight=4)
+    assert window.size == 7  # 2 texts a second * 15 s / 4
