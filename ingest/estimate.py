@@ -25,7 +25,13 @@ from ingest.document import SkippedDocument, SourceDocument
 from ingest.pipeline import IngestPipeline
 from ingest.sources import SourceRoot, discover, source_root
 from searchsvc.config import Settings
-from searchsvc.providers import EmbedderRegistry, embedding_limits, is_local_model, local_model_name
+from searchsvc.providers import (
+    EmbedderRegistry,
+    configured_tokenizer,
+    embedding_limits,
+    is_local_model,
+    local_model_name,
+)
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.token_counting import TiktokenCounter, TokenCounter
 from searchsvc.storage import repository as repo
@@ -70,7 +76,8 @@ def planning_provider(
 
         tokenizer, config = local_tokenizer(settings.local_model_dir)  # not the model's weights: nothing is embedded
         return PlanningProvider(kind, name, tokenizer, local_limits(tokenizer, config.max_seq_tokens)), own
-    return PlanningProvider(kind, name, TiktokenCounter("cl100k_base"), embedding_limits(settings)), own
+    tokenizer = configured_tokenizer(settings, name) or TiktokenCounter("cl100k_base")
+    return PlanningProvider(kind, name, tokenizer, embedding_limits(settings)), own
 
 
 @dataclass

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         6.0, gt=0, description="Seconds a query embedding (or a follow-up's rewrite) may take, retries included."
     )
     query_retries: int = Field(2, ge=0, le=10, description="Retries of a query embedding within its deadline.")
+    tokenizers: dict[str, str] = Field(
+        default_factory=dict,
+        description="API embedding model -> its tokenizer: a tokenizer.json path (or its folder), cl100k_base or "
+        "o200k_base (JSON). Others than OpenAI's are counted with cl100k_base, checked against the server's counts.",
+    )
     embedding_prices: dict[str, float] = Field(
         default_factory=lambda: dict(EMBEDDING_PRICES),
         description="USD per million tokens of each API embedding model, for dry runs and the usage ledger "

