@@ -31,8 +31,8 @@ MIN_AVERAGE = 32  # batches of shorter texts on average are not judged (the over
 class CheckedCounter:
     """``inner``'s counts, scaled by ``ratio`` once the server showed it counts more (``observe``)."""
 
-    def __init__(self, inner: TokenCounter, model: str, own: bool) -> None:
-        self.inner, self.model, self.own = inner, model, own
+    def __init__(self, inner: TokenCounter, model: str) -> None:
+        self.inner, self.model = inner, model
         self.name = inner.name
         self.special_tokens = inner.special_tokens
         self.ratio = 1.0

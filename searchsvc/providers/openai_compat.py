@@ -12,7 +12,7 @@ from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider, normali
 from searchsvc.providers.count_check import CheckedCounter
 from searchsvc.providers.http_client import QUERY_NOT_EMBEDDED, CallPolicy, OpenAICompatibleClient
 from searchsvc.providers.rate_limits import LearnedLimits
-from searchsvc.providers.token_counting import OPENAI_MODEL_ENCODINGS, TiktokenCounter, TokenCounter
+from searchsvc.providers.token_counting import TiktokenCounter, TokenCounter
 
 KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
@@ -34,9 +34,8 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
         self.model = model
         self.limits = limits
         self.query_policy = query or CallPolicy(deadline=6.0, retries=2, consequence=QUERY_NOT_EMBEDDED)
-        own = tokenizer is not None or model in OPENAI_MODEL_ENCODINGS
         # checked against the server's usage.prompt_tokens, and scaled when the server counts more
-        self.tokenizer = CheckedCounter(tokenizer or TiktokenCounter("cl100k_base"), model, own)
+        self.tokenizer = CheckedCounter(tokenizer or TiktokenCounter("cl100k_base"), model)
         self._dimension = KNOWN_DIMENSIONS.get(model)
 
     @property
