@@ -82,7 +82,9 @@ def responses(client: OpenAI, data: Path) -> None:
     store = client.vector_stores.create(name="pyenv")
     client.vector_stores.files.create_and_poll(file_id=uploaded.id, vector_store_id=store.id)
     tools: Any = [{"type": "file_search", "vector_store_ids": [store.id]}, WEATHER]
-    first = client.responses.create(model="gpt-4o-mini", input="Is today a good day to install pyenv?", tools=tools)
+    first = client.responses.create(
+        model="gpt-4o-mini", input="Is today a good day to install pyenv with Homebrew?", tools=tools
+    )
     for item in first.output:
         print(f"{first.id} output: {item.type}" + (f" {item.name}({item.arguments}) call_id={item.call_id}"
                                                    if item.type == "function_call" else ""))  # fmt: skip

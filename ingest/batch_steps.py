@@ -35,7 +35,7 @@ def prefetch(pipeline: IngestPipeline, found: Iterable[SourceDocument | SkippedD
 
 def _embed_uncached(pipeline: IngestPipeline, collection, wanted: dict[str, tuple[str, int]], spent: IngestReport):  # type: ignore[no-untyped-def]
     with pipeline.store.session() as session:
-        cached = repo.cached_hashes(session, pipeline.provider.model, wanted)
+        cached = repo.cached_hashes(session, pipeline.provider.vectors_key, wanted)
     pending = {text_hash: value for text_hash, value in wanted.items() if text_hash not in cached}
     spent.chunks += len(pending)  # texts embedded here: the locked run will find them in the cache
     return pipeline._embed(collection, pending, spent)[0] if pending else collection  # refusals: the locked run

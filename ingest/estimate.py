@@ -33,6 +33,7 @@ from searchsvc.providers import (
     local_model_name,
 )
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
+from searchsvc.providers.prompts import PromptStyle, from_json, local_style, unprobed_style
 from searchsvc.providers.token_counting import TiktokenCounter, TokenCounter
 from searchsvc.storage import repository as repo
 from searchsvc.storage.schema import Collection
@@ -45,8 +46,10 @@ Found = Iterable[SourceDocument | SkippedDocument]
 class PlanningProvider(EmbeddingProvider):
     """A model's tokenizer and limits, for planning: it never embeds (a dry run sends nothing)."""
 
-    def __init__(self, kind: str, model: str, tokenizer: TokenCounter, limits: EmbeddingLimits) -> None:
-        self.kind, self.model, self.tokenizer, self.limits = kind, model, tokenizer, limits
+    def __init__(
+        self, kind: str, model: str, tokenizer: TokenCounter, limits: EmbeddingLimits, prompts: PromptStyle
+    ) -> None:
+        self.kind, self.model, self.tokenizer, self.limits, self.prompts = kind, model, tokenizer, limits, prompts
 
     @property
     def dimension(self) -> int | None:
@@ -71,13 +74,20 @@ def planning_provider(
         local = local_model_name(settings.local_model_dir)
         kind, name = ("local", local) if is_local_model(model, local) else ("openai", model)
     own = collection is not None and (collection.provider, collection.embedding_model) == (kind, name)
+    if own:
+        prompts = from_json(collection.embedding_prompts)  # type: ignore[union-attr]
+    else:
+        choose = local_style if kind == "local" else unprobed_style
+        prompts = choose(settings.embedding_prompts, name)
     if kind == "local":
         from searchsvc.providers.local import local_limits, local_tokenizer
 
         tokenizer, config = local_tokenizer(settings.local_model_dir)  # not the model's weights: nothing is embedded
-        return PlanningProvider(kind, name, tokenizer, local_limits(tokenizer, config.max_seq_tokens)), own
+        room = tokenizer.count([prompts.passage])[0] if prompts.passage else 0
+        limits = local_limits(tokenizer, config.max_seq_tokens - room)
+        return PlanningProvider(kind, name, tokenizer, limits, prompts), own
     tokenizer = configured_tokenizer(settings, name) or TiktokenCounter("cl100k_base")
-    return PlanningProvider(kind, name, tokenizer, embedding_limits(settings)), own
+    return PlanningProvider(kind, name, tokenizer, embedding_limits(settings), prompts), own
 
 
 @dataclass
@@ -122,7 +132,7 @@ def estimate_model(
             chunks += 1
             wanted[text_hash] = (text, tokens)
     with store.session() as session:
-        cached = repo.cached_hashes(session, provider.model, wanted)
+        cached = repo.cached_hashes(session, provider.vectors_key, wanted)
     pending = {h: v for h, v in wanted.items() if h not in cached}
     return _priced(provider, statuses, chunks, len(wanted) - len(pending), pending, prices)
 

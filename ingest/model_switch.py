@@ -23,6 +23,7 @@ from searchsvc.crashpoints import NO_CRASHES, Crashpoints
 from searchsvc.errors import InvalidInputError, MigrationStateError, NotFoundError
 from searchsvc.providers import EmbedderRegistry
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.prompts import built_by, collection_vectors_key
 from searchsvc.storage import model_migrations as mm
 from searchsvc.storage import repository as repo
 from searchsvc.storage.collection_indexes import key as index_key
@@ -61,7 +62,7 @@ class ModelSwitch:
         if collection.dimension is None:
             raise InvalidInputError(f"collection {name!r} has no vectors yet: ingest it with the model you want")
         provider = self.embedders.for_new_collection(model)
-        if (provider.kind, provider.model) == (collection.provider, collection.embedding_model):
+        if built_by(collection, provider):
             raise InvalidInputError(f"collection {name!r} already uses {provider.describe()}")
         with self.store.session() as session:
             found = mm.open_migration(session, collection.id)
@@ -75,6 +76,7 @@ class ModelSwitch:
                 collection_id=collection.id, status="building",
                 from_generation=collection.vector_generation or 0, from_provider=collection.provider,
                 from_model=collection.embedding_model, from_dimension=collection.dimension,
+                from_prompts=collection.embedding_prompts, to_prompts=provider.prompts.to_json(),
                 to_generation=mm.next_generation(session, collection), to_provider=provider.kind,
                 to_model=provider.model, to_dimension=provider.dimension,
                 chunks_total=len(repo.chunk_ids(session, collection.id)), texts_embedded=0, texts_cached=0,
@@ -89,7 +91,7 @@ class ModelSwitch:
     ) -> ModelMigration | None:
         """The open migration when it goes to ``provider``'s model (a rolled-back one is reopened); None when
         a rolled-back one to another model can be closed first; else MigrationStateError."""
-        same_target = (found.to_provider, found.to_model) == (provider.kind, provider.model)
+        same_target = built_by(mm.view(collection, found, "to"), provider)
         if same_target and found.status in ("building", "rolled_back"):
             with self.store.session() as session:
                 row = session.get(ModelMigration, found.id)
@@ -220,7 +222,7 @@ class ModelSwitch:
     def _catch_up(self, collection: Collection, side: Collection) -> None:
         """The side's index in step with SQL as it is now (the writer lock held), or the reason it cannot be."""
         with self.store.session() as session:
-            missing = mm.chunks_without_vectors(session, collection.id, side.embedding_model)
+            missing = mm.chunks_without_vectors(session, collection.id, collection_vectors_key(side))
         if missing:
             raise MigrationStateError(
                 f"{missing} chunks of {collection.name!r} have no vector of {side.embedding_model!r}; run it again"

@@ -257,7 +257,7 @@ class IngestPipeline:
     def _ingest_window(self, collection: Collection, window: list[Prepared], report: IngestReport) -> Collection:
         wanted = {h: (text, tokens) for item in window for h, text, tokens in item.embed_texts}
         with self.store.session() as session:
-            cached = repo.cached_hashes(session, self.provider.model, wanted)
+            cached = repo.cached_hashes(session, self.provider.vectors_key, wanted)
         pending = {h: v for h, v in wanted.items() if h not in cached}
         report.chunks += sum(len(item.new.chunks) for item in window)
         report.chunks_cached += sum(1 for item in window for h, _, _ in item.embed_texts if h in cached)
@@ -308,7 +308,7 @@ class IngestPipeline:
             raise ProviderResponseError(f"{vectors.shape[0]} vectors came back for {len(batch.texts)} inputs")
         collection = self.store.record_dimension(collection, int(vectors.shape[1]))
         with self.store.session() as session:
-            repo.store_embeddings(session, self.provider.model, dict(zip(batch.hashes, vectors, strict=True)))
+            repo.store_embeddings(session, self.provider.vectors_key, dict(zip(batch.hashes, vectors, strict=True)))
             paid = Usage(self.provider.kind, self.provider.model, "ingest", self.collection_name, batch.tokens,
                          estimated=True)  # fmt: skip
             record_now(session, paid, self.store.prices())  # in the ledger exactly when its vectors are kept

@@ -92,7 +92,7 @@ class ShadowEmbedder:
             texts = self._texts(page, seen, found)
             found.texts = len(seen)
             with self.sessions() as session:
-                cached = repo.cached_hashes(session, self.provider.model, texts)
+                cached = repo.cached_hashes(session, self.provider.vectors_key, texts)
             found.cached += len(cached)
             pending = {h: t for h, t in texts.items() if h not in cached}
             counts = self.provider.tokenizer.count(list(pending.values())) if pending else []
@@ -130,7 +130,7 @@ class ShadowEmbedder:
             )
         self.dimension = dimension
         with self.sessions() as session:
-            repo.store_embeddings(session, self.provider.model, dict(zip(batch.hashes, vectors, strict=True)))
+            repo.store_embeddings(session, self.provider.vectors_key, dict(zip(batch.hashes, vectors, strict=True)))
             paid = Usage(self.provider.kind, self.provider.model, "migrate", self.collection, batch.tokens,
                          estimated=True)  # fmt: skip
             record_now(session, paid, self.prices)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,8 @@ UNCALIBRATED_FLOORS: tuple[float, float | None] = (0.2, None)  # other models: t
 # ada-002 ~12,500, at 800 tokens a page; 8,191 input tokens each), in USD per million tokens.
 EMBEDDING_PRICES = {"text-embedding-3-small": 0.02, "text-embedding-3-large": 0.13, "text-embedding-ada-002": 0.10}
 # OpenAI's list prices of its small chat models (input, output; the AI/ML API's may differ: set yours).
+# How a new collection's model is told a query from a passage (searchsvc.providers.prompts).
+PROMPT_CHOICES = ("auto", "text", "input_type", "none")
 CHAT_PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)}
 
 
@@ -79,6 +81,13 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="API embedding model -> its tokenizer: a tokenizer.json path (or its folder), cl100k_base or "
         "o200k_base (JSON). Others than OpenAI's are counted with cl100k_base, checked against the server's counts.",
+    )
+    embedding_prompts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Embedding model (or fnmatch pattern) -> how it tells a query from a passage, for new "
+        'collections: "auto" (the model card\'s prefixes: e5, bge, nomic, arctic, mxbai; sent as the field '
+        'input_type when the server reads it), "text", "input_type", "none", or {"query": "...", "passage": "..."} '
+        "(JSON). A collection keeps the prompts it was created with.",
     )
     embedding_prices: dict[str, float] = Field(
         default_factory=lambda: dict(EMBEDDING_PRICES),
@@ -192,7 +201,7 @@ class Settings(BaseSettings):
         None,
         ge=-1,
         le=1,
-        description="Sources below this cosine are too far to answer from; default: the model's calibrated floor.",
+        description="Sources below this cosine are too far to answer from; default: the collection's measured floor.",
     )
     answer_context_tokens: int = Field(6000, ge=256, description="Token budget for numbered sources in the prompt.")
     chat_context_tokens: dict[str, int] = Field(
@@ -214,6 +223,21 @@ class Settings(BaseSettings):
         le=1,
         description="Extractive answers: the best sentence's cosine must reach this; default: calibrated per model.",
     )
+
+    @field_validator("embedding_prompts")
+    @classmethod
+    def _known_prompt_styles(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for model, style in value.items():
+            prefixes = isinstance(style, dict) and style and set(style) <= {"query", "passage"}
+            if (isinstance(style, str) and style in PROMPT_CHOICES) or (
+                prefixes and all(isinstance(text, str) and len(text) <= 512 for text in style.values())
+            ):
+                continue
+            raise ValueError(
+                f"SEARCHSVC_EMBEDDING_PROMPTS[{model!r}] must be one of {', '.join(PROMPT_CHOICES)} or an object "
+                'with "query" and/or "passage" prefixes (strings of at most 512 characters)'
+            )
+        return value
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -8,6 +8,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from searchsvc.errors import StorageError
+from searchsvc.providers.prompts import collection_vectors_key
 from searchsvc.storage import repository as repo
 from searchsvc.storage.collection_indexes import key as index_key
 from searchsvc.storage.index_policy import IndexPolicy
@@ -101,7 +102,8 @@ def _chunks_without_vectors(session, collection: Collection) -> set[int]:  # typ
     stmt = (
         select(Chunk.document_id)
         .outerjoin(
-            Embedding, (Embedding.text_hash == Chunk.embed_hash) & (Embedding.model == collection.embedding_model)
+            Embedding,
+            (Embedding.text_hash == Chunk.embed_hash) & (Embedding.model == collection_vectors_key(collection)),
         )
         .where(Chunk.collection_id == collection.id, Embedding.text_hash.is_(None))
         .group_by(Chunk.document_id)

@@ -29,6 +29,7 @@ from searchsvc.errors import (
     NotFoundError,
 )
 from searchsvc.providers.base import EmbeddingProvider
+from searchsvc.providers.prompts import built_by, from_json
 from searchsvc.storage import model_migrations
 from searchsvc.storage import repository as repo
 from searchsvc.storage.collection_indexes import CollectionIndexes
@@ -149,10 +150,10 @@ class Store:
         switch keeps beside it (a search that embedded its query just before the swap finishes on the vectors
         of the same model); IndexMismatchError when the collection has no vectors of that model."""
         collection = self.get_collection(name)
-        if (collection.provider, collection.embedding_model) == (provider.kind, provider.model):
+        if built_by(collection, provider):
             return collection
         with self.session() as session:
-            kept = model_migrations.kept_view(session, collection, provider.kind, provider.model)
+            kept = model_migrations.kept_view(session, collection, provider)
         if kept is None:
             check_model(collection, provider)
         return kept or collection
@@ -173,6 +174,7 @@ class Store:
                     name=name,
                     provider=provider.kind,
                     embedding_model=provider.model,
+                    embedding_prompts=provider.prompts.to_json(),
                     dimension=provider.dimension,
                     index_type=index_type or self.settings.index_type,
                     chunk_tokens=self.settings.chunk_tokens,
@@ -186,7 +188,7 @@ class Store:
                     return self.open_collection(name, provider, index_type)[0], False
                 return collection, True
             switched = model_migrations.open_migration(session, collection.id) is not None
-        if switched and (collection.provider, collection.embedding_model) != (provider.kind, provider.model):
+        if switched and not built_by(collection, provider):
             raise IndexMismatchError(
                 f"collection {name!r} switched to {collection.provider} model {collection.embedding_model!r} while "
                 f"this run was getting ready with {provider.describe()}; run it again (nothing was stored)"
@@ -332,7 +334,15 @@ def vector_backend(settings: Settings, engine: Engine, index_dir: Path, policy: 
 
 def check_model(collection: Collection, provider: EmbeddingProvider) -> None:
     """Refuse to mix vectors of different models (or of one model name from different providers) in one collection."""
-    if (collection.provider, collection.embedding_model) != (provider.kind, provider.model):
+    if (collection.provider, collection.embedding_model) == (provider.kind, provider.model):
+        recorded = from_json(collection.embedding_prompts)
+        if recorded != provider.prompts:
+            raise IndexMismatchError(
+                f"collection {collection.name!r} was embedded with {recorded.describe()}, but this provider uses "
+                f"{provider.prompts.describe()}: its queries would not match. Reach it through the collection's "
+                "own provider (searchsvc does), or re-index into a new collection with --collection NEW_NAME"
+            )
+    else:
         raise IndexMismatchError(
             f"collection {collection.name!r} was embedded with {collection.provider} model "
             f"{collection.embedding_model!r} ({collection.dimension} dimensions), but the configured provider is "

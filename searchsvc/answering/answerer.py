@@ -20,6 +20,7 @@ from searchsvc.config import Settings
 from searchsvc.errors import InvalidInputError, ProviderError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
+from searchsvc.relevance_floor import floors_for
 from searchsvc.search import search
 from searchsvc.store import Store
 from searchsvc.textclean import clean_text
@@ -137,7 +138,7 @@ class Answerer:
             embedder = self.embedder if collection == request.collection else self.embedders[collection]
             floor = request.min_score
             if floor is None and request.mode != "keyword":
-                floor = self.settings.answer_floor(embedder.model)
+                floor = self.default_floor(collection, embedder)
             hits += search(self.store, embedder, collection, query, request.k, filter=request.filter,
                            min_score=floor, mode=request.mode).hits  # fmt: skip
         if request.also:  # hybrid scores are ranks fused, equal for each store's first: merged by cosine instead
@@ -146,6 +147,14 @@ class Answerer:
         if request.score_threshold > 0:
             hits = [hit for hit in hits if normalised(hit) >= request.score_threshold]
         return [AnswerSource(number, hit) for number, hit in enumerate(hits, start=1)]
+
+    def default_floor(self, collection: str, embedder: EmbeddingProvider) -> float:
+        """SEARCHSVC_ANSWER_MIN_SCORE when set, else the collection's calibrated floor (``relevance_floor``),
+        else (a collection too small to calibrate) the model's fixed floor."""
+        if self.settings.answer_min_score is not None:
+            return self.settings.answer_min_score
+        calibrated = floors_for(self.store).floor(self.store.collection_for(collection, embedder), embedder)
+        return calibrated if calibrated is not None else self.settings.answer_floor(embedder.model)
 
     def citations(self, text: str, sources: list[AnswerSource], cited: list[int]) -> list[Citation]:
         """The cited sources, in order of first use, each quoted where it supports its claim."""

@@ -16,6 +16,7 @@ from searchsvc.errors import (
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.chat import ChatProvider
 from searchsvc.providers.http_client import QUERY_NOT_EMBEDDED, CallPolicy, OpenAICompatibleClient
+from searchsvc.providers.prompts import PromptStyle, from_json, local_style
 from searchsvc.providers.query_cache import CachedQueries, QueryCacheCounts, VectorShelf
 from searchsvc.providers.token_counting import TokenCounter, counter_for
 from searchsvc.providers.usage import UsageSink
@@ -27,6 +28,7 @@ class Collection(Protocol):
     name: str
     provider: str
     embedding_model: str
+    embedding_prompts: str | None  # PromptStyle.to_json() of the prompts it was built with
 
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"  # the wheel's model (another SEARCHSVC_LOCAL_MODEL_DIR names its own)
@@ -129,18 +131,24 @@ def is_local_model(model: str, local: str) -> bool:
 def make_embedding_provider(settings: Settings) -> EmbeddingProvider:
     """The provider a new collection gets under these settings (its own instance; the caller closes it)."""
     if uses_remote_provider(settings):
-        from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
+        from searchsvc.providers.openai_compat import remote_style
 
-        return OpenAIEmbeddingProvider(
-            make_http_client(settings),
-            settings.embedding_model,
-            embedding_limits(settings),
-            query_policy(settings),
-            configured_tokenizer(settings, settings.embedding_model),
-        )
+        client, model = make_http_client(settings), settings.embedding_model
+        return remote_provider(settings, client, model, remote_style(settings.embedding_prompts, model, client))
     from searchsvc.providers.local import LocalEmbeddingProvider
 
-    return LocalEmbeddingProvider(settings.local_model_dir)
+    model = local_model_name(settings.local_model_dir)
+    return LocalEmbeddingProvider(settings.local_model_dir, prompts=local_style(settings.embedding_prompts, model))
+
+
+def remote_provider(
+    settings: Settings, client: OpenAICompatibleClient, model: str, prompts: PromptStyle
+) -> EmbeddingProvider:
+    """An API model's provider on ``client``, with these settings' limits, query policy and tokenizer."""
+    from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
+
+    limits, tokenizer = embedding_limits(settings), configured_tokenizer(settings, model)
+    return OpenAIEmbeddingProvider(client, model, limits, query_policy(settings), tokenizer, prompts)
 
 
 class EmbedderRegistry:
@@ -155,7 +163,8 @@ class EmbedderRegistry:
         self.settings = settings
         self._shelf = shelf  # query vectors of API models kept beyond this process (SQL)
         self._ledger = ledger  # the token ledger: each query embedded is recorded (its owner closes it)
-        self._providers: dict[tuple[str, str], CachedQueries] = {}
+        self._providers: dict[tuple[str, str, PromptStyle], CachedQueries] = {}
+        self._new_prompts: dict[tuple[str, str], PromptStyle] = {}  # chosen once per model (API: after a probe)
         self._client: OpenAICompatibleClient | None = None
         self._lock = threading.Lock()
         self._local_name: str | None = None
@@ -174,12 +183,32 @@ class EmbedderRegistry:
 
     def for_collection(self, collection: Collection) -> EmbeddingProvider:
         """The provider that built ``collection``."""
-        return self._get(collection.provider, collection.embedding_model, collection.name)
+        prompts = from_json(collection.embedding_prompts)
+        return self._get(collection.provider, collection.embedding_model, prompts, collection.name)
 
     def for_new_collection(self, model: str | None = None) -> EmbeddingProvider:
         """The provider for a collection about to be created, with ``model`` or the configured default."""
         kind, name = self.default_spec() if model is None else self._spec_for(model)
-        return self._get(kind, name, None)
+        return self._get(kind, name, self.prompts_for_new(kind, name), None)
+
+    def prompts_for_new(self, kind: str, model: str) -> PromptStyle:
+        """How a new collection of ``model`` tells queries from passages (``providers.prompts``): chosen once
+        per model and process; for an API model whose card names prefixes, the server is asked whether it
+        reads ``input_type``."""
+        with self._lock:
+            chosen = self._new_prompts.get((kind, model))
+        if chosen is not None:
+            return chosen
+        client = self.api_client() if kind == "openai" else None
+        if client is not None:
+            from searchsvc.providers.openai_compat import remote_style
+
+            chosen = remote_style(self.settings.embedding_prompts, model, client)
+        else:  # the local model, or an API model without an API (creating its provider says so)
+            chosen = local_style(self.settings.embedding_prompts, model) if kind == "local" else from_json(None)
+        with self._lock:
+            self._new_prompts[(kind, model)] = chosen
+        return chosen
 
     def for_existing_or_new(self, collection: Collection | None) -> EmbeddingProvider:
         """The provider of ``collection`` if it exists, else the one a new collection gets."""
@@ -193,7 +222,8 @@ class EmbedderRegistry:
             provider.embed_documents(["dimension probe"])
         except ProviderError as exc:
             with self._lock:  # a refused name is not kept: callers cannot grow the cache with made-up models
-                self._providers.pop((provider.kind, provider.model), None)
+                self._providers.pop((provider.kind, provider.model, provider.prompts), None)
+                self._new_prompts.pop((provider.kind, provider.model), None)
             if exc.status in REFUSED_MODEL_STATUSES:
                 raise InvalidInputError(
                     f"the embeddings API does not accept model {provider.model!r} ({exc}); "
@@ -221,23 +251,23 @@ class EmbedderRegistry:
                 self._client = make_http_client(self.settings)
             return self._client
 
-    def _get(self, kind: str, model: str, collection: str | None) -> EmbeddingProvider:
+    def _get(self, kind: str, model: str, prompts: PromptStyle, collection: str | None) -> EmbeddingProvider:
         with self._lock:
-            if (kind, model) not in self._providers:
+            if (kind, model, prompts) not in self._providers:
                 shelf = self._shelf if kind == "openai" else None  # the local model's queries cost no money
-                provider = self._make(kind, model, collection)
+                provider = self._make(kind, model, prompts, collection)
                 size = self.settings.query_cache_size
-                self._providers[(kind, model)] = CachedQueries(provider, size, shelf, self._ledger)
-            return self._providers[(kind, model)]
+                self._providers[(kind, model, prompts)] = CachedQueries(provider, size, shelf, self._ledger)
+            return self._providers[(kind, model, prompts)]
 
     def query_cache_counts(self) -> dict[str, QueryCacheCounts]:
         """Each model's query vectors: found in memory, found in SQL, embedded."""
         with self._lock:
-            return {model: provider.counts for (_, model), provider in self._providers.items()}
+            return {provider.vectors_key: provider.counts for provider in self._providers.values()}
 
-    def _make(self, kind: str, model: str, collection: str | None) -> EmbeddingProvider:
+    def _make(self, kind: str, model: str, prompts: PromptStyle, collection: str | None) -> EmbeddingProvider:
         if kind == "local":
-            return self._make_local(model, collection)
+            return self._make_local(model, prompts, collection)
         if kind != "openai":
             raise ConfigError(f"collection {collection!r} names an unknown provider {kind!r}")
         if not remote_available(self.settings):
@@ -245,19 +275,11 @@ class EmbedderRegistry:
                 f"collection {collection!r} was embedded with API model {model!r}: set AIMLAPI_API_KEY "
                 "(and SEARCHSVC_BASE_URL for another OpenAI-compatible server) to search or extend it"
             )
-        from searchsvc.providers.openai_compat import OpenAIEmbeddingProvider
-
         if self._client is None:  # the caller holds the lock
             self._client = make_http_client(self.settings)
-        return OpenAIEmbeddingProvider(
-            self._client,
-            model,
-            embedding_limits(self.settings),
-            query_policy(self.settings),
-            configured_tokenizer(self.settings, model),
-        )
+        return remote_provider(self.settings, self._client, model, prompts)
 
-    def _make_local(self, model: str, collection: str | None) -> EmbeddingProvider:
+    def _make_local(self, model: str, prompts: PromptStyle, collection: str | None) -> EmbeddingProvider:
         from searchsvc.providers.local import LocalEmbeddingProvider
 
         if model != self.local_model():
@@ -266,7 +288,7 @@ class EmbedderRegistry:
                 f"{self.local_model()!r}: point SEARCHSVC_LOCAL_MODEL_DIR at the folder of {model!r}"
                 + (" (or unset it for the wheel's)" if model == LOCAL_MODEL else "")
             )
-        provider = LocalEmbeddingProvider(self.settings.local_model_dir)
+        provider = LocalEmbeddingProvider(self.settings.local_model_dir, prompts=prompts)
         if provider.model != model:  # its files changed since their name was read
             provider.close()
             raise ConfigError(f"the local model folder now holds {provider.model!r}, not {model!r}; restart searchsvc")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from searchsvc.errors import ProviderResponseError
+from searchsvc.providers.prompts import NO_PROMPTS, PromptStyle
 from searchsvc.providers.rate_limits import LearnedLimits
 from searchsvc.providers.token_counting import TokenCounter
 
@@ -29,14 +30,20 @@ class EmbeddingLimits:
 class EmbeddingProvider(ABC):
     """Turns texts into unit-length float32 vectors.
 
-    ``embed_documents`` and ``embed_query`` are separate because some models embed
-    a query and a passage differently; MiniLM and OpenAI's models do not.
+    ``embed_documents`` and ``embed_query`` are separate because some models embed a query and a passage
+    differently (``prompts``); MiniLM and OpenAI's models do not.
     """
 
     kind: str  # "local" or "openai"
     model: str
     limits: EmbeddingLimits
     tokenizer: TokenCounter
+    prompts: PromptStyle = NO_PROMPTS  # how a query is told from a passage (recorded with the collection)
+
+    @property
+    def vectors_key(self) -> str:
+        """The key of this provider's vectors in SQL: the model, and its prompts when it has any."""
+        return self.prompts.vectors_key(self.model)
 
     @property
     @abstractmethod
@@ -50,6 +57,10 @@ class EmbeddingProvider(ABC):
     def embed_query(self, text: str) -> np.ndarray:
         """A single query vector of shape (dimension,)."""
         return self.embed_documents([text])[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Several queries at once (a calibration's probes), embedded as queries; one row per text."""
+        return np.stack([self.embed_query(text) for text in texts])
 
     def describe(self) -> str:
         return f"{self.kind} model {self.model}"

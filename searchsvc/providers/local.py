@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from searchsvc.errors import ConfigError
 from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
 from searchsvc.providers.local_config import DEFAULT_NAME, LocalModelConfig, check_weights, read_model_config
+from searchsvc.providers.prompts import NO_PROMPTS, PromptStyle
 from searchsvc.providers.query_batcher import QueryBatcher
 from searchsvc.providers.token_counting import WordPieceCounter
 
@@ -211,7 +212,11 @@ class LocalEmbeddingProvider(EmbeddingProvider):
     kind = "local"
 
     def __init__(
-        self, model_dir: Path | None = None, tokens_per_batch: int = TOKENS_PER_BATCH, workers: int | None = None
+        self,
+        model_dir: Path | None = None,
+        tokens_per_batch: int = TOKENS_PER_BATCH,
+        workers: int | None = None,
+        prompts: PromptStyle = NO_PROMPTS,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -237,14 +242,17 @@ class LocalEmbeddingProvider(EmbeddingProvider):
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="minilm") if self._workers > 1 else None
         # Concurrent queries (a busy server) share forward passes; a lone query goes straight through.
         self._queries = QueryBatcher(self._embed_queries)
-        self.limits = local_limits(self.tokenizer, self.config.max_seq_tokens)
+        self.prompts = prompts  # text prefixes (a model card's, e.g. e5's "query: " / "passage: ")
+        room = self.tokenizer.count([prompts.passage])[0] if prompts.passage else 0
+        self.limits = local_limits(self.tokenizer, self.config.max_seq_tokens - room)
 
     @property
     def dimension(self) -> int:
         return self.config.hidden
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        encodings = self._input_tokenizer.encode_batch(list(texts))
+        prefix = self.prompts.passage
+        encodings = self._input_tokenizer.encode_batch([prefix + text for text in texts] if prefix else list(texts))
         out = np.empty((len(texts), self.config.hidden), dtype=np.float32)
         # Sorting by length keeps padding (wasted work) small inside each sub-batch.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
@@ -265,9 +273,13 @@ class LocalEmbeddingProvider(EmbeddingProvider):
     def embed_query(self, text: str) -> np.ndarray:
         return self._queries.embed(text)
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed_queries(texts)
+
     def _embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """A batch of queries, on the batcher's own thread: never queued behind documents in the shared pool."""
-        encodings = self._input_tokenizer.encode_batch(list(texts))
+        prefix = self.prompts.query
+        encodings = self._input_tokenizer.encode_batch([prefix + text for text in texts] if prefix else list(texts))
         return self._encoder.encode(*_pad([e.ids for e in encodings]))
 
     def close(self) -> None:

@@ -49,6 +49,7 @@ class CachedQueries(EmbeddingProvider):
     ) -> None:
         self.inner, self.size, self.shelf, self.ledger = inner, size, shelf, ledger
         self.kind, self.model, self.limits, self.tokenizer = inner.kind, inner.model, inner.limits, inner.tokenizer
+        self.prompts = inner.prompts
         self.counts = QueryCacheCounts()
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -68,12 +69,12 @@ class CachedQueries(EmbeddingProvider):
                 self._memory.move_to_end(key)
                 self.counts.memory_hits += 1
                 return vector.copy()  # a caller may normalise its vector in place
-        vector = self.shelf.get(self.model, key) if self.shelf is not None else None
+        vector = self.shelf.get(self.vectors_key, key) if self.shelf is not None else None
         found = vector is not None and vector.shape[0] == (self.inner.dimension or vector.shape[0])
         if not found:
             vector = self.inner.embed_query(text)
             if self.shelf is not None:
-                self.shelf.put(self.model, key, vector)
+                self.shelf.put(self.vectors_key, key, vector)
             if self.ledger is not None:
                 tokens = self.tokenizer.count([text])[0]
                 self.ledger.record(
@@ -82,6 +83,16 @@ class CachedQueries(EmbeddingProvider):
         assert vector is not None
         self._remember(key, vector, found)
         return vector
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """A calibration's probes: embedded as queries, not remembered, recorded in the ledger as such."""
+        vectors = self.inner.embed_queries(texts)
+        if self.ledger is not None:
+            tokens = sum(self.tokenizer.count(list(texts)))
+            self.ledger.record(
+                Usage(self.kind, self.model, "calibrate", CURRENT_COLLECTION.get(), tokens, estimated=True)
+            )
+        return vectors
 
     def _remember(self, key: str, vector: np.ndarray, from_shelf: bool) -> None:
         with self._lock:

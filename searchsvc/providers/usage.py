@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from searchsvc.providers.token_counting import TiktokenCounter
 
-PURPOSES = ("ingest", "query", "answer", "rewrite", "embeddings", "migrate")
+PURPOSES = ("ingest", "query", "answer", "rewrite", "embeddings", "migrate", "calibrate")
 CURRENT_COLLECTION: ContextVar[str | None] = ContextVar("searchsvc_usage_collection", default=None)
 
 

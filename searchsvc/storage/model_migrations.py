@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from searchsvc.errors import MigrationStateError
+from searchsvc.providers.prompts import Embedder, built_by
 from searchsvc.storage.schema import Chunk, Collection, Document, Embedding, ModelMigration, utcnow
 
 OPEN = ("building", "swapped", "rolled_back")  # a migration whose other generation still exists
@@ -59,19 +60,20 @@ def next_generation(session: Session, collection: Collection) -> int:
     return max(used or 0, collection.vector_generation or 0) + 1
 
 
-def view(collection: Collection, migration: ModelMigration, side: Side) -> Collection:
+def view(collection: Collection, m: ModelMigration, side: Side) -> Collection:
     """The collection as one side of a migration sees it: that model, dimension and index generation
     (a detached copy: nothing is written through it)."""
-    provider, model, dimension, generation = (
-        (migration.from_provider, migration.from_model, migration.from_dimension, migration.from_generation)
+    provider, model, prompts, dimension, generation = (
+        (m.from_provider, m.from_model, m.from_prompts, m.from_dimension, m.from_generation)
         if side == "from"
-        else (migration.to_provider, migration.to_model, migration.to_dimension, migration.to_generation)
+        else (m.to_provider, m.to_model, m.to_prompts, m.to_dimension, m.to_generation)
     )
     return Collection(
         id=collection.id,
         name=collection.name,
         provider=provider,
         embedding_model=model,
+        embedding_prompts=prompts,
         dimension=dimension,
         index_type=collection.index_type,
         chunk_tokens=collection.chunk_tokens,
@@ -81,16 +83,16 @@ def view(collection: Collection, migration: ModelMigration, side: Side) -> Colle
     )
 
 
-def kept_view(session: Session, collection: Collection, kind: str, model: str) -> Collection | None:
-    """The generation of ``(kind, model)`` an open migration keeps beside the one in use, if any: a search
-    whose query was embedded with the model of a moment ago finishes on the vectors of that model."""
+def kept_view(session: Session, collection: Collection, provider: Embedder) -> Collection | None:
+    """The generation of ``provider``'s model (and prompts) an open migration keeps beside the one in use, if
+    any: a search whose query was embedded with the model of a moment ago finishes on the vectors of that model."""
     migration = open_migration(session, collection.id)
     if migration is None:
         return None
     for side in ("from", "to"):
         other = view(collection, migration, side)  # type: ignore[arg-type]
         in_use = other.vector_generation == collection.vector_generation
-        if not in_use and (other.provider, other.embedding_model) == (kind, model) and other.dimension is not None:
+        if not in_use and built_by(other, provider) and other.dimension is not None:
             return other
     return None
 
@@ -100,7 +102,8 @@ def swap(session: Session, collection: Collection, migration: ModelMigration, to
     update (refused when the row changed since it was read), and the migration's new status."""
     target = view(collection, migration, to)
     values = {"provider": target.provider, "embedding_model": target.embedding_model,
-              "dimension": target.dimension, "vector_generation": target.vector_generation}  # fmt: skip
+              "embedding_prompts": target.embedding_prompts, "dimension": target.dimension,
+              "vector_generation": target.vector_generation}  # fmt: skip
     other = migration.from_generation if to == "to" else migration.to_generation
     same_row = (Collection.id == collection.id) & (Collection.vector_generation == other)
     changed = session.execute(update(Collection).where(same_row).values(**values)).rowcount
@@ -142,7 +145,7 @@ def chunk_pages(sessions: Callable[[], Session], collection_id: int, page: int =
 
 
 def chunks_without_vectors(session: Session, collection_id: int, model: str) -> int:
-    """How many of the collection's chunks have no vector of ``model`` (a swap needs none)."""
+    """How many of the collection's chunks have no vector under ``model`` (a vectors key: a swap needs none)."""
     vector = select(Embedding.text_hash).where(Embedding.model == model, Embedding.text_hash == Chunk.embed_hash)
     stmt = select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection_id, ~vector.exists())
     return int(session.scalar(stmt) or 0)

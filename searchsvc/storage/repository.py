@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from searchsvc.providers.prompts import collection_vectors_key
 from searchsvc.storage.schema import (
     Chunk,
     Collection,
@@ -181,7 +182,7 @@ def collection_vector_dimension(session: Session, collection: Collection) -> int
     return session.scalar(
         select(Embedding.dimension)
         .join(Chunk, Chunk.embed_hash == Embedding.text_hash)
-        .where(Chunk.collection_id == collection.id, Embedding.model == collection.embedding_model)
+        .where(Chunk.collection_id == collection.id, Embedding.model == collection_vectors_key(collection))
         .limit(1)
     )
 
@@ -320,7 +321,10 @@ def chunk_vectors(
     """(chunk ids, vectors) in batches, joined through the embeddings table."""
     base = (
         select(Chunk.id, Embedding.vector)
-        .join(Embedding, (Embedding.text_hash == Chunk.embed_hash) & (Embedding.model == collection.embedding_model))
+        .join(
+            Embedding,
+            (Embedding.text_hash == Chunk.embed_hash) & (Embedding.model == collection_vectors_key(collection)),
+        )
         .where(Chunk.collection_id == collection.id)
     )
     if ids is None:

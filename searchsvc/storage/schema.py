@@ -53,12 +53,16 @@ class Collection(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # which index holds the vectors of (provider, embedding_model): 0 first, then one per model switch
     vector_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # how its model was told a query from a passage (PromptStyle.to_json(); NULL: no prompts)
+    embedding_prompts: Mapped[str | None] = mapped_column(Text, default=None)
+    relevance_floor: Mapped[float | None] = mapped_column(Double, default=None)  # searchsvc.relevance_floor
+    floor_chunks: Mapped[int | None] = mapped_column(Integer, default=None)  # measured at these chunks,
+    floor_vectors_key: Mapped[str | None] = mapped_column(String(300), default=None)  # with these vectors
 
 
 class ModelMigration(Base):
-    """A switch of a collection's embedding model (``collections migrate``): a shadow generation built
-    from the texts in SQL, swapped in by one update of the collection's row, kept for ``--rollback``
-    until its old generation is dropped."""
+    """A switch of a collection's embedding model (``collections migrate``): a shadow generation built from the
+    texts in SQL, swapped in by one update of the collection's row, kept for ``--rollback`` until dropped."""
 
     __tablename__ = "model_migrations"
     __table_args__ = (Index("ix_model_migrations_collection", "collection_id", "status"),)
@@ -74,6 +78,8 @@ class ModelMigration(Base):
     to_provider: Mapped[str] = mapped_column(String(32))
     to_model: Mapped[str] = mapped_column(String(256))
     to_dimension: Mapped[int | None] = mapped_column(Integer)
+    from_prompts: Mapped[str | None] = mapped_column(Text, default=None)
+    to_prompts: Mapped[str | None] = mapped_column(Text, default=None)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     texts_embedded: Mapped[int] = mapped_column(Integer, default=0)
     texts_cached: Mapped[int] = mapped_column(Integer, default=0)
