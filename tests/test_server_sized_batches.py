@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from ingest.batch_window import SLOW_START, BatchWindow
 from searchsvc.api.app import create_app
 from searchsvc.errors import ProviderResponseError
+from searchsvc.providers import embedding_limits
 from tests.conftest import MODEL, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI, Fault
 
@@ -102,3 +103,14 @@ def test_the_window_shares_the_time_among_the_requests_in_flight() -> None:
     window = BatchWindow(most=2048, timeout=60.0)
     window.answered(64, 32.0, in_flight=4)
     assert window.size == 7  # 2 texts a second * 15 s / 4
+
+
+def test_the_window_plans_for_the_deadline_when_it_cuts_a_request_sooner_than_the_timeout(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    # A request is cut at min(timeout, the call's remaining deadline): a 300 s timeout under a 120 s deadline
+    # gives a request 120 s, so the window must size requests for 120 s, not 300.
+    fake = fake_openai
+    settings = remote_settings(tmp_path, fake, request_timeout=300.0, request_deadline=120.0)
+    assert embedding_limits(settings).request_timeout == 120.0
+    assert embedding_limits(remote_settings(tmp_path, fake, request_timeout=30.0)).request_timeout == 30.0

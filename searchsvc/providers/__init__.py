@@ -86,12 +86,13 @@ def remote_available(settings: Settings) -> bool:
 
 
 def embedding_limits(settings: Settings) -> EmbeddingLimits:
+    side = settings.endpoint("embeddings")
     return EmbeddingLimits(
         max_inputs_per_request=settings.batch_max_inputs,
         max_tokens_per_input=settings.max_tokens_per_input,
         max_tokens_per_request=settings.batch_max_tokens,
         max_in_flight=settings.max_in_flight,
-        request_timeout=settings.endpoint("embeddings").timeout,
+        request_timeout=min(side.timeout, side.deadline),  # a request is also cut at its call's deadline
         tokens_per_minute=settings.tokens_per_minute,
         requests_per_minute=settings.requests_per_minute,
     )
