@@ -7,7 +7,10 @@ A request the server refuses as too large (HTTP 413, or a 400 about length: ``co
 and the like; servers count tokens their own way) is split in two and each half sent again; a single
 text it still refuses is returned as failed, with the server's reason, and the rest goes on. A request
 of several texts that got no answer in time is split the same way, and ``BatchWindow`` keeps the
-requests that follow small enough to be answered in time. Any other refusal stops the run.
+requests that follow small enough to be answered in time; until an answer comes again, one request is
+in flight at a time (the server is likely still computing the one abandoned, and more would queue behind
+it). A single text that timed out is sent again, each time allowed twice as long. Any other refusal stops
+the run.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class _Requests:
         self.refused_at: int | None = None  # the fewest tokens of a request refused as too large
         self.in_flight: dict[Future[tuple[np.ndarray, float, float]], EmbeddingBatch] = {}
         self.answered = False
+        self.behind = False  # a request timed out and no answer came since: the server is still busy with it
         self.allowed = limits.max_in_flight  # requests the pacer lets be in flight at once
         self.last_done = 0.0  # when the latest answer came (monotonic)
 
@@ -100,6 +104,8 @@ class _Requests:
     def _send(self, queue: list[EmbeddingBatch], pool: ThreadPoolExecutor) -> None:
         wanted = self.provider.limits.max_in_flight
         self.allowed = self.pacer.concurrency(wanted, self.answered) if self.pacer else wanted
+        if self.behind:  # one request at a time until the server answers again: more would only queue behind
+            self.allowed = 1
         while queue and len(self.in_flight) < self.allowed:
             batch = queue.pop(0)
             if self.refused_at is not None and batch.tokens >= self.refused_at and len(batch.texts) > 1:
@@ -116,6 +122,7 @@ class _Requests:
         batch = self.in_flight.pop(future)
         error = future.exception()
         self.answered = self.answered or error is None
+        self.behind = isinstance(error, ProviderTimeoutError) or (self.behind and error is not None)
         if error is None:
             vectors, started, finished = future.result()
             # The server's time for this request: since it was sent, or since the answer before (a server

@@ -68,7 +68,12 @@ class Settings(BaseSettings):
         description="Chat API format: OpenAI's /chat/completions, Anthropic's /messages, or auto (Claude "
         "models, claude-* or anthropic/*, speak /messages).",
     )
-    request_timeout: float = Field(60.0, gt=0, description="Seconds one HTTP attempt may wait for an answer.")
+    request_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds one HTTP attempt may wait for an answer; a request sent again after a timeout "
+        "waits twice as long each time, within the call's deadline.",
+    )
     max_retries: int = Field(6, ge=0, le=20)
     request_deadline: float = Field(
         120.0, gt=0, description="Seconds one embedding or chat call may take, all retries included."

@@ -5,16 +5,22 @@ vector per token is refused with a message that says so."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from ingest.batch_window import SLOW_START, BatchWindow
+from ingest.embedding import embed_pending
 from searchsvc.api.app import create_app
-from searchsvc.errors import ProviderResponseError
-from searchsvc.providers import embedding_limits
+from searchsvc.errors import ProviderResponseError, ProviderTimeoutError
+from searchsvc.providers import embedding_limits, make_embedding_provider
+from searchsvc.providers.base import EmbeddingLimits, EmbeddingProvider
+from searchsvc.providers.token_counting import TiktokenCounter
 from tests.conftest import MODEL, remote_settings, run_ingest
 from tests.fake_openai import FakeOpenAI, Fault
 
@@ -114,3 +120,65 @@ def test_the_window_plans_for_the_deadline_when_it_cuts_a_request_sooner_than_th
     settings = remote_settings(tmp_path, fake, request_timeout=300.0, request_deadline=120.0)
     assert embedding_limits(settings).request_timeout == 120.0
     assert embedding_limits(remote_settings(tmp_path, fake, request_timeout=30.0)).request_timeout == 30.0
+
+
+def test_a_single_text_the_server_answers_late_gets_a_longer_wait_on_its_retry(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    # Every answer takes 1.5 s against a 1 s timeout: a single text cannot be split, so it is sent again, and
+    # each retry waits twice as long as the attempt before (1 s, then 2 s), as TCP's retransmission timer does.
+    fake_openai.latency = 1.5
+    provider = make_embedding_provider(remote_settings(tmp_path, fake_openai, embedding_model=MODEL,
+                                                       request_timeout=1.0, max_retries=1))  # fmt: skip
+    try:
+        vectors = provider.embed_documents(["a text the server is slow to embed"])
+    finally:
+        provider.close()
+    assert vectors.shape[0] == 1 and len(fake_openai.embedding_requests()) == 2
+
+
+class _BusyServer(EmbeddingProvider):
+    """A stand-in for a server that answers 8 texts or fewer in 0.03 s and times out on more after 0.2 s,
+    recording how many of our requests were in flight when each was sent, and each outcome, in order. The
+    times keep answers and timeouts apart, so the order seen here is the order the caller learns them in."""
+
+    kind, model = "openai", "busy"
+
+    def __init__(self) -> None:
+        self.limits = EmbeddingLimits(64, 512, 100_000, max_in_flight=4, request_timeout=0.2)
+        self.tokenizer = TiktokenCounter("cl100k_base")
+        self.events: list[tuple[str, int]] = []
+        self.active = 0
+        self._lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return 4
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            self.active += 1
+            self.events.append(("sent", self.active))
+        time.sleep(0.2 if len(texts) > 8 else 0.03)
+        with self._lock:
+            self.active -= 1
+            self.events.append(("timeout" if len(texts) > 8 else "answer", len(texts)))
+        if len(texts) > 8:
+            raise ProviderTimeoutError("no answer within 0.2 s")
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+
+def test_after_a_timeout_requests_go_one_at_a_time_until_the_server_answers_again() -> None:
+    # Requests sent next to one the server is still computing only queue behind it (and time out in turn).
+    server, stored = _BusyServer(), []
+    pending = {f"h{n}": (f"text {n}", 3) for n in range(200)}
+    failed = embed_pending(server, pending, lambda batch, vectors: stored.extend(batch.hashes))
+    assert not failed and sorted(stored) == sorted(pending)
+    behind, sent_behind = False, 0
+    for event, count in server.events:
+        if event == "sent" and behind:
+            assert count == 1, server.events
+            sent_behind += 1
+        behind = event == "timeout" or (behind and event != "answer")
+    assert ("timeout", 64) in server.events and sent_behind >= 1, server.events
+    assert max(count for event, count in server.events if event == "sent") == 4  # all four before the timeout

@@ -135,11 +135,15 @@ class OpenAICompatibleClient:
         retries = self.max_retries if policy.retries is None else policy.retries
         started = time.monotonic()
         ends_at = started + deadline
-        refused = attempts = 0
+        refused = attempts = timeouts = 0
         last = _Failure("no attempt made")
         while attempts <= retries:
             attempts += 1
-            outcome = self._attempt(method, path, body, max(ends_at - time.monotonic(), 0.001), attempts)
+            # after each timeout the next attempt waits twice as long (capped by the deadline), like TCP's
+            # retransmission timer: the server may be busy with the abandoned request and answer this one later
+            read = self.timeout * 2**timeouts
+            outcome = self._attempt(method, path, body, read, max(ends_at - time.monotonic(), 0.001), attempts)
+            timeouts += outcome.timed_out if isinstance(outcome, _Failure) else 0
             if isinstance(outcome, _Success):
                 self.health.record(True)
                 return outcome.body
@@ -179,11 +183,12 @@ class OpenAICompatibleClient:
         )
 
     def _attempt(
-        self, method: str, path: str, body: dict[str, Any] | None, remaining: float, attempt: int
+        self, method: str, path: str, body: dict[str, Any] | None, read: float, remaining: float, attempt: int
     ) -> _Success | _Failure:
-        """One request: its parsed body, or what went wrong (raises for answers no retry can fix)."""
+        """One request, waiting up to ``read`` seconds for an answer (never past ``remaining``): its parsed
+        body, or what went wrong (raises for answers no retry can fix)."""
         try:
-            response = self._client.request(method, path, json=body, timeout=_timeout(self.timeout, remaining))
+            response = self._client.request(method, path, json=body, timeout=_timeout(read, remaining))
         except httpx.ConnectError as exc:
             return _Failure(f"connection failed ({exc})", refused=exc)
         except httpx.ReadTimeout as exc:
