@@ -55,7 +55,8 @@ def answer_messages(handler: Any, server: Any, body: dict[str, Any]) -> None:
     else:
         blocks, stop = [{"type": "text", "text": reply}], "end_turn"
     usage = {"input_tokens": 100, "output_tokens": 10}
-    message = {"id": f"msg_{len(server.requests)}", "type": "message", "role": "assistant", "model": body["model"]}
+    message = {"id": f"msg_{len(server.requests)}", "type": "message", "role": "assistant",
+               "model": server.answer_model or body["model"]}  # fmt: skip
     if not body.get("stream"):
         return handler._send(200, {**message, "content": blocks, "stop_reason": stop, "usage": usage})
     handler.send_response(200)

@@ -102,6 +102,26 @@ def test_rag_chat_completions_carry_it_in_the_extension(
 
 
 @pytest.mark.parametrize("stream", [False, True])
+def test_anthropics_format_is_checked_too_whole_and_streamed(
+    tmp_path: Path, fake_openai: FakeOpenAI, chat_model: str, stream: bool
+) -> None:
+    # The Messages API names the model in the reply, or once in a stream's message_start.
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, collection="docs", chat_model=chat_model,
+                               chat_format="anthropic", answer_min_score=-1.0)  # fmt: skip
+    run_ingest(settings, SAMPLE_DATA / "markdown" / "redis")
+    fake_openai.answer_model = "claude-3-haiku-20240307"
+    with (
+        TestClient(create_app(settings)) as client,
+        client.stream("POST", "/v1/ask", json={**QUESTION, "stream": stream}) as response,
+    ):
+        response.read()
+    assert response.status_code == 200, response.text
+    assert fake_openai.requests[-1].path.endswith("/messages")
+    result = sse_events(response)[-1][1] if stream else response.json()
+    assert result["model_substituted"] == {"requested": chat_model, "answered": "claude-3-haiku-20240307"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
 def test_a_dated_snapshot_of_the_model_asked_for_is_not_flagged(
     api: TestClient, fake_openai: FakeOpenAI, chat_model: str, caplog: pytest.LogCaptureFixture, stream: bool
 ) -> None:

@@ -125,15 +125,21 @@ def parse_message(body: Any) -> tuple[str, list[ToolCall], str | None, dict[str,
     return "".join(texts), calls, finish, usage(body.get("usage")), body.get("model")
 
 
-def stream_pieces(
-    events: Iterator[dict[str, Any]],
-) -> Iterator[tuple[str, list[dict[str, Any]] | None, str | None, dict[str, int] | None]]:
-    """The stream's events as (text, tool call pieces in OpenAI's shape, finish_reason, usage) tuples."""
+StreamPiece = tuple[str, list[dict[str, Any]] | None, str | None, dict[str, int] | None, str | None]
+
+
+def stream_pieces(events: Iterator[dict[str, Any]]) -> Iterator[StreamPiece]:
+    """The stream's events as (text, tool call pieces in OpenAI's shape, finish_reason, usage, model) tuples;
+    the model the server says answered comes once, from ``message_start``."""
     prompt_tokens = 0
     for event in events:
         kind = event.get("type")
         if kind == "message_start":
-            prompt_tokens = int(((event.get("message") or {}).get("usage") or {}).get("input_tokens") or 0)
+            message = event.get("message") or {}
+            prompt_tokens = int((message.get("usage") or {}).get("input_tokens") or 0)
+            model = message.get("model")
+            if isinstance(model, str) and model:
+                yield "", None, None, None, model
         elif kind == "content_block_start" and (event.get("content_block") or {}).get("type") == "tool_use":
             block = event["content_block"]
             head = {
@@ -141,14 +147,14 @@ def stream_pieces(
                 "id": block.get("id"),
                 "function": {"name": block.get("name"), "arguments": ""},
             }
-            yield "", [head], None, None
+            yield "", [head], None, None, None
         elif kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta":
-                yield str(delta.get("text", "")), None, None, None
+                yield str(delta.get("text", "")), None, None, None, None
             elif delta.get("type") == "input_json_delta":
                 piece = {"index": event.get("index", 0), "function": {"arguments": delta.get("partial_json", "")}}
-                yield "", [piece], None, None
+                yield "", [piece], None, None, None
         elif kind == "message_delta":
             stop = (event.get("delta") or {}).get("stop_reason")
             output = int((event.get("usage") or {}).get("output_tokens") or 0)
@@ -157,6 +163,6 @@ def stream_pieces(
                 "completion_tokens": output,
                 "total_tokens": prompt_tokens + output,
             }
-            yield "", None, FINISH_REASONS.get(stop or "", stop), totals
+            yield "", None, FINISH_REASONS.get(stop or "", stop), totals, None
         elif kind == "error":
             raise ProviderResponseError(f"the /messages stream sent an error: {event.get('error')}; the answer was cut")

@@ -121,10 +121,10 @@ class ChatProvider:
         streams without usage."""
         if uses_anthropic(self.chat_format, chosen):
             body = {**anthropic.request_body(messages, chosen, params or {}), "stream": True}
-            for text, calls, finish, usage in anthropic.stream_pieces(
-                self.client.stream_events("/messages", body, last="message_stop")
-            ):
-                yield ChatDelta(text, finish, usage, calls)
+            events = self.client.stream_events("/messages", body, last="message_stop")
+            for text, calls, finish, usage, named in anthropic.stream_pieces(events):
+                substituted = substitution(chosen, named) if named else None  # named once, in message_start
+                yield ChatDelta(text, finish, usage, calls, model=named, substituted=substituted)
             return
         body = {**(params or {}), "model": chosen, "messages": messages}
         started = False
