@@ -128,6 +128,23 @@ def test_rag_chat_completions_pass_the_sdks_extra_body_on_at_the_top_level(
     assert "send its keys at the top level" in refused.json()["error"]["message"]
 
 
+def test_rag_chat_completions_hold_the_keys_they_pass_on_to_extra_bodys_limits(
+    api: TestClient, fake_openai: FakeOpenAI
+) -> None:
+    """What a rag: model passes on unchanged is held to the limits of extra_body: 64 keys, 16 KB, no NaN."""
+    messages: Any = [{"role": "user", "content": "How does redis persist data?"}]
+    before = len(fake_openai.chat_requests())
+    many = {f"x_{n}": n for n in range(65)}
+    large = {"guided_json": {"enum": ["word " * 20] * 200}}
+    for extra, said in ((many, "65 keys"), (large, "bytes as JSON")):
+        refused = api.post("/v1/chat/completions", json={"model": "rag:docs", "messages": messages, **extra})
+        assert refused.status_code == 400 and said in refused.json()["error"]["message"], refused.text
+    raw = json.dumps({"model": "rag:docs", "messages": messages, "min_p": float("nan")})  # NaN, as Python writes it
+    refused = api.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert refused.status_code == 400 and "NaN" in refused.json()["error"]["message"], refused.text
+    assert len(fake_openai.chat_requests()) == before  # nothing reached the chat model
+
+
 EVERY_OPTION = [
     "--temperature", "0.3", "--max-tokens", "200", "--top-p", "0.9", "--top-k", "40", "--stop", "END",
     "--stop", "###", "--frequency-penalty", "0.5", "--presence-penalty", "-0.5", "--repetition-penalty", "1.2",

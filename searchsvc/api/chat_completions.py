@@ -20,6 +20,7 @@ from searchsvc.answering import Answer, AnswerEvent
 from searchsvc.answering.conversation import HISTORY_MESSAGES
 from searchsvc.answering.types import Citation
 from searchsvc.api.chat_models import ChatCompletionBody, ChatMessageIn
+from searchsvc.api.extra_body import check_size
 from searchsvc.citations import MARKER
 from searchsvc.errors import InvalidInputError
 from searchsvc.vector_stores.searching import file_of
@@ -133,6 +134,11 @@ def generation_params(body: ChatCompletionBody) -> dict[str, Any]:
         raise InvalidInputError(
             "response_format: a rag: model answers in prose with [n] citations; only type 'text' is possible"
         ).at("response_format")
+    unknown = {name: sent[name] for name in body.model_extra or {} if name in sent}
+    try:  # passed on unchanged, so held to extra_body's limits
+        check_size(unknown, "the parameters a rag: model does not know (passed on to its chat model)")
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)).at(next(iter(unknown), "body")) from None
     return {name: value for name, value in sent.items() if name not in EXCHANGE_FIELDS and name != "n"}
 
 

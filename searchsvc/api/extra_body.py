@@ -51,12 +51,18 @@ def check_extra_body(value: Any, own_fields: Mapping[str, str]) -> dict[str, Any
             raise ValueError(f"extra_body cannot hold {key!r}: searchsvc sets it itself; leave it out")
         if key in own_fields:
             raise ValueError(f"extra_body cannot hold {key!r}: it has its own field; send {own_fields[key]} instead")
+    return check_size(value, "extra_body")
+
+
+def check_size(value: dict[str, Any], what: str) -> dict[str, Any]:
+    """``value`` when it has at most 64 keys and 16 KB of JSON without NaN, else a ValueError saying which
+    limit ``what`` (the name the caller knows it by) passed."""
     if len(value) > MAX_EXTRA_BODY_KEYS:
-        raise ValueError(f"extra_body has {len(value)} keys; it may have {MAX_EXTRA_BODY_KEYS} at most")
+        raise ValueError(f"{what} has {len(value)} keys; it may have {MAX_EXTRA_BODY_KEYS} at most")
     try:
         size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
     except ValueError:
-        raise ValueError("extra_body holds NaN or infinity, which JSON cannot carry; send numbers") from None
+        raise ValueError(f"{what} holds NaN or infinity, which JSON cannot carry; send numbers") from None
     if size > MAX_EXTRA_BODY_BYTES:
-        raise ValueError(f"extra_body is {size:,} bytes as JSON; it may be {MAX_EXTRA_BODY_BYTES:,} at most")
+        raise ValueError(f"{what} is {size:,} bytes as JSON; it may be {MAX_EXTRA_BODY_BYTES:,} at most")
     return value
