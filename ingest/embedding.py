@@ -104,9 +104,9 @@ class _Requests:
     def _send(self, queue: list[EmbeddingBatch], pool: ThreadPoolExecutor) -> None:
         wanted = self.provider.limits.max_in_flight
         self.allowed = self.pacer.concurrency(wanted, self.answered) if self.pacer else wanted
-        if self.behind:  # one request at a time until the server answers again: more would only queue behind
-            self.allowed = 1
-        while queue and len(self.in_flight) < self.allowed:
+        # one request at a time until the server answers again after a timeout: more would only queue behind
+        # it (the window is still sized for ``allowed``, the concurrency that follows that answer)
+        while queue and len(self.in_flight) < (1 if self.behind else self.allowed):
             batch = queue.pop(0)
             if self.refused_at is not None and batch.tokens >= self.refused_at and len(batch.texts) > 1:
                 queue[:0] = batch.halves()

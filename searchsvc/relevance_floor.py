@@ -16,6 +16,7 @@ measured again, on the next answer, when the model or prompts changed or the col
 
 from __future__ import annotations
 
+import logging
 import statistics
 import threading
 import time
@@ -25,12 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import func, select, update
 
+from searchsvc.errors import ProviderError
 from searchsvc.providers.base import EmbeddingProvider
 from searchsvc.providers.prompts import collection_vectors_key
 from searchsvc.storage.schema import Chunk, Collection
 from searchsvc.store import Store
 
 FRACTION = 0.325  # of the way from the unrelated questions' median cosine to 1
+log = logging.getLogger("searchsvc.answering")
 MIN_CHUNKS = 8  # fewer: the distribution says little; the model's fixed floor is used
 CHECK_SECONDS = 30.0  # how long a process trusts a floor before it counts the collection's chunks again
 NULL_PROBES = (
@@ -121,29 +124,50 @@ def stale(collection: Collection, chunks: int) -> bool:
 
 class RelevanceFloors:
     """Each collection's calibrated floor for this process: read from its row, measured when stale (one
-    measurement at a time per collection), trusted for ``CHECK_SECONDS``."""
+    measurement at a time per collection; other collections' answers do not wait for it), trusted for
+    ``CHECK_SECONDS``. A measurement the provider fails is logged, and the model's fixed floor (None here)
+    serves until ``CHECK_SECONDS`` later, when it is tried again."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._known: dict[tuple[int, str], tuple[float | None, float]] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[tuple[int, str], threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def floor(self, collection: Collection, provider: EmbeddingProvider) -> float | None:
-        """The collection's floor, or None when it is too small to calibrate."""
+        """The collection's floor, or None when it is too small to calibrate (or could not be measured)."""
         key = (collection.id, collection_vectors_key(collection))
-        with self._lock:
-            known = self._known.get(key)
-            if known is not None and time.monotonic() - known[1] < CHECK_SECONDS:
+        known = self._fresh(key)
+        if known is not None:
+            return known[0]
+        with self._lock_for(key):
+            known = self._fresh(key)  # measured by another thread while this one waited
+            if known is not None:
                 return known[0]
-            chunks = self._chunks(collection)
-            value: float | None = None
-            if chunks >= MIN_CHUNKS:
-                fresh = not stale(collection, chunks)
-                value = (
-                    collection.relevance_floor if fresh else calibrate(self.store, provider, collection, chunks).floor
-                )
+            value = self._measure(collection, provider)
             self._known[key] = (value, time.monotonic())
             return value
+
+    def _fresh(self, key: tuple[int, str]) -> tuple[float | None, float] | None:
+        known = self._known.get(key)
+        return known if known is not None and time.monotonic() - known[1] < CHECK_SECONDS else None
+
+    def _lock_for(self, key: tuple[int, str]) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _measure(self, collection: Collection, provider: EmbeddingProvider) -> float | None:
+        chunks = self._chunks(collection)
+        if chunks < MIN_CHUNKS:
+            return None
+        if not stale(collection, chunks):
+            return collection.relevance_floor
+        try:
+            return calibrate(self.store, provider, collection, chunks).floor
+        except ProviderError as exc:
+            log.warning("the answer floor of collection %r was not measured: %s", collection.name, exc,
+                        extra={"fields": {"event": "floor_not_measured", "collection": collection.name}})  # fmt: skip
+            return None
 
     def _chunks(self, collection: Collection) -> int:
         with self.store.session() as session:

@@ -13,15 +13,16 @@ from sqlalchemy import select
 
 from ingest.model_switch import ModelSwitch
 from searchsvc.config import Settings
-from searchsvc.errors import ConfigError, IndexMismatchError
+from searchsvc.errors import ConfigError, IndexMismatchError, ProviderError
 from searchsvc.providers import EmbedderRegistry, make_embedding_provider
 from searchsvc.providers.local import LocalEmbeddingProvider
 from searchsvc.providers.prompts import BGE_QUERY, INPUT_TYPE, NO_PROMPTS, PromptStyle, known_style, local_style
 from searchsvc.search import search
+from searchsvc.storage import database
 from searchsvc.storage.schema import Embedding
 from searchsvc.store import Store
 from tests.conftest import SAMPLE_DATA, remote_settings, run_ingest
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.openai_compat
 E5 = "multilingual-e5-small"
@@ -190,3 +191,33 @@ def test_a_collection_is_refused_to_a_provider_with_other_prompts_and_switched_t
 def test_input_type_is_recorded_apart_from_text_prefixes() -> None:
     assert INPUT_TYPE.vectors_key(E5) != PromptStyle("query: ", "passage: ").vectors_key(E5) != E5
     assert NO_PROMPTS.to_json() is None and NO_PROMPTS.vectors_key(E5) == E5
+
+
+def test_a_busy_answer_to_the_probe_decides_nothing(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    # 408 (and 409, 425, 429) say "not now", not "no such field": the probe fails and is asked again next
+    # time, never recorded as text prefixes for a server that may well read input_type.
+    fake_openai.input_type = "read"
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=E5, max_retries=0)
+    embedders = EmbedderRegistry(settings)
+    try:
+        fake_openai.queue(*[Fault("status", 408, only="/embeddings")] * 3)
+        with pytest.raises(ProviderError, match="408"):
+            embedders.for_new_collection()
+        assert embedders.for_new_collection().prompts == INPUT_TYPE  # asked again once the server can answer
+    finally:
+        embedders.close()
+
+
+def test_the_schema_does_not_go_back_below_prompts_while_a_collection_has_them(
+    tmp_path: Path, fake_openai: FakeOpenAI, docs: Path
+) -> None:
+    # Older code looks vectors up by the bare model name: a prompted collection's would be stranded.
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=E5)
+    run_ingest(settings, docs, embedder=EmbedderRegistry(settings).for_new_collection())
+    store = Store(settings)
+    try:
+        with pytest.raises(RuntimeError, match=r"collections docs were embedded with query/passage prompts"):
+            database.downgrade(store.engine, "0020")
+        assert store.get_collection("docs").embedding_prompts is not None  # nothing was dropped
+    finally:
+        store.close()

@@ -4,6 +4,7 @@ describes the collection."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import statistics
 from pathlib import Path
@@ -17,7 +18,8 @@ from searchsvc.providers.prompts import collection_vectors_key
 from searchsvc.relevance_floor import FRACTION, MIN_CHUNKS, RelevanceFloors, stale
 from searchsvc.storage.schema import Collection
 from searchsvc.store import Store
-from tests.conftest import SAMPLE_DATA, make_settings, run_ingest
+from tests.conftest import MODEL, SAMPLE_DATA, make_settings, remote_settings, run_ingest
+from tests.fake_openai import FakeOpenAI, Fault
 
 NONSENSE = "plimsoll quarf vextro dunnage"  # not one of the probes
 
@@ -107,6 +109,30 @@ def test_the_setting_wins_and_a_tiny_collection_uses_the_models_fixed_floor(tmp_
         assert Answerer(store, embedder, None, settings).default_floor("docs", embedder) == fixed
         chosen = make_settings(tmp_path, answer_min_score=0.05)
         assert Answerer(store, embedder, None, chosen).default_floor("docs", embedder) == 0.05
+    finally:
+        embedders.close()
+        store.close()
+
+
+def test_a_calibration_the_provider_fails_falls_back_and_is_sent_in_batch_sized_requests(
+    tmp_path: Path, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = remote_settings(tmp_path, fake_openai, embedding_model=MODEL, collection="docs", batch_max_inputs=16)
+    run_ingest(settings, _copy(tmp_path / "docs", "zstd"))
+    store, embedders = Store(settings), EmbedderRegistry(settings)
+    try:
+        row = store.get_collection("docs")
+        embedder = embedders.for_collection(row)
+        fake_openai.queue(*[Fault("status", 500, only="/embeddings")] * 3)  # the first request and its 2 retries
+        caplog.set_level(logging.WARNING, logger="searchsvc.answering")
+        assert RelevanceFloors(store).floor(row, embedder) is None  # the model's fixed floor serves meanwhile
+        assert any(getattr(r, "fields", {}).get("event") == "floor_not_measured" for r in caplog.records)
+        assert store.get_collection("docs").relevance_floor is None
+
+        sent = len(fake_openai.embedding_requests())
+        assert RelevanceFloors(store).floor(row, embedder) is not None
+        sizes = [len(r.body["input"]) for r in fake_openai.embedding_requests()[sent:]]
+        assert sizes == [16, 16, 8]  # 40 probes within SEARCHSVC_BATCH_MAX_INPUTS
     finally:
         embedders.close()
         store.close()

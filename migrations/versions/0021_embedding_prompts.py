@@ -32,5 +32,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Vectors embedded with prompts are stored under "model#hash" keys, which 0020's code never looks up: its
+    # indexes would be rebuilt empty. Refuse rather than strand them.
+    prompted = op.get_bind().execute(
+        sa.text("SELECT name FROM collections WHERE embedding_prompts IS NOT NULL AND embedding_prompts <> '{}'")
+    )
+    names = [row[0] for row in prompted]
+    if names:
+        raise RuntimeError(
+            f"cannot downgrade below 0021: collections {', '.join(names)} were embedded with query/passage prompts, "
+            "which older versions cannot read; delete them (or switch them to a model without prompts) first"
+        )
     for table, column, _ in reversed(COLUMNS):
         op.drop_column(table, column)  # in place (SQLite 3.35+)

@@ -16,6 +16,12 @@ from searchsvc.providers.prompts import INPUT_TYPE, INPUT_TYPES, NO_PROMPTS, Pro
 from searchsvc.providers.rate_limits import LearnedLimits
 from searchsvc.providers.token_counting import TiktokenCounter, TokenCounter
 
+FIELD_REFUSED = (400, 404, 422)  # how servers refuse a field they do not know
+CALIBRATION_POLICY = CallPolicy(
+    deadline=20.0,
+    retries=2,
+    consequence="The collection's answer floor was not measured; the model's fixed floor is used meanwhile",
+)
 PROBE_FAILED = (
     "Nothing was stored: whether the server reads input_type (to tell queries from passages) could not be "
     "checked; try again, or name the model's prompts in SEARCHSVC_EMBEDDING_PROMPTS to skip the check"
@@ -63,8 +69,11 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
         return self._embed([text], self.query_policy, query=True)[0]
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Queries in one request (not interactive: the ingestion's deadline and retries)."""
-        return self._embed(texts, CallPolicy(), query=True)
+        """Several queries (a floor's calibration), in requests of at most the batch size, each bounded by
+        ``CALIBRATION_POLICY``: a user's first answer may be waiting."""
+        step = max(1, self.limits.max_inputs_per_request)
+        parts = [self._embed(texts[i : i + step], CALIBRATION_POLICY, query=True) for i in range(0, len(texts), step)]
+        return np.vstack(parts) if parts else np.zeros((0, self._dimension or 0), dtype=np.float32)
 
     def _embed(self, texts: Sequence[str], policy: CallPolicy, query: bool, check_count: bool = False) -> np.ndarray:
         if not texts:
@@ -121,7 +130,7 @@ def reads_input_type(client: OpenAICompatibleClient, model: str) -> bool:
         try:
             body = client.post_json("/embeddings", request, policy=policy)
         except ProviderError as exc:
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+            if exc.status in FIELD_REFUSED:  # a busy answer (408, 409, 425, 429) decides nothing: it raises
                 return False
             raise
         vectors.append(parse_embeddings(body, 1, None)[0])
