@@ -75,6 +75,27 @@ def test_filtered_hnsw_searches_return_k_of_k_at_every_selectivity(tmp_path: Pat
     engine.dispose()
 
 
+def test_an_unfiltered_walk_past_deleted_neighbours_still_returns_k(tmp_path: Path) -> None:
+    """Unfiltered searches walk without iterative scan; when the rows the graph still points at are
+    gone (deleted, not yet vacuumed), the search walks on and returns k live rows."""
+    engine, _ = open_database(pgvector_url_or_skip(str(tmp_path)))
+    backend = PgVectorBackend(engine, IndexPolicy(hnsw_m=16, hnsw_ef_construction=64, hnsw_ef_search=10))
+    index = backend.create("gone", "m", 16, "hnsw", ("db", 1))
+    vectors = unit_vectors(2_000, 16, seed=6)
+    ids = np.arange(1, 2_001, dtype=np.int64)
+    index.add(ids, vectors)
+    index.save()
+    query = vectors[0]
+    nearest = ids[np.argsort(-(vectors @ query))[:300]]
+    index.remove(nearest)
+    index.save()
+    scores, found = index.search(query[None, :], 10)
+    live = np.setdiff1d(ids, nearest)
+    assert (found[0] >= 0).sum() == 10 and np.isin(found[0], live).all()
+    assert np.all(np.diff(scores[0]) <= 1e-6)
+    engine.dispose()
+
+
 def test_halfvec_collections_store_half_the_bytes_and_find_the_same_neighbours(tmp_path: Path) -> None:
     engine, _ = open_database(pgvector_url_or_skip(str(tmp_path)))
     vectors = unit_vectors(500, 64, seed=4)

@@ -9,7 +9,8 @@ worker on any machine sees a change as soon as it commits.
 Search uses inner product on unit vectors (``<#>``, the negative inner product). Filtered searches
 pick their path by estimated selectivity: few allowed ids are scored exactly (a primary-key lookup
 and a sort); many go through the HNSW graph with ``hnsw.iterative_scan``, and fall back to the exact
-path when the walk returns fewer than k.
+path when the walk returns fewer than k. Unfiltered searches walk plainly, and on with iterative scan
+only if dead rows left the plain walk short of k.
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ class PgVectorIndex(VectorIndex):
             exact = self._exact_path(allowed_ids)
             for row, query in enumerate(queries):
                 found = self._nearest(conn, query, k, allowed_ids, exact)
+                if allowed_ids is None and not exact and len(found) < k:
+                    # A plain walk skips dead rows without replacing them: walk on (iterative scan).
+                    found = self._nearest(conn, query, k, allowed_ids, exact, iterative=True)
                 if allowed_ids is not None and not exact and len(found) < min(k, len(allowed_ids)):
                     found = self._nearest(conn, query, k, allowed_ids, exact=True)  # the walk came up short
                 for column, (chunk_id, score) in enumerate(found):
@@ -147,7 +151,13 @@ class PgVectorIndex(VectorIndex):
         return exact_for_filter(len(allowed_ids), float(self.manifest.count))
 
     def _nearest(
-        self, conn: Connection, query: np.ndarray, k: int, allowed_ids: np.ndarray | None, exact: bool
+        self,
+        conn: Connection,
+        query: np.ndarray,
+        k: int,
+        allowed_ids: np.ndarray | None,
+        exact: bool,
+        iterative: bool = False,
     ) -> list[tuple[int, float]]:
         # SET LOCAL lasts for this transaction: one search's settings never leak into another's.
         if exact:
@@ -156,10 +166,11 @@ class PgVectorIndex(VectorIndex):
             ef = max(self.policy.hnsw_ef_search, k)
             if allowed_ids is not None:
                 ef = filtered_ef_search(ef, len(allowed_ids), self.manifest.count)
-            settings = (
-                "set_config('hnsw.ef_search', %(ef)s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-            )
-            conn.exec_driver_sql(f"SELECT {settings}", {"ef": str(int(ef))})
+            # An unfiltered walk is plain: iterative scan keeps every discarded candidate, which cost an
+            # unfiltered search 4-9% at 100k (m 32; ef 128: 10.6 vs 10.1 ms, ef 256: 20.4 vs 18.8 ms).
+            scan = "relaxed_order" if iterative or allowed_ids is not None else "off"
+            settings = "set_config('hnsw.ef_search', %(ef)s, true), set_config('hnsw.iterative_scan', %(scan)s, true)"
+            conn.exec_driver_sql(f"SELECT {settings}", {"ef": str(int(ef)), "scan": scan})
         where = "WHERE chunk_id = ANY(%(ids)s)" if allowed_ids is not None else ""
         sql = (
             f"SELECT chunk_id, (embedding <#> %(q)s::{self.element}) AS d FROM {self.table} {where} "
