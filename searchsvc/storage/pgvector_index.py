@@ -167,7 +167,7 @@ class PgVectorIndex(VectorIndex):
             if allowed_ids is not None:
                 ef = filtered_ef_search(ef, len(allowed_ids), self.manifest.count)
             # An unfiltered walk is plain: iterative scan keeps every discarded candidate, which cost an
-            # unfiltered search 4-9% at 100k (m 32; ef 128: 10.6 vs 10.1 ms, ef 256: 20.4 vs 18.8 ms).
+            # unfiltered search 9-18% at 100k, m 32 (bench/pgvector_graph_degree.py --iterative off,relaxed_order).
             scan = "relaxed_order" if iterative or allowed_ids is not None else "off"
             settings = "set_config('hnsw.ef_search', %(ef)s, true), set_config('hnsw.iterative_scan', %(scan)s, true)"
             conn.exec_driver_sql(f"SELECT {settings}", {"ef": str(int(ef)), "scan": scan})
