@@ -10,7 +10,7 @@ Search uses inner product on unit vectors (``<#>``, the negative inner product).
 pick their path by estimated selectivity: few allowed ids are scored exactly (a primary-key lookup
 and a sort); many go through the HNSW graph with ``hnsw.iterative_scan``, and fall back to the exact
 path when the walk returns fewer than k. Unfiltered searches walk plainly, and on with iterative scan
-only if dead rows left the plain walk short of k.
+only if dead rows left the plain walk short of k (``WHEN_SHORT``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from searchsvc.storage.pg_params import BigintArray, use_binary_arrays
 from searchsvc.storage.vector_store import IndexBackend, IndexManifest, VectorIndex, checked_batch, index_generation
 
 MIN_VERSION = (0, 8)  # hnsw.iterative_scan
+WHEN_SHORT = {"plain": "iterative", "iterative": "exact"}  # the next path when a walk returns fewer than k
 ELEMENT_TYPES = ("vector", "halfvec")
 OPS = {"vector": "vector_ip_ops", "halfvec": "halfvec_ip_ops"}
 BUILD_MEMORY = "1GB"  # maintenance_work_mem for an HNSW build: the graph should fit, else it is slow
@@ -129,46 +130,39 @@ class PgVectorIndex(VectorIndex):
         ids = np.full((len(queries), max(k, 0)), -1, dtype=np.int64)
         if k <= 0:
             return scores, ids
+        path = self._path(allowed_ids)
+        reachable = min(k, self.manifest.count if allowed_ids is None else len(allowed_ids))
         with self._connection() as conn:
-            exact = self._exact_path(allowed_ids)
             for row, query in enumerate(queries):
-                found = self._nearest(conn, query, k, allowed_ids, exact)
-                if allowed_ids is None and not exact and len(found) < k:
-                    # A plain walk skips dead rows without replacing them: walk on (iterative scan).
-                    found = self._nearest(conn, query, k, allowed_ids, exact, iterative=True)
-                if allowed_ids is not None and not exact and len(found) < min(k, len(allowed_ids)):
-                    found = self._nearest(conn, query, k, allowed_ids, exact=True)  # the walk came up short
+                found = self._nearest(conn, query, k, allowed_ids, path)
+                if len(found) < reachable and path in WHEN_SHORT:  # the walk came up short: the next path
+                    found = self._nearest(conn, query, k, allowed_ids, WHEN_SHORT[path])
                 for column, (chunk_id, score) in enumerate(found):
                     ids[row, column], scores[row, column] = chunk_id, score
         return scores, ids
 
-    def _exact_path(self, allowed_ids: np.ndarray | None) -> bool:
+    def _path(self, allowed_ids: np.ndarray | None) -> str:
+        """exact (a scan, or a primary-key lookup and a sort), a plain walk of the graph (unfiltered: iterative
+        scan keeps every discarded candidate, which cost an unfiltered search 9-18% at 100k, `m` 32, in
+        bench/pgvector_graph_degree.py), or an iterative walk (filtered: the graph post-filters)."""
         if self.manifest.index_type != "hnsw":
-            return True
+            return "exact"
         if allowed_ids is None:
-            return False
+            return "plain"
         # The selectivity estimate uses the count as of this handle's load or last publication: no query.
-        return exact_for_filter(len(allowed_ids), float(self.manifest.count))
+        return "exact" if exact_for_filter(len(allowed_ids), float(self.manifest.count)) else "iterative"
 
     def _nearest(
-        self,
-        conn: Connection,
-        query: np.ndarray,
-        k: int,
-        allowed_ids: np.ndarray | None,
-        exact: bool,
-        iterative: bool = False,
+        self, conn: Connection, query: np.ndarray, k: int, allowed_ids: np.ndarray | None, path: str
     ) -> list[tuple[int, float]]:
         # SET LOCAL lasts for this transaction: one search's settings never leak into another's.
-        if exact:
+        if path == "exact":
             conn.exec_driver_sql("SET LOCAL enable_indexscan = off")  # the HNSW graph would post-filter
         else:
             ef = max(self.policy.hnsw_ef_search, k)
             if allowed_ids is not None:
                 ef = filtered_ef_search(ef, len(allowed_ids), self.manifest.count)
-            # An unfiltered walk is plain: iterative scan keeps every discarded candidate, which cost an
-            # unfiltered search 9-18% at 100k, m 32 (bench/pgvector_graph_degree.py --iterative off,relaxed_order).
-            scan = "relaxed_order" if iterative or allowed_ids is not None else "off"
+            scan = "off" if path == "plain" else "relaxed_order"
             settings = "set_config('hnsw.ef_search', %(ef)s, true), set_config('hnsw.iterative_scan', %(scan)s, true)"
             conn.exec_driver_sql(f"SELECT {settings}", {"ef": str(int(ef)), "scan": scan})
         where = "WHERE chunk_id = ANY(%(ids)s)" if allowed_ids is not None else ""
