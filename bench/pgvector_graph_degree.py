@@ -22,6 +22,9 @@ import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from searchsvc.storage.database import open_database
+from searchsvc.storage.index_policy import IndexPolicy
+from searchsvc.storage.pgvector_index import PgVectorBackend, vector_literal
 from tests.postgres import PostgresServer
 
 DIMENSION, QUERIES, K = 384, 200, 10
@@ -38,27 +41,25 @@ def data(size: int) -> tuple[np.ndarray, np.ndarray]:
     return vectors, queries / np.linalg.norm(queries, axis=1, keepdims=True)
 
 
-def literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{value:.9g}" for value in vector.tolist()) + "]"
-
-
-def build(conn: psycopg.Connection, vectors: np.ndarray, args: argparse.Namespace) -> float:
-    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    conn.execute(f"CREATE TABLE t (id bigint PRIMARY KEY, e {args.element}({DIMENSION}))")
-    with conn.cursor().copy("COPY t FROM STDIN") as copy:
-        for number, vector in enumerate(vectors, start=1):
-            copy.write(f"{number}\t{literal(vector)}\n")
-    started = time.perf_counter()
-    conn.execute("SET maintenance_work_mem = '3GB'")
-    conn.execute(
-        f"CREATE INDEX ON t USING hnsw (e {args.element}_ip_ops) "
-        f"WITH (m = {args.m}, ef_construction = {args.ef_construction})"
+def build(url: str, vectors: np.ndarray, args: argparse.Namespace) -> tuple[str, float]:
+    """The table and graph as searchsvc makes them (PgVectorBackend); returns the table and the graph's build time."""
+    engine, _ = open_database(url)
+    policy = IndexPolicy(hnsw_m=args.m, hnsw_ef_construction=args.ef_construction)
+    index = PgVectorBackend(engine, policy, args.element, "3GB").create(
+        "degree", "bench", DIMENSION, "hnsw", ("bench", 1)
     )
-    return time.perf_counter() - started
+    index.add(np.arange(1, len(vectors) + 1, dtype=np.int64), vectors)
+    started = time.perf_counter()
+    index.save()  # builds the HNSW graph over the rows
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return index.table, seconds
 
 
-def sweep(conn: psycopg.Connection, queries: np.ndarray, exact: np.ndarray, args: argparse.Namespace) -> None:
-    sql = f"SELECT id FROM t ORDER BY e <#> %s::{args.element} LIMIT {K}"
+def sweep(
+    conn: psycopg.Connection, table: str, queries: np.ndarray, exact: np.ndarray, args: argparse.Namespace
+) -> None:
+    sql = f"SELECT chunk_id FROM {table} ORDER BY embedding <#> %s::{args.element} LIMIT {K}"
     for ef in (int(b) for b in args.ef_search.split(",")):
         for scan in args.iterative.split(","):
             conn.execute(f"SET hnsw.ef_search = {ef}")
@@ -66,7 +67,7 @@ def sweep(conn: psycopg.Connection, queries: np.ndarray, exact: np.ndarray, args
             times, hits = [], []
             for _ in range(2):
                 for query, best in zip(queries, exact, strict=True):
-                    text = literal(query)
+                    text = vector_literal(query)
                     started = time.perf_counter()
                     found = [row[0] for row in conn.execute(sql, (text,)).fetchall()]
                     times.append((time.perf_counter() - started) * 1000)
@@ -88,11 +89,12 @@ def main() -> None:
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :K] + 1
     server = PostgresServer("SEARCHSVC_TEST_PGVECTOR_URL", with_pgvector=True,
                             server_settings={"shared_buffers": "4GB"})  # fmt: skip
-    url = server.database_url(f"degree-{time.time()}").replace("postgresql+psycopg", "postgresql")
+    url = server.database_url(f"degree-{time.time()}")
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            print(f"m {args.m}: build {build(conn, vectors, args):.1f} s for {args.size:,} vectors", flush=True)
-            sweep(conn, queries, exact, args)
+        table, seconds = build(url, vectors, args)
+        print(f"m {args.m}: graph built in {seconds:.1f} s for {args.size:,} vectors", flush=True)
+        with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            sweep(conn, table, queries, exact, args)
     finally:
         server.drop_all()
 

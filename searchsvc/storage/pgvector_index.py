@@ -170,7 +170,7 @@ class PgVectorIndex(VectorIndex):
             f"SELECT chunk_id, (embedding <#> %(q)s::{self.element}) AS d FROM {self.table} {where} "
             f"ORDER BY embedding <#> %(q)s::{self.element} LIMIT %(k)s"
         )
-        params: dict[str, Any] = {"q": _literal(query), "k": int(k)}
+        params: dict[str, Any] = {"q": vector_literal(query), "k": int(k)}
         if allowed_ids is not None:
             params["ids"] = BigintArray(allowed_ids)
         rows = conn.exec_driver_sql(sql, params).all()
@@ -182,7 +182,7 @@ class PgVectorIndex(VectorIndex):
             return {}
         sql = f"SELECT chunk_id, (embedding <#> %(q)s::{self.element}) FROM {self.table} WHERE chunk_id = ANY(%(ids)s)"
         with self._connection() as conn:
-            rows = conn.exec_driver_sql(sql, {"q": _literal(query), "ids": BigintArray(np.asarray(ids))}).all()
+            rows = conn.exec_driver_sql(sql, {"q": vector_literal(query), "ids": BigintArray(np.asarray(ids))}).all()
         return {int(i): -float(d) for i, d in rows}
 
     def vectors_for(self, ids: np.ndarray) -> np.ndarray:
@@ -325,7 +325,7 @@ def _manifest(row: dict[str, Any]) -> IndexManifest:
     )
 
 
-def _literal(vector: np.ndarray) -> str:
+def vector_literal(vector: np.ndarray) -> str:
     """pgvector's text form; float32 values printed exactly (9 significant digits)."""
     return "[" + ",".join(f"{value:.9g}" for value in np.asarray(vector, dtype=np.float32).tolist()) + "]"
 
@@ -339,4 +339,4 @@ def _copy_rows(conn: Connection, table: str, element: str, ids: np.ndarray, vect
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(f"COPY {table} (chunk_id, embedding) FROM STDIN") as copy:
         for chunk_id, vector in zip(ids.tolist(), vectors, strict=True):
-            copy.write(f"{chunk_id}\t{_literal(vector)}\n")
+            copy.write(f"{chunk_id}\t{vector_literal(vector)}\n")
