@@ -143,7 +143,7 @@ class PgVectorIndex(VectorIndex):
 
     def _path(self, allowed_ids: np.ndarray | None) -> str:
         """exact (a scan, or a primary-key lookup and a sort), a plain walk of the graph (unfiltered: iterative
-        scan keeps every discarded candidate, which cost an unfiltered search 9-18% at 100k, `m` 32, in
+        scan keeps every discarded candidate, which cost an unfiltered search 9-24% at 100k, `m` 32, in
         bench/pgvector_graph_degree.py), or an iterative walk (filtered: the graph post-filters)."""
         if self.manifest.index_type != "hnsw":
             return "exact"
