@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from searchsvc.config import Settings
-from searchsvc.errors import ConfigError, ReadOnlyDatabaseError
+from searchsvc.errors import ConfigError, ReadOnlyDatabaseError, StorageError
 from searchsvc.search import search
 from searchsvc.storage.database import open_database
 from searchsvc.storage.index_policy import EXACT_FILTER_MAX, IndexPolicy
@@ -100,6 +100,43 @@ def test_an_unfiltered_walk_past_deleted_neighbours_still_returns_k(tmp_path: Pa
     live = np.setdiff1d(ids, nearest)
     assert (found[0] >= 0).sum() == 10 and np.isin(found[0], live).all()
     assert np.all(np.diff(scores[0]) <= 1e-6)
+    engine.dispose()
+
+
+def test_a_search_deeper_than_pgvectors_ef_search_limit_returns_k(tmp_path: Path) -> None:
+    """pgvector caps hnsw.ef_search at 1000; a deeper search (a grouped one deepens up to 10,000) walks
+    at the cap and then on with iterative scan, instead of failing on the setting."""
+    engine, _ = open_database(pgvector_url_or_skip(str(tmp_path)))
+    backend = PgVectorBackend(engine, IndexPolicy(hnsw_m=8, hnsw_ef_construction=32))
+    index = backend.create("deep", "m", 8, "hnsw", ("db", 1))
+    vectors = unit_vectors(3_000, 8, seed=9)
+    index.add(np.arange(1, 3_001, dtype=np.int64), vectors)
+    index.save()
+    scores, found = index.search(vectors[:1], 1_500)
+    assert len(set(found[0].tolist())) == 1_500 and found[0].min() >= 1
+    assert np.all(np.diff(scores[0]) <= 1e-6)
+    engine.dispose()
+
+
+def test_a_walk_leaves_its_connection_clean_even_when_it_fails(tmp_path: Path) -> None:
+    """A walk's settings end with its transaction (a pooler may give the next statement another server
+    connection), and a walk that fails leaves no open transaction behind for the pool's next user."""
+    engine, _ = open_database(pgvector_url_or_skip(str(tmp_path)))
+    backend = PgVectorBackend(engine, IndexPolicy(hnsw_m=16, hnsw_ef_construction=64, hnsw_ef_search=200))
+    kept, dropped = (backend.create(name, "m", 16, "hnsw", ("db", n)) for n, name in ((1, "kept"), (2, "dropped")))
+    vectors = unit_vectors(500, 16, seed=8)
+    for index in (kept, dropped):
+        index.add(np.arange(1, 501, dtype=np.int64), vectors)
+        index.save()
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP TABLE {dropped.table}"))
+        conn.commit()
+    with pytest.raises(StorageError, match="reindex"):
+        dropped.search(vectors[:1], 10)
+    _, found = kept.search(vectors[:1], 10)  # the same pooled connection, in a usable state
+    assert found[0][0] == 1 and (found[0] >= 0).sum() == 10
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW hnsw.ef_search").scalar_one() == "40"  # pgvector's default
     engine.dispose()
 
 

@@ -32,6 +32,7 @@ MIN_VERSION = (0, 8)  # hnsw.iterative_scan
 WHEN_SHORT = {"plain": "iterative", "iterative": "exact"}  # the next path when a walk returns fewer than k
 ELEMENT_TYPES = ("vector", "halfvec")
 OPS = {"vector": "vector_ip_ops", "halfvec": "halfvec_ip_ops"}
+EF_SEARCH_MAX = 1000  # pgvector's limit on hnsw.ef_search
 BUILD_MEMORY = "1GB"  # maintenance_work_mem for an HNSW build: the graph should fit, else it is slow
 
 
@@ -132,7 +133,7 @@ class PgVectorIndex(VectorIndex):
             return scores, ids
         path = self._path(allowed_ids)
         reachable = min(k, self.manifest.count if allowed_ids is None else len(allowed_ids))
-        with self._connection(autocommit=True) as conn:
+        with self._connection() as conn:
             for row, query in enumerate(queries):
                 found = self._nearest(conn, query, k, allowed_ids, path)
                 if len(found) < reachable and path in WHEN_SHORT:  # the walk came up short: the next path
@@ -155,22 +156,25 @@ class PgVectorIndex(VectorIndex):
     def _nearest(
         self, conn: Connection, query: np.ndarray, k: int, allowed_ids: np.ndarray | None, path: str
     ) -> list[tuple[int, float]]:
-        """One statement on an autocommit connection: one round trip, no transaction around it."""
         distance = f"embedding <#> %(q)s::{self.element}"
-        if path == "exact":  # an ordering the HNSW index cannot serve: the planner scores the rows exactly
-            order = f"({distance}) + 0"
-        else:
-            order = distance
+        # An ordering the HNSW index cannot serve makes the planner score the rows exactly.
+        order = f"({distance}) + 0" if path == "exact" else distance
+        if path != "exact":
             ef = max(self.policy.hnsw_ef_search, k)
             if allowed_ids is not None:
                 ef = filtered_ef_search(ef, len(allowed_ids), self.manifest.count)
-            _walk_settings(conn, int(ef), "off" if path == "plain" else "relaxed_order")
+            scan = "off" if path == "plain" else "relaxed_order"
+            # SET LOCAL: the settings end with this transaction, so they never reach another query on the
+            # connection, and a pooler that lends server connections per transaction runs them with the walk.
+            settings = "set_config('hnsw.ef_search', %(ef)s, true), set_config('hnsw.iterative_scan', %(scan)s, true)"
+            conn.exec_driver_sql(f"SELECT {settings}", {"ef": str(min(int(ef), EF_SEARCH_MAX)), "scan": scan})
         where = "WHERE chunk_id = ANY(%(ids)s)" if allowed_ids is not None else ""
         sql = f"SELECT chunk_id, ({distance}) AS d FROM {self.table} {where} ORDER BY {order} LIMIT %(k)s"
         params: dict[str, Any] = {"q": vector_literal(query), "k": int(k)}
         if allowed_ids is not None:
             params["ids"] = BigintArray(allowed_ids)
         rows = conn.exec_driver_sql(sql, params).all()
+        conn.rollback()  # end the transaction, and with it the settings
         return sorted(((int(i), -float(d)) for i, d in rows), key=lambda r: -r[1])  # relaxed order: sort
 
     def cosines(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
@@ -198,11 +202,9 @@ class PgVectorIndex(VectorIndex):
         return np.asarray(rows, dtype=np.int64)
 
     @contextmanager
-    def _connection(self, autocommit: bool = False) -> Iterator[Connection]:
+    def _connection(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
-                if autocommit:  # no BEGIN and ROLLBACK around a read: two round trips fewer
-                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 use_binary_arrays(conn.connection.driver_connection)
                 yield conn
         except (StorageError, IndexMismatchError):
@@ -290,20 +292,6 @@ class PgVectorBackend(IndexBackend):
         old = conn.execute(text("DELETE FROM vector_indexes WHERE name = :n RETURNING table_name"), {"n": name})
         for table in {*old.scalars().all(), *also}:
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-
-
-def _walk_settings(conn: Connection, ef_search: int, iterative_scan: str) -> None:
-    """Set the graph walk's breadth and iterative scan for this pooled connection's session, unless it has
-    them already (SQLAlchemy clears ``info`` when it replaces a connection). Only vector searches read
-    them, and each walk sets its own, so one search's settings cannot leak into another's. Sent with
-    every search they were a round trip of their own, with BEGIN and ROLLBACK around them."""
-    wanted = (ef_search, iterative_scan)
-    if conn.connection.info.get("hnsw_walk") != wanted:
-        conn.exec_driver_sql(
-            "SELECT set_config('hnsw.ef_search', %(ef)s, false), set_config('hnsw.iterative_scan', %(scan)s, false)",
-            {"ef": str(ef_search), "scan": iterative_scan},
-        )
-        conn.connection.info["hnsw_walk"] = wanted
 
 
 def check_pgvector(engine: Engine) -> None:
