@@ -22,29 +22,31 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.pgvector_graph_degree import DIMENSION, K, bench_server, data, exact_top
-from searchsvc.storage.pgvector_index import vector_literal
+from searchsvc.storage.database import open_database
+from searchsvc.storage.pgvector_index import PgVectorBackend, vector_literal
 
 
-def load(conn: psycopg.Connection, vectors: np.ndarray) -> float:
-    """The table and its Hamming graph; returns the graph's build time."""
-    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    conn.execute(f"CREATE TABLE t (chunk_id bigint PRIMARY KEY, embedding vector({DIMENSION}) NOT NULL)")
-    with conn.cursor() as cursor, cursor.copy("COPY t (chunk_id, embedding) FROM STDIN") as copy:
-        for chunk_id, vector in enumerate(vectors, 1):
-            copy.write(f"{chunk_id}\t{vector_literal(vector)}\n")
-    conn.execute("SET maintenance_work_mem = '3GB'")
-    started = time.perf_counter()
-    conn.execute(f"CREATE INDEX ON t USING hnsw ((binary_quantize(embedding)::bit({DIMENSION})) bit_hamming_ops) "
-                 "WITH (m = 32, ef_construction = 200)")  # fmt: skip
-    return time.perf_counter() - started
+def load(url: str, vectors: np.ndarray) -> tuple[str, float]:
+    """The table as searchsvc writes it (PgVectorBackend, no graph of its own), then a Hamming graph over it;
+    returns the table and the graph's build time."""
+    engine, _ = open_database(url)
+    index = PgVectorBackend(engine).create("binary", "bench", DIMENSION, "flat", ("bench", 1))
+    index.add(np.arange(1, len(vectors) + 1, dtype=np.int64), vectors)
+    engine.dispose()
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '3GB'")
+        started = time.perf_counter()
+        conn.execute(f"CREATE INDEX ON {index.table} USING hnsw ((binary_quantize(embedding)::bit({DIMENSION})) "
+                     "bit_hamming_ops) WITH (m = 32, ef_construction = 200)")  # fmt: skip
+        return index.table, time.perf_counter() - started
 
 
-def sweep(conn: psycopg.Connection, queries: np.ndarray, exact: np.ndarray, breadths: str) -> None:
+def sweep(conn: psycopg.Connection, table: str, queries: np.ndarray, exact: np.ndarray, breadths: str) -> None:
     conn.execute("SET hnsw.iterative_scan = off")
     for breadth in breadths.split(","):
         ef, rescored = (int(part) for part in breadth.split(":"))
         conn.execute(f"SET hnsw.ef_search = {ef}")
-        sql = (f"SELECT chunk_id FROM (SELECT chunk_id, embedding FROM t ORDER BY binary_quantize(embedding)"
+        sql = (f"SELECT chunk_id FROM (SELECT chunk_id, embedding FROM {table} ORDER BY binary_quantize(embedding)"
                f"::bit({DIMENSION}) <~> binary_quantize(%(q)s::vector) LIMIT {rescored}) nearest "
                f"ORDER BY embedding <#> %(q)s::vector LIMIT {K}")  # fmt: skip
         times, hits = [], []
@@ -65,11 +67,12 @@ def main() -> None:
     args = parser.parse_args()
     vectors, queries = data(args.size)
     exact, server = exact_top(queries, vectors), bench_server()
-    url = server.database_url(f"binary-{time.time()}").replace("postgresql+psycopg", "postgresql")
+    url = server.database_url(f"binary-{time.time()}")
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            print(f"bit graph built in {load(conn, vectors):.1f} s for {args.size:,} vectors", flush=True)
-            sweep(conn, queries, exact, args.breadths)
+        table, seconds = load(url, vectors)
+        print(f"bit graph built in {seconds:.1f} s for {args.size:,} vectors", flush=True)
+        with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            sweep(conn, table, queries, exact, args.breadths)
     finally:
         server.drop_all()
 

